@@ -1,0 +1,135 @@
+//! Lock-free counters, gauges and histograms with labels, a registry that collects them into a
+//! plain [`Snapshot`], and Prometheus text 0.0.4 / OpenMetrics 1.0 exposition.
+//!
+//! No async runtime, no network: backends (an HTTP endpoint, push exporters) read snapshots.
+//!
+//! # Recording
+//!
+//! Register a metric once and keep its handle; updating through a handle is the hot path.
+//!
+//! ```
+//! use aiplatform_metrics::{Buckets, Registry};
+//!
+//! let registry = Registry::new();
+//! let predictions = registry.counter("ml_predictions_total", "Predictions served.").unwrap();
+//! let connections = registry.gauge("active_connections", "Open client connections.").unwrap();
+//! let latency = registry
+//!     .histogram("request_duration_seconds", "Time to serve a request.", Buckets::default())
+//!     .unwrap();
+//!
+//! predictions.inc();
+//! connections.inc();
+//! latency.observe(0.042);
+//! ```
+//!
+//! Metrics with labels are [`Family`]s. [`Family::with`] returns a handle to one series;
+//! [`Family::apply`] updates a series without keeping a handle.
+//!
+//! ```
+//! # use aiplatform_metrics::Registry;
+//! # let registry = Registry::new();
+//! let requests = registry
+//!     .counter_family("http_requests_total", "Requests served.", &["method", "status"])
+//!     .unwrap();
+//! requests.with(&["GET", "200"]).inc();
+//! requests.apply(&["GET", "500"], |c| c.inc());
+//! ```
+//!
+//! # Exposing
+//!
+//! ```
+//! # use aiplatform_metrics::Registry;
+//! use aiplatform_metrics::{Format, negotiate};
+//!
+//! # let registry = Registry::new();
+//! # registry.counter("ml_predictions_total", "Predictions served.").unwrap().inc();
+//! // In an HTTP handler: pick the format from the scraper's Accept header.
+//! let format = negotiate(Some("application/openmetrics-text;version=1.0.0,*/*;q=0.1"));
+//! let body = registry.encode(format);
+//! let content_type = format.content_type();
+//! assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+//! assert!(body.ends_with(b"# EOF\n"));
+//! ```
+//!
+//! # How the hot path works
+//!
+//! - **Handles** point at one series. An increment from the thread that first wrote the series
+//!   is a plain load and store on a cache line nobody else writes; each other thread gets its
+//!   own line on first use, and a reader sums them. Two threads on one counter never contend,
+//!   and an uncontended increment needs no `lock`-prefixed instruction at all.
+//! - **Histograms** use client_golang's hot/cold halves per thread: one atomic
+//!   read-modify-write per observation, and every collection sees whole observations (count,
+//!   sum and buckets agree).
+//! - **Lookups** by label values read a lock-free open-addressing index inside an epoch section
+//!   that writes no shared memory; removed series are freed after a grace period.
+//! - **Encoding** copies label text escaped once when the series was created; collecting into a
+//!   reused [`Snapshot`] with a reused [`Encoder`] allocates nothing.
+//!
+//! # Cardinality
+//!
+//! Each family has a series limit ([`Opts::max_series`], default [`DEFAULT_MAX_SERIES`]). Past
+//! it, new label sets share one overflow series (label values [`OVERFLOW_LABEL_VALUE`]) and are
+//! counted in `aiplatform_metrics_series_overflow_total`. Series can be removed
+//! ([`Family::remove`]) or expire when idle ([`Opts::expire_after`]).
+//!
+//! # Collectors
+//!
+//! Exporters produce families at collection time with a [`Collector`]; see its docs.
+
+#![deny(missing_docs)]
+
+mod barrier;
+mod cell;
+mod collector;
+mod counter;
+mod desc;
+mod encoding;
+mod epoch;
+mod error;
+#[cfg(feature = "facade")]
+pub mod facade;
+pub(crate) mod family;
+mod family_cache;
+mod gauge;
+mod histogram;
+#[cfg(feature = "tower")]
+pub mod http;
+mod labels;
+mod metric;
+mod names;
+mod opts;
+mod registry;
+mod series;
+mod snapshot;
+mod sync;
+mod thread_slot;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+/// The README's example, compiled and run as a doctest so it cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+pub use collector::{Collector, CollectorId};
+pub use counter::Counter;
+pub use desc::MetricKind;
+pub use encoding::{
+    Encoder, Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate,
+};
+pub use error::{BucketsError, LabelCountError, NameError, NameKind, RegistrationError};
+pub use family::{DEFAULT_MAX_SERIES, Family, OVERFLOW_LABEL_VALUE};
+pub use family_cache::{DEFAULT_MAX_CACHED_FAMILIES, FamilyCache};
+pub use gauge::Gauge;
+pub use histogram::buckets::{Buckets, DEFAULT_BUCKETS};
+pub use histogram::{Histogram, HistogramTimer};
+pub use labels::{LabelKey, LabelSet, Labels};
+pub use metric::Metric;
+pub use names::Unit;
+pub use opts::Opts;
+pub use registry::{CollectStats, Registry, RegistryBuilder};
+pub use snapshot::{
+    ConstLabels, CounterValue, FamilyBuilder, HistogramValue, MetricFamily, Sample, Snapshot,
+    SummaryValue, Value,
+};

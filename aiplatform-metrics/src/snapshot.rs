@@ -1,0 +1,762 @@
+//! The plain data model every backend reads: families of samples, taken at one collection.
+//!
+//! A [`Snapshot`] holds no locks and no live cells. Families registered natively share their
+//! (immutable) member list with the registry instead of copying label sets, and values sit in
+//! flat vectors, so collecting into a reused snapshot allocates nothing per series.
+
+use std::sync::Arc;
+
+use crate::desc::{Descriptor, MetricKind};
+use crate::error::{LabelCountError, RegistrationError};
+use crate::labels::LabelSet;
+use crate::names::Unit;
+
+/// Every family of a registry at one collection, sorted by name.
+///
+/// ```
+/// use aiplatform_metrics::{Registry, Value};
+///
+/// let registry = Registry::new();
+/// let jobs = registry.counter("jobs_total", "Jobs done.").unwrap();
+/// jobs.inc_by(3);
+/// let snapshot = registry.collect();
+/// let family = snapshot.family("jobs").unwrap();
+/// let sample = family.samples().next().unwrap();
+/// assert!(matches!(sample.value, Value::Counter(c) if c.as_f64() == 3.0));
+/// ```
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub(crate) families: Vec<MetricFamily>,
+    pub(crate) const_labels: ConstLabels,
+}
+
+impl Snapshot {
+    /// An empty snapshot, to pass to [`Registry::collect_into`](crate::Registry::collect_into).
+    pub fn new() -> Snapshot {
+        Snapshot::default()
+    }
+
+    /// The families, sorted by name; families without series are included.
+    pub fn families(&self) -> &[MetricFamily] {
+        &self.families
+    }
+
+    /// The family called `name` (the family name: counters without `_total`).
+    pub fn family(&self, name: &str) -> Option<&MetricFamily> {
+        self.families
+            .binary_search_by(|f| (*f.desc.name).cmp(name))
+            .ok()
+            .map(|i| &self.families[i])
+    }
+
+    /// Labels the registry adds to every series, rendered once.
+    pub fn const_labels(&self) -> &ConstLabels {
+        &self.const_labels
+    }
+}
+
+/// Labels added to every series of a registry (`service`, `env`, ...).
+///
+/// ```
+/// use aiplatform_metrics::Registry;
+///
+/// let registry = Registry::builder().const_label("env", "prod").build().unwrap();
+/// let snapshot = registry.collect();
+/// assert_eq!(snapshot.const_labels().iter().collect::<Vec<_>>(), [("env", "prod")]);
+/// assert_eq!(snapshot.const_labels().rendered(), r#"env="prod""#);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConstLabels {
+    pub(crate) names: Arc<[Box<str>]>,
+    pub(crate) values: Option<Arc<LabelSet>>,
+}
+
+impl ConstLabels {
+    pub(crate) fn new(pairs: &[(String, String)]) -> ConstLabels {
+        if pairs.is_empty() {
+            return ConstLabels::default();
+        }
+        let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+        let values: Vec<&str> = pairs.iter().map(|(_, v)| v.as_str()).collect();
+        ConstLabels {
+            names: names.iter().map(|&n| Box::from(n)).collect(),
+            values: Some(Arc::new(LabelSet::new(&names, &values))),
+        }
+    }
+
+    /// `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.names
+            .iter()
+            .map(|n| &**n)
+            .zip(self.values.iter().flat_map(|v| v.values()))
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The escaped `name="value",...` text, empty when there are none.
+    pub fn rendered(&self) -> &str {
+        self.values.as_deref().map_or("", LabelSet::rendered)
+    }
+}
+
+/// Where the label sets of a family's series come from.
+#[derive(Clone)]
+pub(crate) enum SeriesLabels {
+    /// A registered family's member list, shared with the registry.
+    Listed(Arc<dyn LabelList>),
+    /// Built by a collector.
+    Owned(Vec<LabelSet>),
+}
+
+impl std::fmt::Debug for SeriesLabels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeriesLabels::Listed(l) => write!(f, "Listed({})", l.len()),
+            SeriesLabels::Owned(v) => f.debug_tuple("Owned").field(v).finish(),
+        }
+    }
+}
+
+/// A registered family's series, in exposition order.
+pub(crate) trait LabelList: Send + Sync {
+    fn len(&self) -> usize;
+    fn labels(&self, i: usize) -> &LabelSet;
+    /// The escaped label text of every series, back to back, and where each one ends: what
+    /// encoders copy, read front to back without visiting the series.
+    fn rendered_all(&self) -> (&[u8], &[u32]);
+}
+
+/// One series' value, packed; what the fields mean depends on the family's kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Point {
+    /// Counter: integer part. Histogram and summary: count.
+    pub(crate) a: u64,
+    /// Counter: float part. Gauge/unknown: value. Histogram and summary: sum.
+    pub(crate) b: f64,
+    /// Histogram: offset of the bucket counts in `counts`.
+    pub(crate) start: u32,
+    /// Histogram: offset of the bounds in `floats` (`u32::MAX`: the family's shared bounds).
+    /// Summary: offset of the (quantile, value) pairs in `floats`.
+    pub(crate) fstart: u32,
+    /// Histogram: number of buckets including `+Inf`. Summary: number of quantiles.
+    pub(crate) len: u32,
+    /// Milliseconds since the Unix epoch, or `i64::MIN` for none.
+    pub(crate) ts: i64,
+}
+
+const NO_TS: i64 = i64::MIN;
+const SHARED_BOUNDS: u32 = u32::MAX;
+
+impl Point {
+    pub(crate) fn scalar(a: u64, b: f64) -> Point {
+        Point {
+            a,
+            b,
+            start: 0,
+            fstart: 0,
+            len: 0,
+            ts: NO_TS,
+        }
+    }
+}
+
+/// One family at one collection.
+///
+/// ```
+/// use aiplatform_metrics::{MetricKind, Registry};
+///
+/// let registry = Registry::new();
+/// registry.counter_family("jobs_total", "Jobs done.", &["queue"]).unwrap().with(&["mail"]).inc();
+/// let snapshot = registry.collect();
+/// let f = snapshot.family("jobs").unwrap();
+/// assert_eq!((f.name(), f.help(), f.kind(), f.len()), ("jobs", "Jobs done.", MetricKind::Counter, 1));
+/// assert_eq!(f.label_names().collect::<Vec<_>>(), ["queue"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MetricFamily {
+    pub(crate) desc: Arc<Descriptor>,
+    pub(crate) series: SeriesLabels,
+    pub(crate) points: Vec<Point>,
+    pub(crate) counts: Vec<u64>,
+    pub(crate) floats: Vec<f64>,
+    pub(crate) bounds: Option<Arc<[f64]>>,
+}
+
+/// One series of a family: its labels and value.
+///
+/// ```
+/// use aiplatform_metrics::{Registry, Value};
+///
+/// let registry = Registry::new();
+/// registry.gauge_family("temp_celsius", "T.", &["room"]).unwrap().with(&["lab"]).set(21.0);
+/// let snapshot = registry.collect();
+/// for sample in snapshot.family("temp_celsius").unwrap().samples() {
+///     assert_eq!(sample.labels.value(0), "lab");
+///     assert_eq!(sample.value, Value::Gauge(21.0));
+///     assert_eq!(sample.timestamp_ms, None);
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// Label values, in the order of [`MetricFamily::label_names`].
+    pub labels: &'a LabelSet,
+    /// The value.
+    pub value: Value<'a>,
+    /// A timestamp carried from the source (milliseconds since the Unix epoch), if any.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// The value of one series.
+///
+/// ```
+/// use aiplatform_metrics::{Buckets, Registry, Value};
+///
+/// let registry = Registry::new();
+/// registry.histogram("op_seconds", "Op.", Buckets::new([1.0]).unwrap()).unwrap().observe(0.5);
+/// let snapshot = registry.collect();
+/// match snapshot.family("op_seconds").unwrap().samples().next().unwrap().value {
+///     Value::Histogram(h) => assert_eq!((h.count, h.sum), (1, 0.5)),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A counter total.
+    Counter(CounterValue),
+    /// A gauge value.
+    Gauge(f64),
+    /// A value of unknown type.
+    Unknown(f64),
+    /// A classic histogram.
+    Histogram(HistogramValue<'a>),
+    /// A summary.
+    Summary(SummaryValue<'a>),
+}
+
+/// A counter total: an exact integer part plus the sum of fractional increments.
+///
+/// ```
+/// use aiplatform_metrics::{Registry, Value};
+///
+/// let registry = Registry::new();
+/// let c = registry.counter("cpu_seconds_total", "CPU.").unwrap();
+/// c.inc_by(2);
+/// c.inc_by_f64(0.5);
+/// let snapshot = registry.collect();
+/// let Value::Counter(v) = snapshot.family("cpu_seconds").unwrap().samples().next().unwrap().value else { panic!() };
+/// assert_eq!((v.as_f64(), v.as_u64()), (2.5, None));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CounterValue {
+    pub(crate) int: u64,
+    pub(crate) float: f64,
+}
+
+impl CounterValue {
+    /// The total as a float.
+    pub fn as_f64(&self) -> f64 {
+        self.int as f64 + self.float
+    }
+
+    /// The total as an exact integer, when no fractional increment was ever made.
+    pub fn as_u64(&self) -> Option<u64> {
+        (self.float == 0.0).then_some(self.int)
+    }
+}
+
+/// A classic histogram's count, sum and buckets.
+///
+/// ```
+/// use aiplatform_metrics::{Buckets, Registry, Value};
+///
+/// let registry = Registry::new();
+/// let h = registry.histogram("size_bytes", "Sizes.", Buckets::new([10.0, 100.0]).unwrap()).unwrap();
+/// for v in [5.0, 50.0, 500.0] {
+///     h.observe(v);
+/// }
+/// let snapshot = registry.collect();
+/// let Value::Histogram(v) = snapshot.family("size_bytes").unwrap().samples().next().unwrap().value else { panic!() };
+/// assert_eq!(v.buckets().collect::<Vec<_>>(), [(10.0, 1), (100.0, 1), (f64::INFINITY, 1)]);
+/// assert_eq!(v.cumulative().map(|(_, c)| c).collect::<Vec<_>>(), [1, 2, 3]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistogramValue<'a> {
+    /// Number of observations; always the sum of the bucket counts.
+    pub count: u64,
+    /// Sum of the observations.
+    pub sum: f64,
+    bounds: &'a [f64],
+    counts: &'a [u64],
+}
+
+impl<'a> HistogramValue<'a> {
+    /// `(upper bound, observations in this bucket only)`, ascending, ending with `+Inf`.
+    pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + 'a {
+        let bounds = self.bounds;
+        self.counts
+            .iter()
+            .enumerate()
+            .map(move |(i, &c)| (bounds.get(i).copied().unwrap_or(f64::INFINITY), c))
+    }
+
+    /// `(upper bound, observations at or below it)`, as the exposition formats write them.
+    pub fn cumulative(&self) -> impl Iterator<Item = (f64, u64)> + 'a {
+        let mut total = 0;
+        self.buckets().map(move |(le, c)| {
+            total += c;
+            (le, total)
+        })
+    }
+
+    /// The finite upper bounds.
+    pub fn bounds(&self) -> &'a [f64] {
+        self.bounds
+    }
+}
+
+/// A summary's count, sum and quantiles (produced by collectors).
+///
+/// ```
+/// use aiplatform_metrics::{MetricFamily, MetricKind, Value};
+///
+/// let mut f = MetricFamily::builder(MetricKind::Summary, "rpc_seconds", "RPC.").build().unwrap();
+/// f.push_summary(&[] as &[&str], &[(0.5, 0.1), (0.99, 0.9)], 10, 2.0).unwrap();
+/// let Value::Summary(s) = f.samples().next().unwrap().value else { panic!() };
+/// assert_eq!(s.quantiles().collect::<Vec<_>>(), [(0.5, 0.1), (0.99, 0.9)]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SummaryValue<'a> {
+    /// Number of observations.
+    pub count: u64,
+    /// Sum of the observations.
+    pub sum: f64,
+    pairs: &'a [f64],
+}
+
+impl<'a> SummaryValue<'a> {
+    /// `(quantile, value)` pairs.
+    pub fn quantiles(&self) -> impl Iterator<Item = (f64, f64)> + 'a {
+        self.pairs.chunks_exact(2).map(|p| (p[0], p[1]))
+    }
+}
+
+impl MetricFamily {
+    /// Starts a family for a [`Collector`](crate::Collector) to fill.
+    ///
+    /// ```
+    /// use aiplatform_metrics::{MetricFamily, MetricKind};
+    ///
+    /// let mut f = MetricFamily::builder(MetricKind::Gauge, "node_load1", "1m load average.")
+    ///     .build()
+    ///     .unwrap();
+    /// f.push_gauge(&[] as &[&str], 0.42).unwrap();
+    /// assert_eq!(f.len(), 1);
+    /// ```
+    pub fn builder(kind: MetricKind, name: &str, help: &str) -> FamilyBuilder {
+        FamilyBuilder {
+            kind,
+            name: name.into(),
+            help: help.into(),
+            unit: None,
+            labels: Vec::new(),
+            text_name_as_given: false,
+        }
+    }
+
+    pub(crate) fn listed(
+        desc: Arc<Descriptor>,
+        list: Arc<dyn LabelList>,
+        bounds: Option<Arc<[f64]>>,
+    ) -> Self {
+        MetricFamily {
+            desc,
+            series: SeriesLabels::Listed(list),
+            points: Vec::new(),
+            counts: Vec::new(),
+            floats: Vec::new(),
+            bounds,
+        }
+    }
+
+    /// The family name (OpenMetrics' name: counters without `_total`).
+    pub fn name(&self) -> &str {
+        &self.desc.name
+    }
+
+    /// The help text, unescaped.
+    pub fn help(&self) -> &str {
+        &self.desc.help
+    }
+
+    /// The unit, if declared.
+    pub fn unit(&self) -> Option<&Unit> {
+        self.desc.unit.as_ref()
+    }
+
+    /// The metric type.
+    pub fn kind(&self) -> MetricKind {
+        self.desc.kind
+    }
+
+    /// Label names, in the order every [`LabelSet`] of the family follows.
+    pub fn label_names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.desc.label_names.iter().map(|n| &**n)
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether the family has no series.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    pub(crate) fn labels_at(&self, i: usize) -> &LabelSet {
+        match &self.series {
+            SeriesLabels::Listed(l) => l.labels(i),
+            SeriesLabels::Owned(v) => &v[i],
+        }
+    }
+
+    /// Calls `f` with each series' escaped label text and point, in order.
+    #[inline]
+    pub(crate) fn for_each_rendered(&self, mut f: impl FnMut(&[u8], &Point)) {
+        match &self.series {
+            SeriesLabels::Listed(l) => {
+                let (text, ends) = l.rendered_all();
+                assert_eq!(ends.len(), self.points.len(), "one point per listed series");
+                let mut start = 0usize;
+                for (p, &end) in self.points.iter().zip(ends) {
+                    let end = end as usize;
+                    // SAFETY: `ends` is ascending and its last entry is `text.len()`: every
+                    // `start..end` lies within `text` (the member list builds both together).
+                    f(unsafe { text.get_unchecked(start..end) }, p);
+                    start = end;
+                }
+            }
+            SeriesLabels::Owned(v) => {
+                for (set, p) in v.iter().zip(&self.points) {
+                    f(set.rendered().as_bytes(), p);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn value_at(&self, p: &Point) -> Value<'_> {
+        match self.desc.kind {
+            MetricKind::Counter => Value::Counter(CounterValue {
+                int: p.a,
+                float: p.b,
+            }),
+            MetricKind::Gauge => Value::Gauge(p.b),
+            MetricKind::Unknown => Value::Unknown(p.b),
+            MetricKind::Histogram => {
+                let counts = &self.counts[p.start as usize..(p.start + p.len) as usize];
+                let bounds = if p.fstart == SHARED_BOUNDS {
+                    self.bounds.as_deref().unwrap_or(&[])
+                } else {
+                    &self.floats[p.fstart as usize..(p.fstart + p.len - 1) as usize]
+                };
+                Value::Histogram(HistogramValue {
+                    count: p.a,
+                    sum: p.b,
+                    bounds,
+                    counts,
+                })
+            }
+            MetricKind::Summary => {
+                let pairs = &self.floats[p.fstart as usize..(p.fstart + 2 * p.len) as usize];
+                Value::Summary(SummaryValue {
+                    count: p.a,
+                    sum: p.b,
+                    pairs,
+                })
+            }
+        }
+    }
+
+    /// The series, in exposition order (sorted by label values).
+    pub fn samples(&self) -> impl ExactSizeIterator<Item = Sample<'_>> + '_ {
+        self.points.iter().enumerate().map(|(i, p)| Sample {
+            labels: self.labels_at(i),
+            value: self.value_at(p),
+            timestamp_ms: (p.ts != NO_TS).then_some(p.ts),
+        })
+    }
+
+    /// The series with these label values, if present.
+    pub fn get<V: AsRef<str>>(&self, values: &[V]) -> Option<Sample<'_>> {
+        self.samples().find(|s| s.labels.matches_values(values))
+    }
+
+    fn push(&mut self, values: &[impl AsRef<str>], point: Point) -> Result<(), LabelCountError> {
+        let expected = self.desc.label_names.len();
+        if values.len() != expected {
+            return Err(LabelCountError {
+                metric: self.desc.name.to_string(),
+                expected,
+                got: values.len(),
+            });
+        }
+        let set = LabelSet::new(&self.desc.label_names, values);
+        match &mut self.series {
+            SeriesLabels::Owned(v) => v.push(set),
+            SeriesLabels::Listed(_) => unreachable!("collector families own their labels"),
+        }
+        self.points.push(point);
+        Ok(())
+    }
+
+    /// Adds a counter series. `value` must be a non-negative total.
+    pub fn push_counter<V: AsRef<str>>(
+        &mut self,
+        values: &[V],
+        value: f64,
+    ) -> Result<(), LabelCountError> {
+        // An integral total keeps the exact integer form on the wire.
+        let point = if value >= 0.0 && value < 2f64.powi(63) && value.fract() == 0.0 {
+            Point::scalar(value as u64, 0.0)
+        } else {
+            Point::scalar(0, value)
+        };
+        self.push(values, point)
+    }
+
+    /// Adds a gauge series (or a series of an unknown-type family).
+    pub fn push_gauge<V: AsRef<str>>(
+        &mut self,
+        values: &[V],
+        value: f64,
+    ) -> Result<(), LabelCountError> {
+        self.push(values, Point::scalar(0, value))
+    }
+
+    /// Adds a histogram series from per-bucket (not cumulative) counts; `counts` has one more
+    /// entry than `bounds`, for `+Inf`. The count is the sum of `counts`.
+    ///
+    /// # Panics
+    ///
+    /// If `counts.len() != bounds.len() + 1`.
+    pub fn push_histogram<V: AsRef<str>>(
+        &mut self,
+        values: &[V],
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+    ) -> Result<(), LabelCountError> {
+        assert_eq!(
+            counts.len(),
+            bounds.len() + 1,
+            "one count per bound plus +Inf"
+        );
+        let point = Point {
+            a: counts.iter().sum(),
+            b: sum,
+            start: self.counts.len() as u32,
+            fstart: self.floats.len() as u32,
+            len: counts.len() as u32,
+            ts: NO_TS,
+        };
+        self.push(values, point)?;
+        self.counts.extend_from_slice(counts);
+        self.floats.extend_from_slice(bounds);
+        Ok(())
+    }
+
+    /// Adds a summary series from `(quantile, value)` pairs.
+    pub fn push_summary<V: AsRef<str>>(
+        &mut self,
+        values: &[V],
+        quantiles: &[(f64, f64)],
+        count: u64,
+        sum: f64,
+    ) -> Result<(), LabelCountError> {
+        let point = Point {
+            a: count,
+            b: sum,
+            start: 0,
+            fstart: self.floats.len() as u32,
+            len: quantiles.len() as u32,
+            ts: NO_TS,
+        };
+        self.push(values, point)?;
+        self.floats
+            .extend(quantiles.iter().flat_map(|&(q, v)| [q, v]));
+        Ok(())
+    }
+
+    /// Sets the timestamp of the series added last (milliseconds since the Unix epoch).
+    pub fn set_last_timestamp_ms(&mut self, ts: i64) {
+        if let Some(p) = self.points.last_mut() {
+            p.ts = ts;
+        }
+    }
+}
+
+/// Describes a family a collector is about to fill; see [`MetricFamily::builder`].
+///
+/// ```
+/// use aiplatform_metrics::{MetricFamily, MetricKind, Unit};
+///
+/// let f = MetricFamily::builder(MetricKind::Gauge, "disk_free", "Free space.")
+///     .labels(&["device"])
+///     .unit(Unit::BYTES)
+///     .build()
+///     .unwrap();
+/// assert_eq!(f.name(), "disk_free_bytes");
+/// ```
+#[derive(Debug, Clone)]
+pub struct FamilyBuilder {
+    kind: MetricKind,
+    name: String,
+    help: String,
+    unit: Option<Unit>,
+    labels: Vec<String>,
+    text_name_as_given: bool,
+}
+
+impl FamilyBuilder {
+    /// Declares the label names, in the order values will be given.
+    pub fn labels<S: AsRef<str>>(mut self, names: &[S]) -> Self {
+        self.labels = names.iter().map(|n| n.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Declares the unit (appended to the name unless it already ends with it).
+    pub fn unit(mut self, unit: Unit) -> Self {
+        self.unit = Some(unit);
+        self
+    }
+
+    /// For a counter, writes text 0.0.4 samples under the name exactly as given, as
+    /// client_golang does; see [`Opts::text_name_as_given`](crate::Opts::text_name_as_given).
+    ///
+    /// ```
+    /// use aiplatform_metrics::{Format, MetricFamily, MetricKind, Registry, Snapshot, encode};
+    ///
+    /// let mut f = MetricFamily::builder(MetricKind::Counter, "xact_commit", "Commits.")
+    ///     .text_name_as_given()
+    ///     .build()
+    ///     .unwrap();
+    /// f.push_counter(&[] as &[&str], 7.0).unwrap();
+    /// let mut snapshot = Snapshot::new();
+    /// Registry::new().collect_into_with(&mut snapshot, vec![f]);
+    /// let text = String::from_utf8(encode(&snapshot, Format::Text)).unwrap();
+    /// assert!(text.contains("# TYPE xact_commit counter\nxact_commit 7\n"));
+    /// ```
+    pub fn text_name_as_given(mut self) -> Self {
+        self.text_name_as_given = true;
+        self
+    }
+
+    /// Validates the description and returns an empty family.
+    pub fn build(self) -> Result<MetricFamily, RegistrationError> {
+        let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        let desc = Descriptor::new(
+            self.kind,
+            &self.name,
+            &self.help,
+            self.unit,
+            &labels,
+            None,
+            &[],
+        )?;
+        let desc = if self.text_name_as_given {
+            desc.text_name_as_given(&self.name)
+        } else {
+            desc
+        };
+        Ok(MetricFamily {
+            desc: Arc::new(desc),
+            series: SeriesLabels::Owned(Vec::new()),
+            points: Vec::new(),
+            counts: Vec::new(),
+            floats: Vec::new(),
+            bounds: None,
+        })
+    }
+}
+
+impl MetricFamily {
+    /// Sorts a collector's series by label values and drops repeated label sets, keeping the
+    /// first; returns how many were dropped.
+    pub(crate) fn sort_and_dedup(&mut self) -> usize {
+        let SeriesLabels::Owned(labels) = &mut self.series else {
+            return 0;
+        };
+        if labels.windows(2).all(|w| w[0] < w[1]) {
+            return 0;
+        }
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by(|&x, &y| labels[x].cmp(&labels[y]).then(x.cmp(&y)));
+        order.dedup_by(|later, first| labels[*later] == labels[*first]);
+        let dropped = labels.len() - order.len();
+        let new_labels = order.iter().map(|&i| labels[i].clone()).collect();
+        let new_points = order.iter().map(|&i| self.points[i]).collect();
+        *labels = new_labels;
+        self.points = new_points;
+        dropped
+    }
+
+    /// Moves `other`'s series into `self` (same name, kind and label names); the result owns
+    /// its label sets and values.
+    pub(crate) fn absorb(&mut self, other: MetricFamily) {
+        let mut merged = MetricFamily {
+            desc: self.desc.clone(),
+            series: SeriesLabels::Owned(Vec::with_capacity(self.len() + other.len())),
+            points: Vec::with_capacity(self.len() + other.len()),
+            counts: Vec::new(),
+            floats: Vec::new(),
+            bounds: None,
+        };
+        for family in [&*self, &other] {
+            for (i, p) in family.points.iter().enumerate() {
+                merged.push_value(family.labels_at(i).clone(), family.value_at(p), p.ts);
+            }
+        }
+        *self = merged;
+    }
+
+    fn push_value(&mut self, labels: LabelSet, value: Value<'_>, ts: i64) {
+        let mut point = match value {
+            Value::Counter(c) => Point::scalar(c.int, c.float),
+            Value::Gauge(v) | Value::Unknown(v) => Point::scalar(0, v),
+            Value::Histogram(h) => {
+                let p = Point {
+                    a: h.count,
+                    b: h.sum,
+                    start: self.counts.len() as u32,
+                    fstart: self.floats.len() as u32,
+                    len: h.counts.len() as u32,
+                    ts: NO_TS,
+                };
+                self.counts.extend_from_slice(h.counts);
+                self.floats.extend_from_slice(h.bounds);
+                p
+            }
+            Value::Summary(s) => {
+                let p = Point {
+                    a: s.count,
+                    b: s.sum,
+                    start: 0,
+                    fstart: self.floats.len() as u32,
+                    len: (s.pairs.len() / 2) as u32,
+                    ts: NO_TS,
+                };
+                self.floats.extend_from_slice(s.pairs);
+                p
+            }
+        };
+        point.ts = ts;
+        if let SeriesLabels::Owned(v) = &mut self.series {
+            v.push(labels);
+        }
+        self.points.push(point);
+    }
+}
