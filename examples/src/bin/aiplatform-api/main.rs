@@ -1,0 +1,86 @@
+//! The guide's `aiplatform-api`: a small axum service instrumented end to end.
+//!
+//! - HTTP metrics from the tower layer (`http_requests_total`, `http_request_duration_seconds`,
+//!   `http_requests_in_flight`), keyed by route template;
+//! - the guide's application metrics (`aiplatform_requests_total`,
+//!   `aiplatform_request_duration_seconds`, `aiplatform_active_connections`) and business
+//!   metrics (`aiplatform_ml_predictions_total`, `aiplatform_ml_prediction_accuracy`,
+//!   `aiplatform_federated_training_rounds_total`, `aiplatform_quantum_optimizations_total`);
+//! - `process_*` metrics, and `/metrics` served with content negotiation and gzip;
+//! - one log line per request (method, full URL, status, latency) through aiplatform-logging,
+//!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set.
+//!
+//! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
+//! `curl localhost:8000/metrics`.
+
+mod connections;
+mod metrics;
+mod routes;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// The AI Platform example API.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "AIPLATFORM_API_LISTEN", default_value = "0.0.0.0:8000")]
+    listen: SocketAddr,
+    /// Log format: pretty, json or logfmt.
+    #[arg(long, env = "AIPLATFORM_LOG_FORMAT", default_value = "pretty")]
+    log_format: String,
+    /// Log filter, in RUST_LOG syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log_level: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let registry = aiplatform_metrics::Registry::new();
+    let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
+    let _logs = aiplatform_logging::builder()
+        .service_name("aiplatform-api")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .filter(cli.log_level.clone())
+        .registry(registry.clone())
+        .output(aiplatform_logging::Output::stdout(format))
+        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR")
+        .init()
+        .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
+
+    let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
+    let app = routes::app(registry, metrics.clone()).context("building the HTTP service")?;
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("binding {}", cli.listen))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(listen = %local, "aiplatform-api listening; try: curl http://{local}/metrics");
+    let listener = connections::Counting::new(listener, metrics.active_connections.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("aiplatform-api stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,104 @@
+//! The guide's application and business metrics, and the middleware that records the
+//! per-request ones and writes the request log line.
+
+use std::time::Instant;
+
+use aiplatform_metrics::{
+    Buckets, Counter, Family, Gauge, Histogram, Opts, RegistrationError, Registry, Unit,
+};
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Everything the handlers record, registered once.
+#[derive(Clone)]
+pub struct AppMetrics {
+    pub requests: Family<Counter>,
+    pub duration: Family<Histogram>,
+    pub active_connections: Gauge,
+    pub predictions: Family<Counter>,
+    pub accuracy: Gauge,
+    pub training_rounds: Counter,
+    pub quantum_optimizations: Counter,
+}
+
+impl AppMetrics {
+    pub fn register(r: &Registry) -> Result<Self, RegistrationError> {
+        Ok(AppMetrics {
+            requests: r.counter_family(
+                "aiplatform_requests_total",
+                "Requests handled by the AI Platform API.",
+                &["endpoint", "method", "status"],
+            )?,
+            duration: r.register(
+                Opts::histogram(
+                    "aiplatform_request_duration",
+                    "Time to handle a request.",
+                    Buckets::default(),
+                )
+                .unit(Unit::SECONDS)
+                .labels(&["endpoint"]),
+            )?,
+            active_connections: r
+                .gauge("aiplatform_active_connections", "Open client connections.")?,
+            predictions: r.counter_family(
+                "aiplatform_ml_predictions_total",
+                "Predictions served, by model.",
+                &["model"],
+            )?,
+            accuracy: r.gauge(
+                "aiplatform_ml_prediction_accuracy",
+                "Share of correct predictions among the last 100 labelled requests.",
+            )?,
+            training_rounds: r.counter(
+                "aiplatform_federated_training_rounds_total",
+                "Federated training rounds completed.",
+            )?,
+            quantum_optimizations: r.counter(
+                "aiplatform_quantum_optimizations_total",
+                "Quantum optimisation jobs run.",
+            )?,
+        })
+    }
+}
+
+/// Records `aiplatform_requests_total` / `aiplatform_request_duration_seconds` by route
+/// template, and logs the request: method, full URL with query string, status and latency.
+pub async fn track(State(metrics): State<AppMetrics>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unknown", |p| p.as_str())
+        .to_owned();
+    let method = req.method().clone();
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let url = format!("http://{host}{}", req.uri());
+    let response = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = response.status();
+    let mut code = itoa::Buffer::new();
+    metrics.requests.apply(
+        &[
+            endpoint.as_str(),
+            method.as_str(),
+            code.format(status.as_u16()),
+        ],
+        |c| c.inc(),
+    );
+    metrics
+        .duration
+        .apply(&[endpoint.as_str()], |h| h.observe_duration(elapsed));
+    tracing::info!(
+        http.request.method = %method,
+        url.full = %url,
+        http.response.status_code = status.as_u16(),
+        event.duration = elapsed.as_nanos() as u64,
+        "request served"
+    );
+    response
+}

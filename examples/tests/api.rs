@@ -1,0 +1,87 @@
+//! The example API's routes and the metrics they record, through the real binary.
+
+mod support;
+
+use support::start_api;
+
+#[test]
+fn routes_validate_input_and_record_the_guides_metrics() {
+    let (_api, api) = start_api();
+    let client = reqwest::blocking::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{api}{path}"))
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        client.get(format!("{api}/health")).send().unwrap().status(),
+        200
+    );
+    let ok = post(
+        "/api/v1/predict",
+        serde_json::json!({"features": [2.0, 4.0], "label": 1}),
+    );
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().unwrap();
+    assert_eq!(body["class"], 1);
+    assert_eq!(
+        post(
+            "/api/v1/predict",
+            serde_json::json!({"features": [1.0], "label": 0})
+        )
+        .status(),
+        200
+    );
+    assert_eq!(
+        post("/api/v1/predict", serde_json::json!({"features": []})).status(),
+        422
+    );
+    assert_eq!(
+        post(
+            "/api/v1/predict",
+            serde_json::json!({"model": "nope", "features": [1.0]})
+        )
+        .status(),
+        404
+    );
+    assert_eq!(
+        post(
+            "/api/v1/training/rounds",
+            serde_json::json!({"clients": 10})
+        )
+        .status(),
+        200
+    );
+    assert_eq!(
+        post("/api/v1/optimize", serde_json::json!({"problem_size": 3})).status(),
+        200
+    );
+
+    let text = client
+        .get(format!("{api}/metrics"))
+        .header("Accept", "text/plain;version=0.0.4")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        "aiplatform_ml_predictions_total{model=\"default\"} 2",
+        "aiplatform_ml_prediction_accuracy 0.5",
+        "aiplatform_federated_training_rounds_total 1",
+        "aiplatform_quantum_optimizations_total 1",
+        "aiplatform_requests_total{endpoint=\"/api/v1/predict\",method=\"POST\",status=\"422\"} 1",
+        "http_requests_total{method=\"POST\",endpoint=\"/api/v1/predict\",status=\"404\"} 1",
+        "aiplatform_active_connections 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    for family in [
+        "# TYPE aiplatform_request_duration_seconds histogram",
+        "# TYPE process_cpu_seconds_total counter",
+        "# TYPE http_requests_in_flight gauge",
+    ] {
+        assert!(text.contains(family), "missing {family:?}");
+    }
+}
