@@ -1,0 +1,396 @@
+//! node_exporter's own flags (`--path.*`, `--collector.<name>.<option>`) plus `--compat`,
+//! as a `clap::Args` struct the binary flattens next to the shared `--web.*` flags.
+//!
+//! Regex flags whose default depends on `--compat` are optional here; [`NodeArgs::config`]
+//! fills in the profile's default. The older flag names node_exporter 1.5.0 still accepts
+//! (`--collector.filesystem.ignored-mount-points`, `ignored-fs-types`,
+//! `--collector.diskstats.ignored-devices`, `--collector.netdev.device-whitelist` /
+//! `device-blacklist`) are accepted, hidden, and refused together with their replacement.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args};
+
+use crate::collectors::{diskstats, netdev, netstat};
+use crate::compat::Compat;
+use crate::config::{DEBIAN_TEXTFILE_DIRECTORY, NodeConfig};
+use crate::error::ConfigError;
+use crate::filter::{device_filter, regex_flag};
+use crate::paths::Paths;
+
+/// The node-specific flags.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// Which node_exporter to reproduce: `upstream` (current names and labels) or `debian12`
+    /// (node_exporter 1.5.0 as Debian 12's prometheus-node-exporter package ships it,
+    /// including the package's flag defaults).
+    #[arg(
+        long = "compat",
+        value_enum,
+        default_value = "upstream",
+        value_name = "PROFILE"
+    )]
+    pub compat: Compat,
+
+    /// procfs mountpoint.
+    #[arg(long = "path.procfs", default_value = "/proc", value_name = "PATH")]
+    pub procfs: PathBuf,
+    /// sysfs mountpoint.
+    #[arg(long = "path.sysfs", default_value = "/sys", value_name = "PATH")]
+    pub sysfs: PathBuf,
+    /// rootfs mountpoint.
+    #[arg(long = "path.rootfs", default_value = "/", value_name = "PATH")]
+    pub rootfs: PathBuf,
+    /// udev data path.
+    #[arg(
+        long = "path.udev.data",
+        default_value = "/run/udev/data",
+        value_name = "PATH"
+    )]
+    pub udev_data: PathBuf,
+
+    /// Enables metric node_cpu_guest_seconds_total.
+    #[arg(long = "collector.cpu.guest", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new(), overrides_with = "no_cpu_guest")]
+    pub cpu_guest: bool,
+    #[arg(long = "no-collector.cpu.guest", action = ArgAction::SetTrue, hide = true,
+          overrides_with = "cpu_guest")]
+    #[doc(hidden)]
+    pub no_cpu_guest: bool,
+
+    /// Export softirq calls per vector.
+    #[arg(long = "collector.stat.softirq", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new())]
+    pub stat_softirq: bool,
+
+    /// Regexp of mount points to exclude for filesystem collector. [default: upstream
+    /// `^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`;
+    /// debian12 `^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`]
+    #[arg(
+        long = "collector.filesystem.mount-points-exclude",
+        value_name = "REGEX"
+    )]
+    pub mount_points_exclude: Option<String>,
+    #[arg(long = "collector.filesystem.ignored-mount-points", hide = true)]
+    #[doc(hidden)]
+    pub ignored_mount_points: Option<String>,
+    /// Regexp of filesystem types to exclude for filesystem collector. [default: node_exporter's
+    /// list; upstream adds erofs]
+    #[arg(long = "collector.filesystem.fs-types-exclude", value_name = "REGEX")]
+    pub fs_types_exclude: Option<String>,
+    #[arg(long = "collector.filesystem.ignored-fs-types", hide = true)]
+    #[doc(hidden)]
+    pub ignored_fs_types: Option<String>,
+    /// How long to wait for a mount to respond before marking it as stale.
+    #[arg(long = "collector.filesystem.mount-timeout", default_value = "5s",
+          value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    pub mount_timeout: Duration,
+
+    /// Regexp of net devices to include (mutually exclusive to device-exclude).
+    #[arg(long = "collector.netdev.device-include", value_name = "REGEX")]
+    pub netdev_include: Option<String>,
+    #[arg(long = "collector.netdev.device-whitelist", hide = true)]
+    #[doc(hidden)]
+    pub netdev_whitelist: Option<String>,
+    /// Regexp of net devices to exclude (mutually exclusive to device-include). [default:
+    /// upstream none; debian12 `^lo$`]
+    #[arg(long = "collector.netdev.device-exclude", value_name = "REGEX")]
+    pub netdev_exclude: Option<String>,
+    #[arg(long = "collector.netdev.device-blacklist", hide = true)]
+    #[doc(hidden)]
+    pub netdev_blacklist: Option<String>,
+    /// Use netlink to gather stats instead of /proc/net/dev.
+    #[arg(long = "collector.netdev.netlink", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new(), overrides_with = "no_netdev_netlink")]
+    pub netdev_netlink: bool,
+    #[arg(long = "no-collector.netdev.netlink", action = ArgAction::SetTrue, hide = true,
+          overrides_with = "netdev_netlink")]
+    #[doc(hidden)]
+    pub no_netdev_netlink: bool,
+    /// Use (incompatible) metric names that provide more detailed stats on Linux.
+    #[arg(long = "collector.netdev.enable-detailed-metrics", num_args = 0..=1,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_name = "BOOL", value_parser = BoolishValueParser::new())]
+    pub netdev_detailed: bool,
+
+    /// Regexp of diskstats devices to exclude. [default: upstream
+    /// `^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`; debian12 without `z?`]
+    #[arg(long = "collector.diskstats.device-exclude", value_name = "REGEX")]
+    pub diskstats_exclude: Option<String>,
+    #[arg(long = "collector.diskstats.ignored-devices", hide = true)]
+    #[doc(hidden)]
+    pub diskstats_ignored: Option<String>,
+    /// Regexp of diskstats devices to include.
+    #[arg(long = "collector.diskstats.device-include", value_name = "REGEX")]
+    pub diskstats_include: Option<String>,
+
+    /// Regexp of fields to return for netstat collector. [default: node_exporter's; upstream
+    /// adds TCPOFOQueue and TCPRcvQDrop]
+    #[arg(long = "collector.netstat.fields", value_name = "REGEX")]
+    pub netstat_fields: Option<String>,
+    /// Regexp of fields to return for vmstat collector.
+    #[arg(long = "collector.vmstat.fields", default_value = crate::collectors::vmstat::DEFAULT_FIELDS,
+          value_name = "REGEX")]
+    pub vmstat_fields: String,
+
+    /// Directory to read text files with metrics from. [default: upstream none; debian12
+    /// /var/lib/prometheus/node-exporter]
+    #[arg(long = "collector.textfile.directory", value_name = "DIR")]
+    pub textfile_directory: Option<PathBuf>,
+}
+
+/// Go-style durations: `5s`, `500ms`, `1m`, `1m30s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
+        let value: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            u => return Err(format!("unknown unit {u:?} in duration {s:?}")),
+        };
+        total += Duration::try_from_secs_f64(value * scale).map_err(|e| e.to_string())?;
+        rest = &rest[unit_end..];
+    }
+    Ok(total)
+}
+
+/// A new-name / deprecated-name pair: the new one, or the old one with a warning; both is an
+/// error.
+fn either(
+    new: &Option<String>,
+    new_flag: &'static str,
+    old: &Option<String>,
+    old_flag: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    match (new, old) {
+        (Some(_), Some(o)) if !o.is_empty() => Err(ConfigError::Exclusive(old_flag, new_flag)),
+        (None, Some(o)) if !o.is_empty() => {
+            tracing::warn!(
+                "--{old_flag} is DEPRECATED and will be removed in 2.0.0, use --{new_flag}"
+            );
+            Ok(Some(o.clone()))
+        }
+        _ => Ok(new.clone()),
+    }
+}
+
+impl NodeArgs {
+    /// The filesystem roots.
+    pub fn paths(&self) -> Paths {
+        Paths::new(&self.procfs, &self.sysfs, &self.rootfs, &self.udev_data)
+    }
+
+    /// The collectors' configuration: the flags, and the profile's defaults where a flag was
+    /// not given.
+    pub fn config(&self) -> Result<NodeConfig, ConfigError> {
+        let compat = self.compat;
+        let mut cfg = NodeConfig::defaults(self.paths(), compat);
+        cfg.cpu_guest = self.cpu_guest && !self.no_cpu_guest;
+        cfg.stat_softirq = self.stat_softirq;
+
+        let mp = either(
+            &self.mount_points_exclude,
+            "collector.filesystem.mount-points-exclude",
+            &self.ignored_mount_points,
+            "collector.filesystem.ignored-mount-points",
+        )?;
+        if let Some(p) = mp {
+            cfg.filesystem.mount_points_exclude =
+                regex_flag("collector.filesystem.mount-points-exclude", &p)?;
+        }
+        let fs = either(
+            &self.fs_types_exclude,
+            "collector.filesystem.fs-types-exclude",
+            &self.ignored_fs_types,
+            "collector.filesystem.ignored-fs-types",
+        )?;
+        if let Some(p) = fs {
+            cfg.filesystem.fs_types_exclude =
+                regex_flag("collector.filesystem.fs-types-exclude", &p)?;
+        }
+        cfg.filesystem.mount_timeout = self.mount_timeout;
+
+        let include = either(
+            &self.netdev_include,
+            "collector.netdev.device-include",
+            &self.netdev_whitelist,
+            "collector.netdev.device-whitelist",
+        )?;
+        let exclude = either(
+            &self.netdev_exclude,
+            "collector.netdev.device-exclude",
+            &self.netdev_blacklist,
+            "collector.netdev.device-blacklist",
+        )?;
+        let exclude = match (&exclude, &include) {
+            (Some(e), Some(i)) if !e.is_empty() && !i.is_empty() => {
+                return Err(ConfigError::Exclusive(
+                    "collector.netdev.device-exclude",
+                    "collector.netdev.device-include",
+                ));
+            }
+            // An explicit include replaces the profile's default exclude.
+            (None, Some(_)) => None,
+            (None, None) => compat
+                .is_debian12()
+                .then(|| netdev::DEBIAN_DEVICE_EXCLUDE.to_owned()),
+            (e, _) => e.clone(),
+        };
+        cfg.netdev_filter = device_filter(
+            "collector.netdev.device-exclude",
+            exclude.as_deref(),
+            include.as_deref(),
+        )?;
+        cfg.netdev_netlink = self.netdev_netlink && !self.no_netdev_netlink;
+        cfg.netdev_detailed = self.netdev_detailed;
+
+        let dexclude = either(
+            &self.diskstats_exclude,
+            "collector.diskstats.device-exclude",
+            &self.diskstats_ignored,
+            "collector.diskstats.ignored-devices",
+        )?;
+        let dexclude = match (&dexclude, &self.diskstats_include) {
+            (Some(e), Some(i)) if !e.is_empty() && !i.is_empty() => {
+                return Err(ConfigError::Exclusive(
+                    "collector.diskstats.device-exclude",
+                    "collector.diskstats.device-include",
+                ));
+            }
+            (None, Some(_)) => None,
+            (None, None) => Some(diskstats::default_exclude(compat).to_owned()),
+            (e, _) => e.clone(),
+        };
+        cfg.diskstats_filter = device_filter(
+            "collector.diskstats.device-exclude",
+            dexclude.as_deref(),
+            self.diskstats_include.as_deref(),
+        )?;
+
+        if let Some(p) = &self.netstat_fields {
+            cfg.netstat_fields = regex_flag("collector.netstat.fields", p)?;
+        } else {
+            cfg.netstat_fields =
+                regex_flag("collector.netstat.fields", netstat::default_fields(compat))?;
+        }
+        cfg.vmstat_fields = regex_flag("collector.vmstat.fields", &self.vmstat_fields)?;
+        cfg.textfile_directory = match &self.textfile_directory {
+            Some(d) => Some(d.clone()).filter(|d| !d.as_os_str().is_empty()),
+            None => compat
+                .is_debian12()
+                .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
+        };
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<NodeConfig, String> {
+        let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.node.config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn profile_defaults() {
+        let up = config(&[]).unwrap();
+        assert!(!up.netdev_filter.ignored("lo"));
+        assert!(up.diskstats_filter.ignored("zram0"));
+        assert!(up.textfile_directory.is_none());
+        let deb = config(&["--compat=debian12"]).unwrap();
+        assert!(deb.netdev_filter.ignored("lo"));
+        assert!(!deb.diskstats_filter.ignored("zram0"));
+        assert!(deb.filesystem.mount_points_exclude.is_match("/run"));
+        assert_eq!(
+            deb.textfile_directory.as_deref(),
+            Some(std::path::Path::new(DEBIAN_TEXTFILE_DIRECTORY))
+        );
+    }
+
+    #[test]
+    fn include_replaces_default_exclude_and_both_is_an_error() {
+        let c = config(&[
+            "--compat=debian12",
+            "--collector.netdev.device-include=^lo$",
+        ])
+        .unwrap();
+        assert!(!c.netdev_filter.ignored("lo") && c.netdev_filter.ignored("eth0"));
+        let c = config(&["--collector.diskstats.device-include=^loop"]).unwrap();
+        assert!(!c.diskstats_filter.ignored("loop0"));
+        assert!(
+            config(&[
+                "--collector.netdev.device-include=a",
+                "--collector.netdev.device-exclude=b"
+            ])
+            .is_err()
+        );
+        assert!(
+            config(&[
+                "--collector.diskstats.device-include=a",
+                "--collector.diskstats.device-exclude=b"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn deprecated_names_and_bools() {
+        let c = config(&["--collector.filesystem.ignored-mount-points=^/x"]).unwrap();
+        assert!(c.filesystem.mount_points_exclude.is_match("/x"));
+        assert!(
+            config(&[
+                "--collector.filesystem.ignored-mount-points=^/x",
+                "--collector.filesystem.mount-points-exclude=^/y"
+            ])
+            .is_err()
+        );
+        assert!(!config(&["--no-collector.cpu.guest"]).unwrap().cpu_guest);
+        assert!(
+            !config(&["--collector.netdev.netlink=false"])
+                .unwrap()
+                .netdev_netlink
+        );
+        assert!(config(&["--collector.vmstat.fields=("]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("5").is_err() && parse_duration("5x").is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! Everything the collectors need to know, built once from the command line
+//! ([`NodeArgs`](crate::args::NodeArgs)) or by hand (tests, embedding).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
+use crate::collectors::statfs::SystemStatFs;
+use crate::collectors::{diskstats, netdev, netstat, vmstat};
+use crate::compat::Compat;
+use crate::filter::DeviceFilter;
+use crate::paths::Paths;
+
+/// The settings of every collector.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Filesystem roots.
+    pub paths: Paths,
+    /// Output profile.
+    pub compat: Compat,
+    /// `--collector.cpu.guest`.
+    pub cpu_guest: bool,
+    /// `--collector.stat.softirq`.
+    pub stat_softirq: bool,
+    /// The `filesystem` collector's settings.
+    pub filesystem: FilesystemConfig,
+    /// `--collector.netdev.device-exclude` / `-include`.
+    pub netdev_filter: DeviceFilter,
+    /// `--collector.netdev.netlink`.
+    pub netdev_netlink: bool,
+    /// `--collector.netdev.enable-detailed-metrics`.
+    pub netdev_detailed: bool,
+    /// `--collector.diskstats.device-exclude` / `-include`.
+    pub diskstats_filter: DeviceFilter,
+    /// `--collector.netstat.fields`.
+    pub netstat_fields: Regex,
+    /// `--collector.vmstat.fields`.
+    pub vmstat_fields: Regex,
+    /// `--collector.textfile.directory` (`None`: not set).
+    pub textfile_directory: Option<PathBuf>,
+    /// Per-collector time limit.
+    pub collector_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// node_exporter's defaults for `compat`, reading under `paths`.
+    ///
+    /// ```
+    /// use aiplatform_node_exporter::{compat::Compat, config::NodeConfig, paths::Paths};
+    ///
+    /// let cfg = NodeConfig::defaults(Paths::default(), Compat::Debian12);
+    /// assert!(cfg.netdev_filter.ignored("lo"));
+    /// ```
+    pub fn defaults(paths: Paths, compat: Compat) -> NodeConfig {
+        let re = |p: &str| crate::filter::compile(p).expect("built-in pattern");
+        let netdev_exclude = compat
+            .is_debian12()
+            .then_some(netdev::DEBIAN_DEVICE_EXCLUDE);
+        NodeConfig {
+            paths,
+            compat,
+            cpu_guest: true,
+            stat_softirq: false,
+            filesystem: FilesystemConfig {
+                mount_points_exclude: re(filesystem::default_mount_points_exclude(compat)),
+                fs_types_exclude: re(filesystem::default_fs_types_exclude(compat)),
+                mount_timeout: DEFAULT_MOUNT_TIMEOUT,
+                statfs: Arc::new(SystemStatFs),
+            },
+            netdev_filter: DeviceFilter::new(netdev_exclude, None).expect("built-in pattern"),
+            netdev_netlink: true,
+            netdev_detailed: false,
+            diskstats_filter: DeviceFilter::new(Some(diskstats::default_exclude(compat)), None)
+                .expect("built-in pattern"),
+            netstat_fields: re(netstat::default_fields(compat)),
+            vmstat_fields: re(vmstat::DEFAULT_FIELDS),
+            textfile_directory: compat
+                .is_debian12()
+                .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
+            collector_timeout: aiplatform_prometheus::DEFAULT_COLLECTOR_TIMEOUT,
+        }
+    }
+}
+
+/// The Debian package's `--collector.textfile.directory` default.
+pub const DEBIAN_TEXTFILE_DIRECTORY: &str = "/var/lib/prometheus/node-exporter";

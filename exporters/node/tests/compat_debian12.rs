@@ -1,0 +1,275 @@
+//! Our exporter with `--compat=debian12` against Debian 12's Go `prometheus-node-exporter`
+//! (node_exporter 1.5.0) on this host, both with the same sixteen collectors: for every
+//! `node_*` family the Go binary exposes, the same name, type, HELP, label names and series,
+//! and values that agree (counters between two Go scrapes taken before and after ours,
+//! gauges within a tolerance for the ones that move).
+//!
+//! Families that cannot match are listed in [`EXCEPTIONS`] with the reason; the test fails if
+//! any other family differs, and also if a listed exception stops differing (so the list
+//! stays true).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use aiplatform_node_exporter::textformat::{TextKind, TextValue, parse_text};
+
+const GO_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+
+const COLLECTORS: [&str; 16] = [
+    "cpu",
+    "diskstats",
+    "filefd",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "netstat",
+    "os",
+    "pressure",
+    "sockstat",
+    "stat",
+    "textfile",
+    "time",
+    "uname",
+    "vmstat",
+];
+
+/// Families whose values cannot agree, and why. Their name, type, HELP and label names are
+/// still compared.
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "node_exporter_build_info",
+        "describes the build: version, revision and branch are this crate's, goversion names the Rust compiler",
+    ),
+    (
+        "node_scrape_collector_duration_seconds",
+        "how long each exporter took; only the series (one per collector) are compared",
+    ),
+];
+
+/// Absolute tolerance for gauges (and untyped gauges) that move between scrapes on a busy
+/// host; everything else must be exactly equal.
+fn gauge_tolerance(name: &str, value: f64) -> f64 {
+    // Generous where parallel builds and tests on the host move the value between reads, yet
+    // far below what a wrong unit (x1024, x4096, /100) or a wrong field would produce.
+    const MIB: f64 = 1024.0 * 1024.0;
+    match name {
+        n if n.starts_with("node_memory_") && n.ends_with("_bytes") => 2048.0 * MIB,
+        n if n.starts_with("node_memory_") => 64.0,
+        "node_load1" | "node_load5" | "node_load15" => 2.0,
+        "node_procs_running" | "node_procs_blocked" => 64.0,
+        "node_filefd_allocated" => 5000.0,
+        n if n.starts_with("node_sockstat_") && n.ends_with("_mem_bytes") => 64.0 * MIB,
+        n if n.starts_with("node_sockstat_TCP_mem") || n.starts_with("node_sockstat_UDP_mem") => {
+            16384.0
+        }
+        n if n.starts_with("node_sockstat_") => 2000.0,
+        "node_filesystem_free_bytes" | "node_filesystem_avail_bytes" => 4096.0 * MIB,
+        "node_filesystem_files_free" => 500_000.0,
+        "node_disk_io_now" => 64.0,
+        "node_time_seconds" => 30.0,
+        "node_netstat_Tcp_CurrEstab" => 500.0,
+        _ => 1e-9 * value.abs(),
+    }
+}
+
+/// Untyped families that are gauges (the rest of netstat and vmstat only grow).
+fn untyped_is_gauge(name: &str) -> bool {
+    matches!(
+        name,
+        "node_netstat_Tcp_CurrEstab" | "node_netstat_Ip_Forwarding"
+    )
+}
+
+type Series = BTreeMap<Vec<(String, String)>, f64>;
+
+struct Family {
+    kind: TextKind,
+    help: String,
+    labels: BTreeSet<String>,
+    series: Series,
+}
+
+fn families(body: &str) -> BTreeMap<String, Family> {
+    let mut out = BTreeMap::new();
+    for f in parse_text(body).expect("a valid exposition") {
+        let mut labels = BTreeSet::new();
+        let mut series = Series::new();
+        for s in &f.series {
+            let mut l = s.labels.clone();
+            l.sort();
+            labels.extend(l.iter().map(|(k, _)| k.clone()));
+            if let TextValue::Scalar(v) = s.value {
+                series.insert(l, v);
+            }
+        }
+        out.insert(
+            f.name.clone(),
+            Family {
+                kind: f.kind,
+                help: f.help.clone().unwrap_or_default(),
+                labels,
+                series,
+            },
+        );
+    }
+    out
+}
+
+fn args(extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    a.push("--collector.disable-defaults".into());
+    a.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    a
+}
+
+/// Compares one family; `Err` says what differs.
+fn compare(name: &str, before: &Family, ours: &Family, after: &Family) -> Result<(), String> {
+    if ours.kind != before.kind {
+        return Err(format!("type {:?}, Go {:?}", ours.kind, before.kind));
+    }
+    if ours.help != before.help {
+        return Err(format!("HELP {:?}, Go {:?}", ours.help, before.help));
+    }
+    if ours.labels != before.labels {
+        return Err(format!(
+            "label names {:?}, Go {:?}",
+            ours.labels, before.labels
+        ));
+    }
+    let go_keys: BTreeSet<_> = before.series.keys().chain(after.series.keys()).collect();
+    let our_keys: BTreeSet<_> = ours.series.keys().collect();
+    if !our_keys.iter().all(|k| go_keys.contains(k))
+        || !before.series.keys().all(|k| our_keys.contains(k))
+    {
+        return Err(format!("series {our_keys:?}, Go {go_keys:?}"));
+    }
+    let counter = match before.kind {
+        TextKind::Counter => true,
+        TextKind::Untyped => !untyped_is_gauge(name),
+        _ => false,
+    };
+    for (labels, &v) in &ours.series {
+        let (Some(&a), Some(&b)) = (before.series.get(labels), after.series.get(labels)) else {
+            continue;
+        };
+        let (lo, hi) = (a.min(b), a.max(b));
+        let tol = if counter {
+            // A kernel counter read between two Go reads lies between them; /proc/stat's idle
+            // and iowait may step back a tick.
+            1e-9 * v.abs()
+                + if name == "node_cpu_seconds_total" {
+                    0.5
+                } else {
+                    0.0
+                }
+        } else {
+            gauge_tolerance(name, v)
+        };
+        if v < lo - tol || v > hi + tol {
+            return Err(format!(
+                "{labels:?}: ours {v}, Go {a} then {b} (tolerance {tol})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn debian12_profile_matches_debians_node_exporter() {
+    assert!(
+        Path::new(GO_EXPORTER).exists(),
+        "{GO_EXPORTER} is missing: run scripts/test.sh (scripts/lib/deps.sh installs Debian's prometheus-node-exporter)"
+    );
+    let go = support::start(GO_EXPORTER, &args(&[]));
+    let rust = support::start(support::ours(), &args(&["--compat=debian12"]));
+    // Warm both up (the first scrape of either sets up caches), then read Go, us, Go.
+    support::get(go.port, "/metrics");
+    support::get(rust.port, "/metrics");
+    let a = support::get(go.port, "/metrics");
+    let b = support::get(rust.port, "/metrics");
+    let c = support::get(go.port, "/metrics");
+    assert_eq!((a.status, b.status, c.status), (200, 200, 200));
+    let (before, ours, after) = (families(&a.body), families(&b.body), families(&c.body));
+
+    let mut differing: BTreeMap<String, String> = BTreeMap::new();
+    let mut compared = 0;
+    for (name, go_family) in &before {
+        if !name.starts_with("node_") {
+            continue;
+        }
+        compared += 1;
+        let Some(our_family) = ours.get(name) else {
+            differing.insert(name.clone(), "missing from our output".into());
+            continue;
+        };
+        let empty = Family {
+            kind: go_family.kind,
+            help: String::new(),
+            labels: BTreeSet::new(),
+            series: Series::new(),
+        };
+        let later = after.get(name).unwrap_or(&empty);
+        if let Some((_, why)) = EXCEPTIONS.iter().find(|(n, _)| n == name) {
+            // Shape only.
+            let shape = (our_family.kind == go_family.kind)
+                && our_family.help == go_family.help
+                && our_family.labels == go_family.labels
+                && our_family.series.len() == go_family.series.len();
+            if !shape {
+                differing.insert(
+                    name.clone(),
+                    format!("shape differs (kind, HELP, labels or series count); exception: {why}"),
+                );
+            } else {
+                differing.insert(name.clone(), (*why).to_owned());
+            }
+            continue;
+        }
+        if let Err(why) = compare(name, go_family, our_family, later) {
+            differing.insert(name.clone(), why);
+        }
+    }
+    for name in ours
+        .keys()
+        .filter(|n| n.starts_with("node_") && !before.contains_key(*n))
+    {
+        differing.insert(name.clone(), "only in our output".into());
+    }
+    // Self-metrics: same names and types, values naturally differ.
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "process_virtual_memory_bytes",
+        "promhttp_metric_handler_requests_total",
+    ] {
+        let (Some(g), Some(o)) = (before.get(name), ours.get(name)) else {
+            differing.insert(name.into(), "self-metric missing".into());
+            continue;
+        };
+        if g.kind != o.kind || g.help != o.help {
+            differing.insert(name.into(), "self-metric type or HELP differs".into());
+        }
+    }
+    assert!(
+        !ours.keys().any(|n| n.starts_with("go_")),
+        "no go_* families by design"
+    );
+
+    println!("compared {compared} node_* families; not matched:");
+    for (name, why) in &differing {
+        println!("  {name}: {why}");
+    }
+    let expected: BTreeSet<&str> = EXCEPTIONS.iter().map(|(n, _)| *n).collect();
+    let got: BTreeSet<&str> = differing.keys().map(String::as_str).collect();
+    assert_eq!(
+        got, expected,
+        "families not matched other than the documented exceptions:\n{differing:#?}"
+    );
+    assert!(compared > 100, "only {compared} families compared");
+}

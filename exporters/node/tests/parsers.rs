@@ -1,0 +1,314 @@
+//! Every `/proc`, `/sys` and textfile parser against the committed cases in
+//! `tests/fixtures/cases/<parser>/`: `normal` (taken from a real host), `truncated` (cut in the
+//! middle of a line), `garbage` (binary junk) and `huge` (values at and past 64 bits). Each
+//! outcome is pinned: which cases parse, which are refused, and what the huge values become.
+
+mod support;
+
+use std::fmt::Debug;
+
+use aiplatform_node_exporter::collectors::{
+    diskstats, filefd, filesystem, loadavg, meminfo, netdev, netstat, os, pressure, sockstat, stat,
+    vmstat,
+};
+use aiplatform_node_exporter::error::ParseError;
+use aiplatform_node_exporter::textformat;
+
+type Pairs = Vec<(String, f64)>;
+
+fn owned_pairs(v: Vec<(&str, f64)>) -> Pairs {
+    v.into_iter().map(|(n, x)| (n.to_owned(), x)).collect()
+}
+
+fn owned_stats(v: Vec<netstat::ProtocolStats<'_>>) -> Vec<(String, Pairs)> {
+    v.into_iter()
+        .map(|(p, s)| (p.to_owned(), owned_pairs(s)))
+        .collect()
+}
+
+fn case(parser: &str, name: &str) -> String {
+    let bytes = std::fs::read(support::fixture(&format!("cases/{parser}/{name}"))).unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `ok` or `err`, after checking the error names its source.
+fn outcome<T: Debug>(r: &Result<T, ParseError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            "err"
+        }
+    }
+}
+
+/// Runs `parse` on the four cases and checks the pinned outcomes (normal, truncated,
+/// garbage, huge).
+fn check<T: Debug>(
+    parser: &str,
+    parse: impl Fn(&str) -> Result<T, ParseError>,
+    want: [&str; 4],
+) -> [Result<T, ParseError>; 4] {
+    let results = ["normal", "truncated", "garbage", "huge"].map(|c| parse(&case(parser, c)));
+    let got = [0, 1, 2, 3].map(|i| outcome(&results[i]));
+    assert_eq!(
+        got, want,
+        "{parser}: outcomes of normal, truncated, garbage, huge"
+    );
+    results
+}
+
+#[test]
+fn loadavg() {
+    let [normal, _, _, huge] = check("loadavg", loadavg::parse_loadavg, ["ok", "ok", "err", "ok"]);
+    assert_eq!(normal.unwrap().load15, 1.63);
+    let h = huge.unwrap();
+    assert_eq!(
+        (h.load1, h.load5, h.load15),
+        (1e20, 1e308, 18446744073709551615.0)
+    );
+}
+
+#[test]
+fn file_nr() {
+    let [normal, truncated, ..] =
+        check("file-nr", filefd::parse_file_nr, ["ok", "ok", "err", "ok"]);
+    assert_eq!(normal.unwrap().maximum, 2466170.0);
+    assert_eq!(truncated.unwrap().maximum, 24.0, "cut in the last number");
+    let huge = filefd::parse_file_nr(&case("file-nr", "huge")).unwrap();
+    assert_eq!(huge.maximum, 18446744073709551616.0);
+}
+
+#[test]
+fn meminfo() {
+    let [normal, truncated, _, huge] = check(
+        "meminfo",
+        meminfo::parse_meminfo,
+        ["ok", "err", "err", "ok"],
+    );
+    let normal = normal.unwrap();
+    assert!(normal.iter().any(|f| f.name == "MemAvailable_bytes"));
+    assert!(normal.iter().any(|f| f.name == "Active_anon_bytes"));
+    assert!(normal.iter().any(|f| f.name == "HugePages_Total"));
+    assert!(truncated.unwrap_err().line > 1);
+    let huge = huge.unwrap();
+    assert_eq!(huge[0].value, 18446744073709551615.0 * 1024.0);
+    assert_eq!(huge[1].value, 1e23);
+}
+
+#[test]
+fn stat() {
+    let [normal, truncated, garbage, huge] =
+        check("stat", stat::parse_stat, ["ok", "ok", "ok", "ok"]);
+    let normal = normal.unwrap();
+    assert_eq!(
+        normal.cpus.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [0, 1, 3]
+    );
+    assert_eq!(normal.btime, 1795482450);
+    // Cut inside `intr`: the lines before it are kept, the rest reads as zero.
+    let truncated = truncated.unwrap();
+    assert_eq!(truncated.cpus.len(), 3);
+    assert_eq!(truncated.btime, 0);
+    assert_eq!(
+        garbage.unwrap(),
+        stat::ProcStat::default(),
+        "unknown lines are ignored, as procfs does"
+    );
+    let huge = huge.unwrap();
+    assert_eq!(huge.ctxt, u64::MAX);
+    assert_eq!(huge.cpus[0].1.user, 18446744073709551615.0 / 100.0);
+}
+
+#[test]
+fn vmstat() {
+    let [normal, _, _, huge] = check(
+        "vmstat",
+        |t| vmstat::parse_vmstat(t).map(owned_pairs),
+        ["ok", "err", "err", "ok"],
+    );
+    assert!(normal.unwrap().iter().any(|(n, _)| n == "pgfault"));
+    let huge = huge.unwrap();
+    assert_eq!(huge[0].1, 18446744073709551615.0);
+    assert!(
+        vmstat::parse_vmstat("pgfault 1e400\n").is_err(),
+        "out of a float's range, as Go's ParseFloat"
+    );
+}
+
+#[test]
+fn netstat() {
+    let [normal, _, _, huge] = check(
+        "netstat",
+        |t| netstat::parse_netstat(t).map(owned_stats),
+        ["ok", "err", "err", "ok"],
+    );
+    assert!(normal.unwrap().iter().any(|(p, _)| p == "TcpExt"));
+    assert_eq!(huge.unwrap()[0].1[0].1, 18446744073709551615.0);
+}
+
+#[test]
+fn snmp6() {
+    let [normal, truncated, garbage, huge] = check(
+        "snmp6",
+        |t| netstat::parse_snmp6(t).map(owned_stats),
+        ["ok", "ok", "ok", "ok"],
+    );
+    let normal = normal.unwrap();
+    assert!(normal.iter().any(|(p, _)| p == "Ip6") && normal.iter().any(|(p, _)| p == "Udp6"));
+    assert!(
+        truncated
+            .unwrap()
+            .iter()
+            .map(|(_, s)| s.len())
+            .sum::<usize>()
+            < normal.iter().map(|(_, s)| s.len()).sum()
+    );
+    assert!(
+        garbage.unwrap().is_empty(),
+        "lines without a protocol are skipped"
+    );
+    assert_eq!(
+        huge.unwrap()[0].1[0],
+        ("InReceives".to_owned(), 18446744073709551615.0)
+    );
+}
+
+#[test]
+fn sockstat() {
+    let [normal, _, _, huge] = check(
+        "sockstat",
+        sockstat::parse_sockstat,
+        ["ok", "ok", "err", "ok"],
+    );
+    assert!(
+        normal
+            .unwrap()
+            .protocols
+            .iter()
+            .any(|p| p.protocol == "TCP")
+    );
+    let huge = huge.unwrap();
+    assert_eq!(huge.used, Some(i64::MAX));
+    assert_eq!(huge.protocols[0].mem, Some(i64::MAX));
+}
+
+#[test]
+fn pressure() {
+    let [normal, truncated, garbage, huge] = check(
+        "pressure",
+        pressure::parse_pressure,
+        ["ok", "err", "ok", "ok"],
+    );
+    assert!(normal.unwrap().full.is_some());
+    assert!(truncated.is_err());
+    assert_eq!(
+        garbage.unwrap(),
+        pressure::PsiStats::default(),
+        "unknown lines are ignored"
+    );
+    assert_eq!(huge.unwrap().some.unwrap().total, u64::MAX);
+}
+
+#[test]
+fn diskstats() {
+    let [normal, truncated, _, huge] = check(
+        "diskstats",
+        diskstats::parse_diskstats,
+        ["ok", "ok", "err", "err"],
+    );
+    assert_eq!(normal.unwrap().len(), 6);
+    assert!(
+        truncated.unwrap().len() < 6,
+        "the cut line has too few fields and is skipped"
+    );
+    // 2^64 does not fit procfs' uint64 either.
+    assert!(
+        huge.unwrap_err()
+            .to_string()
+            .contains("18446744073709551616")
+    );
+    let first =
+        diskstats::parse_diskstats(case("diskstats", "huge").lines().next().unwrap()).unwrap();
+    assert_eq!(first[0].stats[0], u64::MAX);
+}
+
+#[test]
+fn net_dev() {
+    let [normal, _, _, huge] = check("net-dev", netdev::parse_net_dev, ["ok", "err", "err", "ok"]);
+    assert_eq!(normal.unwrap().len(), 3);
+    assert_eq!(huge.unwrap()[0].stats[0], ("receive_bytes", u64::MAX));
+}
+
+#[test]
+fn mounts() {
+    let [normal, _, _, huge] = check(
+        "mounts",
+        filesystem::parse_mounts,
+        ["ok", "err", "err", "ok"],
+    );
+    assert!(
+        normal
+            .unwrap()
+            .iter()
+            .any(|m| m.mountpoint == "/srv/with space")
+    );
+    assert_eq!(huge.unwrap()[0].mountpoint.len(), 5001);
+}
+
+#[test]
+fn mountinfo() {
+    let [normal, _, _, huge] = check(
+        "mountinfo",
+        filesystem::parse_mountinfo,
+        ["ok", "err", "err", "ok"],
+    );
+    assert!(normal.unwrap().iter().any(|m| m.device == "server:/export"));
+    assert_eq!(huge.unwrap()[0].major_minor, "4294967295:4294967295");
+}
+
+#[test]
+fn os_release() {
+    let [normal, truncated, _, huge] = check(
+        "os-release",
+        os::parse_os_release,
+        ["ok", "err", "err", "ok"],
+    );
+    assert_eq!(normal.unwrap().version_id, "12");
+    assert!(truncated.is_err(), "a line cut before its '='");
+    let huge = huge.unwrap();
+    assert_eq!(huge.pretty_name.len(), 100_000);
+    assert_eq!(huge.version_number(), 1e23);
+}
+
+#[test]
+fn textfile() {
+    let [normal, truncated, _, huge] = check(
+        "textfile",
+        textformat::parse_text,
+        ["ok", "err", "err", "ok"],
+    );
+    assert_eq!(normal.unwrap().len(), 6);
+    assert!(
+        truncated
+            .unwrap_err()
+            .to_string()
+            .contains("unknown metric type")
+    );
+    let huge = huge.unwrap();
+    let values: Vec<_> = huge
+        .iter()
+        .map(|f| match &f.series[0].value {
+            textformat::TextValue::Scalar(v) => *v,
+            _ => f64::NAN,
+        })
+        .collect();
+    assert_eq!(
+        values,
+        [1e308, -1e308, 18446744073709551615.0, f64::INFINITY]
+    );
+    assert!(
+        textformat::parse_text("bigger 1e309\n").is_err(),
+        "out of a float's range"
+    );
+}
