@@ -1,0 +1,160 @@
+//! `stat_user_tables`: access and maintenance statistics of the connected database's tables.
+
+use aiplatform_metrics::MetricFamily;
+use aiplatform_prometheus::CollectError;
+
+use super::{Cx, PgCollector, query};
+use crate::cell::Cell;
+use crate::family::{Families, Kind, with_server};
+
+/// `pg_stat_user_tables_*{datname,schemaname,relname}` (0.11's queries.yaml names, plus
+/// upstream's `index_size_bytes` and `table_size_bytes` outside the 0.11 profile).
+#[derive(Debug)]
+pub struct StatUserTables;
+
+const COLUMNS: [(&str, Kind, &str); 19] = [
+    (
+        "seq_scan",
+        Kind::Counter,
+        "Number of sequential scans initiated on this table",
+    ),
+    (
+        "seq_tup_read",
+        Kind::Counter,
+        "Number of live rows fetched by sequential scans",
+    ),
+    (
+        "idx_scan",
+        Kind::Counter,
+        "Number of index scans initiated on this table",
+    ),
+    (
+        "idx_tup_fetch",
+        Kind::Counter,
+        "Number of live rows fetched by index scans",
+    ),
+    ("n_tup_ins", Kind::Counter, "Number of rows inserted"),
+    ("n_tup_upd", Kind::Counter, "Number of rows updated"),
+    ("n_tup_del", Kind::Counter, "Number of rows deleted"),
+    (
+        "n_tup_hot_upd",
+        Kind::Counter,
+        "Number of rows HOT updated (i.e., with no separate index update required)",
+    ),
+    ("n_live_tup", Kind::Gauge, "Estimated number of live rows"),
+    ("n_dead_tup", Kind::Gauge, "Estimated number of dead rows"),
+    (
+        "n_mod_since_analyze",
+        Kind::Gauge,
+        "Estimated number of rows changed since last analyze",
+    ),
+    (
+        "last_vacuum",
+        Kind::Gauge,
+        "Last time at which this table was manually vacuumed (not counting VACUUM FULL)",
+    ),
+    (
+        "last_autovacuum",
+        Kind::Gauge,
+        "Last time at which this table was vacuumed by the autovacuum daemon",
+    ),
+    (
+        "last_analyze",
+        Kind::Gauge,
+        "Last time at which this table was manually analyzed",
+    ),
+    (
+        "last_autoanalyze",
+        Kind::Gauge,
+        "Last time at which this table was analyzed by the autovacuum daemon",
+    ),
+    (
+        "vacuum_count",
+        Kind::Counter,
+        "Number of times this table has been manually vacuumed (not counting VACUUM FULL)",
+    ),
+    (
+        "autovacuum_count",
+        Kind::Counter,
+        "Number of times this table has been vacuumed by the autovacuum daemon",
+    ),
+    (
+        "analyze_count",
+        Kind::Counter,
+        "Number of times this table has been manually analyzed",
+    ),
+    (
+        "autoanalyze_count",
+        Kind::Counter,
+        "Number of times this table has been analyzed by the autovacuum daemon",
+    ),
+];
+
+impl PgCollector for StatUserTables {
+    async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        let list: Vec<String> = COLUMNS
+            .iter()
+            .map(|(c, _, _)| {
+                if c.starts_with("last_") {
+                    format!("COALESCE({c}, '1970-01-01Z') AS {c}")
+                } else {
+                    (*c).to_owned()
+                }
+            })
+            .collect();
+        let sql = format!(
+            "SELECT current_database() AS datname, schemaname, relname, {}, \
+             pg_indexes_size(relid)::float8 AS indexes_size, pg_table_size(relid)::float8 AS table_size \
+             FROM pg_stat_user_tables",
+            list.join(", ")
+        );
+        let rows = query(cx, &sql, &[]).await?;
+        let server = cx.legacy_server();
+        let labels = with_server(&["datname", "schemaname", "relname"], server);
+        let mut f = Families::new();
+        for row in &rows {
+            let c = |i: usize| row.get::<_, Cell>(i);
+            let label = |i: usize| {
+                if c(i).is_null() {
+                    "unknown".to_owned()
+                } else {
+                    c(i).to_label()
+                }
+            };
+            let mut values = vec![label(0), label(1), label(2)];
+            values.extend(server.map(str::to_owned));
+            for (i, (col, kind, help)) in COLUMNS.iter().enumerate() {
+                let v = c(3 + i).non_null_f64().unwrap_or(0.0);
+                f.add(
+                    *kind,
+                    &format!("pg_stat_user_tables_{col}"),
+                    help,
+                    &labels,
+                    &values,
+                    v,
+                )?;
+            }
+            if server.is_none() {
+                let n = 3 + COLUMNS.len();
+                f.add(
+                    Kind::Gauge,
+                    "pg_stat_user_tables_index_size_bytes",
+                    "Total disk space used by this index, in bytes",
+                    &labels,
+                    &values,
+                    c(n).non_null_f64().unwrap_or(0.0),
+                )?;
+                f.add(
+                    Kind::Gauge,
+                    "pg_stat_user_tables_table_size_bytes",
+                    "Total disk space used by this table, in bytes",
+                    &labels,
+                    &values,
+                    c(n + 1).non_null_f64().unwrap_or(0.0),
+                )?;
+            }
+        }
+        f.finish(out);
+        Ok(())
+    }
+}
