@@ -34,13 +34,15 @@ pub fn fixture_paths() -> Paths {
     )
 }
 
-/// A statfs with numbers derived from the path; `/srv/with space` answers EACCES.
+/// A statfs with numbers derived from the mount point (the path below the fixture rootfs, so
+/// the figures do not depend on where the checkout lives); `/srv/with space` answers EACCES.
 #[derive(Debug)]
 pub struct FakeStatFs;
 
 impl StatFs for FakeStatFs {
     fn statfs(&self, path: &Path) -> io::Result<FsStats> {
-        let p = path.to_string_lossy();
+        let root = fixture("rootfs");
+        let p = path.strip_prefix(&root).unwrap_or(path).to_string_lossy();
         if p.ends_with("/srv/with space") {
             return Err(io::Error::from_raw_os_error(libc_eacces()));
         }
