@@ -10,6 +10,12 @@ pub(crate) fn spin_wait() {
     loom::thread::yield_now();
 }
 
+/// Back off for a moment while another thread finishes a step of a few instructions.
+#[cfg(loom)]
+pub(crate) fn spin_hint() {
+    loom::thread::yield_now();
+}
+
 #[cfg(not(loom))]
 #[allow(unused_imports)] // `fence` is only needed where membarrier is unavailable
 pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering, fence};
@@ -18,4 +24,11 @@ pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering, fe
 #[cfg(not(loom))]
 pub(crate) fn spin_wait() {
     std::thread::yield_now();
+}
+
+/// Back off for a moment while another thread finishes a step of a few instructions: a CPU
+/// pause, not a trip through the scheduler.
+#[cfg(not(loom))]
+pub(crate) fn spin_hint() {
+    std::hint::spin_loop();
 }

@@ -15,7 +15,7 @@ use crate::series::{Handle, Series, Storage};
 use crate::snapshot::{MetricFamily, Point};
 use crate::thread_slot;
 use buckets::BucketIndex;
-use shard::{Shard, Totals};
+use shard::{Reader, Shard, Totals};
 
 #[doc(hidden)]
 #[derive(Debug)]
@@ -26,8 +26,8 @@ pub struct HistogramStorage;
 pub struct HistogramHeader {
     cells: PerThread<Shard>,
     index: BucketIndex,
-    /// What collections have drained so far; only collections touch it.
-    totals: Box<Mutex<Totals>>,
+    /// The one reader's state; only collections touch it.
+    reader: Box<Mutex<Reader>>,
 }
 
 /// What every series of a histogram family shares: its bounds, twice (as given, for
@@ -56,7 +56,7 @@ impl Storage for HistogramStorage {
         let header = HistogramHeader {
             cells: PerThread::new(),
             index: config.index.clone(),
-            totals: Box::new(Mutex::new(Totals::new(buckets))),
+            reader: Box::new(Mutex::new(Reader::new(buckets))),
         };
         (header, Shard::new(buckets))
     }
@@ -153,25 +153,24 @@ impl Histogram {
 
     /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.drain().count
+        self.totals().count
     }
 
     /// Sum of the observations so far.
     pub fn sum(&self) -> f64 {
-        self.drain().sum
+        self.totals().sum
     }
 
-    fn drain(&self) -> Totals {
-        drain(&self.series)
+    fn totals(&self) -> Totals {
+        totals(&self.series)
     }
 }
 
-fn drain(s: &Series<HistogramStorage>) -> Totals {
-    let mut totals = s.header.totals.lock();
-    s.header
-        .cells
-        .for_each(&s.hot, |shard| shard.drain_into(&mut totals));
-    totals.clone()
+fn totals(s: &Series<HistogramStorage>) -> Totals {
+    let mut reader = s.header.reader.lock();
+    reader
+        .read(|visit| s.header.cells.for_each(&s.hot, visit))
+        .clone()
 }
 
 impl std::fmt::Debug for Histogram {
@@ -200,11 +199,8 @@ impl MetricImpl for Histogram {
     }
 
     fn read(series: &Series<HistogramStorage>, out: &mut MetricFamily) -> u64 {
-        let mut totals = series.header.totals.lock();
-        series
-            .header
-            .cells
-            .for_each(&series.hot, |shard| shard.drain_into(&mut totals));
+        let mut reader = series.header.reader.lock();
+        let totals = reader.read(|visit| series.header.cells.for_each(&series.hot, visit));
         out.points.push(Point {
             a: totals.count,
             b: totals.sum,
