@@ -1,12 +1,10 @@
 //! Family descriptions built once and handed out again: what an exporter's collectors need,
 //! since they build the same few hundred families at every scrape.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::desc::MetricKind;
 use crate::error::RegistrationError;
 use crate::labels::key::{Mixer, seed, value_key};
+use crate::prehashed::PrehashedMap;
 use crate::snapshot::MetricFamily;
 
 /// Entries a cache holds before it starts over (see [`FamilyCache::max_entries`]).
@@ -38,7 +36,7 @@ pub const DEFAULT_MAX_CACHED_FAMILIES: usize = 4096;
 /// ```
 #[derive(Debug, Default)]
 pub struct FamilyCache {
-    by_hash: HashMap<u64, Vec<usize>, BuildHasherDefault<AlreadyHashed>>,
+    by_hash: PrehashedMap<Vec<usize>>,
     entries: Vec<Entry>,
     max_entries: Option<usize>,
     text_name_as_given: bool,
@@ -175,26 +173,6 @@ fn description_hash<S: AsRef<str>>(kind: MetricKind, name: &str, help: &str, lab
         mixer.add(&value_key(label.as_ref().as_bytes(), seed));
     }
     mixer.finish()
-}
-
-/// The map's keys are hashes already.
-#[derive(Debug, Default)]
-struct AlreadyHashed(u64);
-
-impl Hasher for AlreadyHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,7 @@ mod labels;
 mod metric;
 mod names;
 mod opts;
+mod prehashed;
 mod registry;
 mod series;
 mod snapshot;
@@ -128,6 +129,7 @@ pub use labels::{LabelKey, LabelSet, Labels};
 pub use metric::Metric;
 pub use names::Unit;
 pub use opts::Opts;
+pub use prehashed::{Prehashed, PrehashedMap};
 pub use registry::{CollectStats, Registry, RegistryBuilder};
 pub use snapshot::{
     ConstLabels, CounterValue, FamilyBuilder, HistogramValue, MetricFamily, Sample, Snapshot,

@@ -2,10 +2,9 @@
 //! the first use of a name fixes its type, HELP and label names.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 
-use aiplatform_metrics::{FamilyCache, MetricFamily, MetricKind};
+use aiplatform_metrics::{FamilyCache, MetricFamily, MetricKind, PrehashedMap};
 
 thread_local! {
     /// Descriptions built on this thread, reused by later scrapes: a scrape builds ~150
@@ -24,24 +23,6 @@ pub enum Help<'a> {
     NameMetric,
 }
 
-/// Passes a precomputed 64-bit hash through.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// The families of one scrape, in first-use order, all under one namespace.
 ///
 /// Built for a few hundred families per scrape without an allocation per lookup: short names
@@ -53,7 +34,7 @@ pub struct FamilySet {
     /// Short names of `families`, concatenated; `spans[i]` is family `i`'s.
     names: String,
     spans: Vec<(u32, u32)>,
-    index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    index: PrehashedMap<u32>,
     hasher: foldhash::fast::FixedState,
     scratch: String,
     help: String,
@@ -68,7 +49,7 @@ impl FamilySet {
             families: Vec::with_capacity(192),
             names: String::with_capacity(6 << 10),
             spans: Vec::with_capacity(192),
-            index: HashMap::with_capacity_and_hasher(256, BuildHasherDefault::default()),
+            index: PrehashedMap::with_capacity_and_hasher(256, Default::default()),
             hasher: foldhash::fast::FixedState::default(),
             scratch: String::with_capacity(128),
             help: String::with_capacity(128),
