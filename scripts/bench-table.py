@@ -35,9 +35,13 @@ def main():
         median = json.loads(est.read_text())["median"]["point_estimate"]
         group = bench["group_id"]
         name = bench.get("function_id") or ""
-        if bench.get("value_str"):
+        value = bench.get("value_str")
+        if value and value.isdigit():
             # BenchmarkId::new(library, size): one table per size, one row per library.
-            group = f"{group}/{bench['value_str']}"
+            group = f"{group}/{value}"
+        elif value:
+            # BenchmarkId::new(case, library): one table per case, one row per library.
+            name = f"{name}/{value}"
         rows.setdefault(group, []).append((name, median))
     for group, benches in rows.items():
         # Split a function id "case/library" into sub-tables per case.

@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aiplatform_prometheus::parse_go_duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args};
 
@@ -87,7 +88,7 @@ pub struct NodeArgs {
     pub ignored_fs_types: Option<String>,
     /// How long to wait for a mount to respond before marking it as stale.
     #[arg(long = "collector.filesystem.mount-timeout", default_value = "5s",
-          value_parser = parse_duration, value_name = "DURATION", hide = true)]
+          value_parser = parse_go_duration, value_name = "DURATION", hide = true)]
     pub mount_timeout: Duration,
 
     /// Regexp of net devices to include (mutually exclusive to device-exclude).
@@ -142,39 +143,6 @@ pub struct NodeArgs {
     /// /var/lib/prometheus/node-exporter]
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,
-}
-
-/// Go-style durations: `5s`, `500ms`, `1m`, `1m30s`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
-        let value: f64 = rest[..num_end]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            u => return Err(format!("unknown unit {u:?} in duration {s:?}")),
-        };
-        total += Duration::try_from_secs_f64(value * scale).map_err(|e| e.to_string())?;
-        rest = &rest[unit_end..];
-    }
-    Ok(total)
 }
 
 /// A new-name / deprecated-name pair: the new one, or the old one with a warning; both is an
@@ -384,13 +352,5 @@ mod tests {
                 .netdev_netlink
         );
         assert!(config(&["--collector.vmstat.fields=("]).is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("5").is_err() && parse_duration("5x").is_err());
     }
 }

@@ -10,21 +10,13 @@ use aiplatform_metrics::Registry;
 use aiplatform_postgres_exporter::auth_config::AuthConfig;
 use aiplatform_postgres_exporter::collectors::{Env, StatStatementsOptions};
 use aiplatform_postgres_exporter::exporter::{Scraped, flag_set, load_queries};
-use aiplatform_postgres_exporter::namespace::parse_go_duration_ms;
 use aiplatform_postgres_exporter::probe::Prober;
 use aiplatform_postgres_exporter::{Limits, Profile, Target, dsn};
 use aiplatform_prometheus::{
     BuildInfo, ExporterCli, LandingPage, RouteRequest, Server, WebArgs, WebDefaults, WebFlag,
-    termination_signal,
+    parse_go_duration, termination_signal,
 };
 use clap::Parser;
-
-fn duration(s: &str) -> Result<Duration, String> {
-    parse_go_duration_ms(s)
-        .filter(|ms| *ms >= 0.0)
-        .map(|ms| Duration::from_millis(ms as u64))
-        .ok_or_else(|| format!("invalid duration {s:?} (use Go syntax: 500ms, 10s, 1m)"))
-}
 
 fn list(s: &str) -> Vec<String> {
     s.split(',')
@@ -77,7 +69,7 @@ struct Args {
     query_path: Option<PathBuf>,
 
     /// Longest a collector may run (cut further by Prometheus' scrape timeout header).
-    #[arg(long = "collection-timeout", env = "PG_EXPORTER_COLLECTION_TIMEOUT", default_value = "1m", value_parser = duration)]
+    #[arg(long = "collection-timeout", env = "PG_EXPORTER_COLLECTION_TIMEOUT", default_value = "1m", value_parser = parse_go_duration)]
     collection_timeout: Duration,
 
     /// Auth modules for /probe (postgres_exporter.yml format with a targets allow-list).
@@ -85,15 +77,15 @@ struct Args {
     config_file: PathBuf,
 
     /// Longest a connection attempt to PostgreSQL may take.
-    #[arg(long = "pg.connect-timeout", default_value = "5s", value_parser = duration)]
+    #[arg(long = "pg.connect-timeout", default_value = "5s", value_parser = parse_go_duration)]
     connect_timeout: Duration,
 
     /// statement_timeout of the exporter's sessions.
-    #[arg(long = "pg.statement-timeout", default_value = "10s", value_parser = duration)]
+    #[arg(long = "pg.statement-timeout", default_value = "10s", value_parser = parse_go_duration)]
     statement_timeout: Duration,
 
     /// lock_timeout of the exporter's sessions.
-    #[arg(long = "pg.lock-timeout", default_value = "1s", value_parser = duration)]
+    #[arg(long = "pg.lock-timeout", default_value = "1s", value_parser = parse_go_duration)]
     lock_timeout: Duration,
 
     /// Most /probe targets kept with a pooled connection (least recently used dropped).
@@ -116,7 +108,7 @@ struct Args {
     stat_statements_query_length: u32,
 
     /// How long measured database sizes (pg_database_size) are reused; 0 measures at every scrape.
-    #[arg(long = "collector.database.size-cache", default_value = "10s", value_parser = duration)]
+    #[arg(long = "collector.database.size-cache", default_value = "10s", value_parser = parse_go_duration)]
     database_size_cache: Duration,
 
     /// Do not include the metrics postgres_exporter 0.11 built in from views (stat_database,

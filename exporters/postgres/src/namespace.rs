@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
-use aiplatform_prometheus::CollectError;
+use aiplatform_prometheus::{CollectError, parse_go_duration_nanos};
 use tokio_postgres::Row;
 
 use crate::cell::Cell;
@@ -302,46 +302,10 @@ pub fn convert(ns: &Namespace, rows: &[Row], extra: &[(&str, &str)]) -> Converte
     out
 }
 
-/// Go's `time.ParseDuration`, in whole milliseconds as postgres_exporter reports DURATION.
+/// Go's `time.ParseDuration`, in whole milliseconds (truncated) as postgres_exporter
+/// reports DURATION columns.
 pub fn parse_go_duration_ms(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Some(0.0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total_ns = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total_ns += n * scale;
-    }
-    let ms = (total_ns / 1e6).trunc();
-    Some(if neg { -ms } else { ms })
+    parse_go_duration_nanos(s).ok().map(|ns| (ns / 1e6).trunc())
 }
 
 #[cfg(test)]

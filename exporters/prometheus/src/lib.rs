@@ -160,6 +160,7 @@ mod config_source;
 mod error;
 mod exposition;
 mod flags;
+mod go_duration;
 mod landing;
 mod limits;
 mod process;
@@ -181,6 +182,7 @@ pub use collectors::{
 pub use error::{ConfigProblem, Error, TlsError, WebConfigError};
 pub use exposition::{EncodeReport, Exposition};
 pub use flags::{LogFormat, LogLevel, WebArgs, WebDefaults, WebFlag};
+pub use go_duration::{GoDurationError, parse_go_duration, parse_go_duration_nanos};
 pub use landing::LandingPage;
 pub use process::{PROCESS_FAMILIES, ProcessCollector};
 pub use response::{Body, Response, accepts_gzip, text as text_response};

@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use aiplatform_prometheus::{BuildInfo, ExporterCli, WebArgs, WebDefaults, WebFlag};
+use aiplatform_prometheus::{
+    BuildInfo, ExporterCli, GoDurationError, WebArgs, WebDefaults, WebFlag,
+};
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser};
 
@@ -289,39 +291,14 @@ pub fn exporter_cli(build: BuildInfo) -> ExporterCli {
 
 /// A Go `time.ParseDuration` string (`15s`, `1m30s`, `250ms`, `1.5h`); a bare number is
 /// taken as seconds.
-pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {s:?} (use e.g. 15s, 500ms, 1m30s)");
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| err());
+pub fn parse_go_duration(s: &str) -> Result<Duration, GoDurationError> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|_| GoDurationError {
+            input: s.to_owned(),
+            reason: "out of range",
+        }),
+        Err(_) => aiplatform_prometheus::parse_go_duration(s),
     }
-    let mut rest = s;
-    let mut total = 0.0f64;
-    if rest.is_empty() {
-        return Err(err());
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(err()),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
 #[cfg(test)]
@@ -400,6 +377,7 @@ mod tests {
         assert_eq!(parse_go_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_go_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_go_duration("-3").unwrap_err().reason, "out of range");
         assert!(
             parse_go_duration("").is_err()
                 && parse_go_duration("5x").is_err()
