@@ -239,6 +239,44 @@ async fn collectors_run_concurrently() {
     }
 }
 
+/// Blocking collectors share a few workers; slow ones (more than there are cores) must not
+/// hold back the others, nor run one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_blocking_collectors_hold_back_nothing_behind_them() {
+    let mut set = CollectorSet::new("node", "node_exporter").unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let slow = Duration::from_millis(700);
+    for name in ["a", "b", "c", "d"] {
+        let runs = runs.clone();
+        set.register_blocking(
+            name,
+            DefaultState::Enabled,
+            BlockingSleepy { delay: slow, runs },
+        )
+        .unwrap();
+    }
+    let quick = BlockingSleepy {
+        delay: Duration::ZERO,
+        runs: runs.clone(),
+    };
+    set.register_blocking("z", DefaultState::Enabled, quick)
+        .unwrap();
+    let (_server, addr) = start(Server::builder(Registry::new()).collectors(set)).await;
+    let started = Instant::now();
+    let text = Client::plain().get(addr, "/metrics").await.unwrap().text();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1250),
+        "two at a time would take 1.4 s, one at a time 2.8 s: {elapsed:?}"
+    );
+    for name in ["a", "b", "c", "d", "z"] {
+        assert_eq!(success(&text, name), Some(1.0), "{name}");
+    }
+    let waited = duration(&text, "z").unwrap();
+    assert!(waited < 0.3, "the quick collector took {waited} s");
+    assert_eq!(runs.load(Ordering::SeqCst), 5);
+}
+
 /// redis_exporter has no `<ns>_scrape_collector_*`; a set reproducing it can leave them out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_collector_report_can_be_turned_off() {
