@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Print criterion results as markdown tables: median per bench, grouped, with ratios.
 
-Usage: scripts/bench-table.py [target/criterion] [--ref aiplatform]
+Usage: scripts/bench-table.py [DIR ...] [--ref aiplatform]
 
-Reads target/criterion/<group>/<bench...>/new/estimates.json (the last run of each bench) and
-prints, per group, each bench's median and its ratio to the reference bench of the group (the
-one whose name contains --ref), so a table compares libraries measured in the same run.
+Reads DIR/<group>/<bench...>/new/estimates.json (the last run of each bench; DIR defaults to
+target/criterion) and prints, per group, each bench's median and its ratio to the reference
+bench of the group (the one whose name starts with --ref), so a table compares libraries
+measured in the same run. With several DIRs (copies of target/criterion from separate runs),
+each run gets its own pair of columns, rows ordered by the first run.
 """
 import json
 import pathlib
+import signal
 import sys
 
 
@@ -20,16 +23,9 @@ def fmt(ns):
     return f"{ns:.2f} ns"
 
 
-def main():
-    import signal
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    ref = "aiplatform"
-    if "--ref" in sys.argv:
-        ref = sys.argv[sys.argv.index("--ref") + 1]
-        args = [a for a in args if a != ref]
-    root = pathlib.Path(args[0] if args else "target/criterion")
-    rows = {}
+def load(root):
+    """{table title: {library: median ns}} for one criterion directory."""
+    tables = {}
     for est in sorted(root.glob("**/new/estimates.json")):
         bench = json.loads(est.with_name("benchmark.json").read_text())
         median = json.loads(est.read_text())["median"]["point_estimate"]
@@ -42,23 +38,44 @@ def main():
         elif value:
             # BenchmarkId::new(case, library): one table per case, one row per library.
             name = f"{name}/{value}"
-        rows.setdefault(group, []).append((name, median))
-    for group, benches in rows.items():
-        # Split a function id "case/library" into sub-tables per case.
-        cases = {}
-        for name, median in benches:
-            case, _, lib = name.rpartition("/")
-            cases.setdefault(case, []).append((lib or name, median))
-        for case, libs in cases.items():
-            title = f"{group}/{case}" if case else group
-            refs = [m for lib, m in libs if ref in lib and lib.split(" ")[0].split("/")[-1].startswith(ref)]
-            base = refs[0] if refs else None
-            print(f"\n#### {title}\n")
-            print("| bench | median | × ours |")
-            print("|---|---:|---:|")
-            for lib, median in sorted(libs, key=lambda x: x[1]):
-                ratio = f"{median / base:.2f}" if base else "–"
-                print(f"| {lib} | {fmt(median)} | {ratio} |")
+        # A function id "case/library" splits into one table per case.
+        case, _, lib = name.rpartition("/")
+        title = f"{group}/{case}" if case else group
+        tables.setdefault(title, {})[lib or name] = median
+    return tables
+
+
+def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    args = sys.argv[1:]
+    ref = "aiplatform"
+    if "--ref" in args:
+        i = args.index("--ref")
+        ref = args[i + 1]
+        del args[i : i + 2]
+    runs = [load(pathlib.Path(d)) for d in (args or ["target/criterion"])]
+    titles = list(dict.fromkeys(t for run in runs for t in run))
+    for title in titles:
+        per_run = [run.get(title, {}) for run in runs]
+        libs = sorted(
+            dict.fromkeys(lib for r in per_run for lib in r),
+            key=lambda lib: next((r[lib] for r in per_run if lib in r), 0),
+        )
+        print(f"\n#### {title}\n")
+        if len(runs) == 1:
+            print("| bench | median | × ours |\n|---|---:|---:|")
+        else:
+            heads = " | ".join(f"run {i + 1} | × ours" for i in range(len(runs)))
+            print(f"| bench | {heads} |\n|---|" + "---:|---:|" * len(runs))
+        for lib in libs:
+            cells = []
+            for r in per_run:
+                base = next((m for name, m in r.items() if name.startswith(ref)), None)
+                if lib not in r:
+                    cells += ["–", "–"]
+                    continue
+                cells += [fmt(r[lib]), f"{r[lib] / base:.2f}" if base else "–"]
+            print(f"| {lib} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

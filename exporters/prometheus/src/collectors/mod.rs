@@ -17,7 +17,8 @@
 //!
 //! Async collectors (database and Redis clients) implement [`ScrapeCollector`]; collectors
 //! that block (reading `/proc`, `statfs`) implement [`BlockingCollector`] and run on tokio's
-//! blocking pool. A blocking collector that overran its time limit is not started again
+//! blocking pool, taken from one queue per scrape by a worker per core (another worker starts
+//! when the queue stands still, so a slow collector delays nothing behind it). A blocking collector that overran its time limit is not started again
 //! until its previous run has returned, so a stuck `statfs` costs one thread, not one per
 //! scrape.
 //!
