@@ -226,10 +226,7 @@ async fn collectors_run_concurrently() {
     let runs = Arc::new(AtomicUsize::new(0));
     set.register_blocking("d", DefaultState::Enabled, BlockingSleepy { delay, runs })
         .unwrap();
-    let (_server, addr) = start(Server::builder(Registry::new()).collectors(set)).await;
-    let started = Instant::now();
-    let text = Client::plain().get(addr, "/metrics").await.unwrap().text();
-    let elapsed = started.elapsed();
+    let (text, elapsed) = scrape_timed(set).await;
     assert!(
         elapsed < Duration::from_millis(2100),
         "serial would take 2.8 s: {elapsed:?}"
@@ -261,10 +258,7 @@ async fn slow_blocking_collectors_hold_back_nothing_behind_them() {
     };
     set.register_blocking("z", DefaultState::Enabled, quick)
         .unwrap();
-    let (_server, addr) = start(Server::builder(Registry::new()).collectors(set)).await;
-    let started = Instant::now();
-    let text = Client::plain().get(addr, "/metrics").await.unwrap().text();
-    let elapsed = started.elapsed();
+    let (text, elapsed) = scrape_timed(set).await;
     assert!(
         elapsed < Duration::from_millis(1250),
         "two at a time would take 1.4 s, one at a time 2.8 s: {elapsed:?}"
@@ -275,6 +269,14 @@ async fn slow_blocking_collectors_hold_back_nothing_behind_them() {
     let waited = duration(&text, "z").unwrap();
     assert!(waited < 0.3, "the quick collector took {waited} s");
     assert_eq!(runs.load(Ordering::SeqCst), 5);
+}
+
+/// One scrape of `set` behind a real server: the body and how long it took.
+async fn scrape_timed(set: CollectorSet) -> (String, Duration) {
+    let (_server, addr) = start(Server::builder(Registry::new()).collectors(set)).await;
+    let started = Instant::now();
+    let text = Client::plain().get(addr, "/metrics").await.unwrap().text();
+    (text, started.elapsed())
 }
 
 /// redis_exporter has no `<ns>_scrape_collector_*`; a set reproducing it can leave them out.
