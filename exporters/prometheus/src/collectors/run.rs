@@ -143,13 +143,15 @@ impl BlockingQueue {
             if i >= self.slots.len() {
                 return;
             }
-            let call = match std::mem::replace(&mut *self.slot(i), Slot::Running) {
-                Slot::Queued(call) => call,
-                other => {
-                    *self.slot(i) = other;
-                    continue;
-                }
+            // Inspect and take under one lock: an abandoned slot must never look running.
+            let mut slot = self.slot(i);
+            if !matches!(*slot, Slot::Queued(_)) {
+                continue;
+            }
+            let Slot::Queued(call) = std::mem::replace(&mut *slot, Slot::Running) else {
+                continue;
             };
+            drop(slot);
             let result = call();
             let mut slot = self.slot(i);
             if matches!(*slot, Slot::Running) {
