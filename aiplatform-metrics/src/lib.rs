@@ -57,9 +57,10 @@
 //!   is a plain load and store on a cache line nobody else writes; each other thread gets its
 //!   own line on first use, and a reader sums them. Two threads on one counter never contend,
 //!   and an uncontended increment needs no `lock`-prefixed instruction at all.
-//! - **Histograms** use client_golang's hot/cold halves per thread: one atomic
-//!   read-modify-write per observation, and every collection sees whole observations (count,
-//!   sum and buckets agree).
+//! - **Histograms** get a shard per thread too: its owner records with plain stores under a
+//!   sequence word (a seqlock), and every collection sees whole observations (count, sum and
+//!   buckets agree). Shared shards, and an owner the reader has paused, use client_golang's
+//!   hot/cold halves.
 //! - **Lookups** by label values read a lock-free open-addressing index inside an epoch section
 //!   that writes no shared memory; removed series are freed after a grace period.
 //! - **Encoding** copies label text escaped once when the series was created; collecting into a

@@ -69,9 +69,9 @@ impl Storage for HistogramStorage {
 /// Counts observations (latencies, sizes) into buckets, with their count and sum.
 ///
 /// An observation finds its bucket without branching (or by binary search past 32 bounds),
-/// then makes one atomic read-modify-write and a few plain stores on a cache line owned by the
-/// calling thread. Every collection sees whole observations: the count always equals the sum
-/// of the buckets, and the sum covers exactly the same observations.
+/// then makes a few plain loads and stores on a cache line owned by the calling thread (no
+/// read-modify-write). Every collection sees whole observations: the count always equals the
+/// sum of the buckets, and the sum covers exactly the same observations.
 ///
 /// ```
 /// use aiplatform_metrics::{Buckets, Registry};
