@@ -58,7 +58,9 @@ struct Inner {
 struct State {
     families: BTreeMap<Box<str>, Arc<dyn NativeFamily>>,
     /// Every name a family's samples use → the family name that uses it.
-    claimed: HashMap<Box<str>, Box<str>>,
+    /// Looked up for every collector family at every collection: a fast (non-DoS-resistant)
+    /// hash is fine, the keys are metric names chosen by the program, not by clients.
+    claimed: HashMap<Box<str>, Box<str>, foldhash::fast::FixedState>,
 }
 
 /// A registered collector.
@@ -469,7 +471,8 @@ impl Registry {
         }
         let state = inner.state.read();
         if !extra.is_empty() {
-            let mut taken: HashSet<Box<str>> = HashSet::new();
+            let mut taken: HashSet<Box<str>, foldhash::fast::FixedState> =
+                HashSet::with_capacity_and_hasher(4 * extra.len(), Default::default());
             let mut claim = String::new();
             for mut f in extra {
                 let mut clash = false;
