@@ -26,6 +26,21 @@ fn read(shard: &Shard, reader: &mut Reader) -> Totals {
     reader.read(|visit| visit(shard)).clone()
 }
 
+/// Reads `shard` (of `buckets` buckets) `reads` times on a thread of its own; returns the
+/// reader and what each read saw.
+fn read_on_thread(
+    shard: &Arc<Shard>,
+    buckets: usize,
+    reads: usize,
+) -> thread::JoinHandle<(Reader, Vec<Totals>)> {
+    let shard = shard.clone();
+    thread::spawn(move || {
+        let mut reader = Reader::new(buckets);
+        let seen = (0..reads).map(|_| read(&shard, &mut reader)).collect();
+        (reader, seen)
+    })
+}
+
 /// The owner's path: the reader copies the running totals (pausing the writer when a copy
 /// fails, which sends the second observation to the halves) and sees whole observations.
 #[test]
@@ -39,15 +54,8 @@ fn loom_exclusive_shard_read_sees_whole_observations() {
                 shard.observe_many(1, 2.0, 1, Access::Exclusive);
             })
         };
-        let reading = {
-            let shard = shard.clone();
-            thread::spawn(move || {
-                let mut reader = Reader::new(2);
-                let totals = read(&shard, &mut reader);
-                (reader, totals)
-            })
-        };
-        let (mut reader, totals) = reading.join().unwrap();
+        let (mut reader, seen) = read_on_thread(&shard, 2, 1).join().unwrap();
+        let totals = &seen[0];
         // Whatever prefix of the writer's observations the read caught, it caught them whole.
         assert_eq!(totals.count, totals.buckets.iter().sum::<u64>());
         assert_eq!(totals.sum, sum_matching(totals.count, &[1.0, 2.0]));
@@ -78,18 +86,9 @@ fn loom_exclusive_shard_reads_never_go_back() {
                 shard.observe_many(0, 1.0, 1, Access::Exclusive);
             })
         };
-        let reading = {
-            let shard = shard.clone();
-            thread::spawn(move || {
-                let mut reader = Reader::new(1);
-                let first = read(&shard, &mut reader);
-                let second = read(&shard, &mut reader);
-                (reader, first, second)
-            })
-        };
-        let (mut reader, first, second) = reading.join().unwrap();
-        assert!(first.count <= second.count);
-        for t in [&first, &second] {
+        let (mut reader, seen) = read_on_thread(&shard, 1, 2).join().unwrap();
+        assert!(seen[0].count <= seen[1].count);
+        for t in &seen {
             assert_eq!(t.count, t.buckets[0]);
             assert_eq!(t.sum, t.count as f64);
         }
@@ -109,15 +108,8 @@ fn loom_shared_shard_two_writers_and_a_reader() {
                 thread::spawn(move || shard.observe_many(0, v, 1, Access::Shared))
             })
             .collect();
-        let reading = {
-            let shard = shard.clone();
-            thread::spawn(move || {
-                let mut reader = Reader::new(1);
-                let totals = read(&shard, &mut reader);
-                (reader, totals)
-            })
-        };
-        let (mut reader, totals) = reading.join().unwrap();
+        let (mut reader, seen) = read_on_thread(&shard, 1, 1).join().unwrap();
+        let totals = &seen[0];
         assert_eq!(totals.count, totals.buckets[0]);
         let allowed: &[f64] = match totals.count {
             0 => &[0.0],
