@@ -7,6 +7,23 @@ use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
 use crate::family::{Families, Kind, with_server};
 
+/// The `datname`, `schemaname`, `relname` (`unknown` when NULL, as upstream) and, in the
+/// debian12 profile, `server` label values of a `pg_stat*_user_tables` row whose first three
+/// columns are those names.
+pub(super) fn table_label_values(row: &tokio_postgres::Row, server: Option<&str>) -> Vec<String> {
+    let label = |i: usize| {
+        let cell = row.get::<_, Cell>(i);
+        if cell.is_null() {
+            "unknown".to_owned()
+        } else {
+            cell.to_label()
+        }
+    };
+    let mut values = vec![label(0), label(1), label(2)];
+    values.extend(server.map(str::to_owned));
+    values
+}
+
 /// `pg_stat_user_tables_*{datname,schemaname,relname}` (0.11's queries.yaml names, plus
 /// upstream's `index_size_bytes` and `table_size_bytes` outside the 0.11 profile).
 #[derive(Debug)]
@@ -114,15 +131,7 @@ impl PgCollector for StatUserTables {
         let mut f = Families::new();
         for row in &rows {
             let c = |i: usize| row.get::<_, Cell>(i);
-            let label = |i: usize| {
-                if c(i).is_null() {
-                    "unknown".to_owned()
-                } else {
-                    c(i).to_label()
-                }
-            };
-            let mut values = vec![label(0), label(1), label(2)];
-            values.extend(server.map(str::to_owned));
+            let values = table_label_values(row, server);
             for (i, (col, kind, help)) in COLUMNS.iter().enumerate() {
                 let v = c(3 + i).non_null_f64().unwrap_or(0.0);
                 f.add(

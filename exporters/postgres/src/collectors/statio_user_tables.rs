@@ -3,6 +3,7 @@
 use aiplatform_metrics::MetricFamily;
 use aiplatform_prometheus::CollectError;
 
+use super::stat_user_tables::table_label_values;
 use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
 use crate::family::{Families, Kind, with_server};
@@ -56,15 +57,7 @@ impl PgCollector for StatioUserTables {
         let mut f = Families::new();
         for row in &rows {
             let c = |i: usize| row.get::<_, Cell>(i);
-            let label = |i: usize| {
-                if c(i).is_null() {
-                    "unknown".to_owned()
-                } else {
-                    c(i).to_label()
-                }
-            };
-            let mut values = vec![label(0), label(1), label(2)];
-            values.extend(server.map(str::to_owned));
+            let values = table_label_values(row, server);
             for (i, (col, help)) in COLUMNS.iter().enumerate() {
                 let name = if server.is_some() {
                     (*col).to_owned()
