@@ -402,9 +402,15 @@ impl Exporter {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// GET `path`: (status, body).
+    /// GET `path`: (status, body). A failed exchange panics with what the exporter logged.
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.port, path, &[])
+        try_http_get(self.port, path, &[]).unwrap_or_else(|e| {
+            panic!(
+                "GET {path} from the exporter on port {}: {e}\nexporter log:\n{}",
+                self.port,
+                self.log_text()
+            )
+        })
     }
 
     /// GET `/metrics`, asserting 200.
@@ -425,16 +431,26 @@ impl Drop for Exporter {
 
 /// A one-shot HTTP/1.1 GET with `Connection: close`.
 pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    try_http_get(port, path, headers)
+        .unwrap_or_else(|e| panic!("GET {path} from 127.0.0.1:{port}: {e}"))
+}
+
+/// [`http_get`], returning I/O errors.
+pub fn try_http_get(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(90)))?;
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -450,7 +466,7 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String
     } else {
         body.to_owned()
     };
-    (status, body)
+    Ok((status, body))
 }
 
 fn dechunk(mut body: &str) -> String {
