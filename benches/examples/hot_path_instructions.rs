@@ -20,8 +20,16 @@ const SERIES: usize = 10_000;
 
 /// `(name, operations at the base run, what one operation is)`.
 const CASES: &[(&str, u64, &str)] = &[
-    ("bare_fetch_add", 1_000_000, "AtomicU64::fetch_add, the floor"),
-    ("counter_inc", 1_000_000, "counter inc, the thread owning the series"),
+    (
+        "bare_fetch_add",
+        1_000_000,
+        "AtomicU64::fetch_add, the floor",
+    ),
+    (
+        "counter_inc",
+        1_000_000,
+        "counter inc, the thread owning the series",
+    ),
     (
         "counter_inc_second_thread",
         1_000_000,
@@ -118,7 +126,9 @@ fn instructions(exe: &std::path::Path, case: &str, ops: u64) -> u64 {
         .arg(exe)
         .args(["--case", case, "--ops", &ops.to_string()])
         .output()
-        .unwrap_or_else(|e| panic!("valgrind is needed for this program (apt-get install valgrind): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("valgrind is needed for this program (apt-get install valgrind): {e}")
+        });
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{case} failed under valgrind:\n{log}");
     log.lines()

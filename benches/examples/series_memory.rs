@@ -234,10 +234,7 @@ fn child(
     let mut f = line.split(' ');
     let rss: f64 = f.next().unwrap().parse().unwrap();
     let encode: u64 = f.next().unwrap().parse().unwrap();
-    (
-        rss / args.series as f64,
-        Duration::from_nanos(encode),
-    )
+    (rss / args.series as f64, Duration::from_nanos(encode))
 }
 
 /// The process' resident set in bytes.
@@ -498,13 +495,13 @@ impl Subject for Prom {
         self.registry.gather()[0]
             .get_metric()
             .iter()
-            .map(|m| {
-                match (m.get_counter().as_ref(), m.get_histogram().as_ref()) {
+            .map(
+                |m| match (m.get_counter().as_ref(), m.get_histogram().as_ref()) {
                     (Some(c), _) => c.value() as u64,
                     (None, Some(h)) => h.sample_count(),
                     (None, None) => panic!("neither counter nor histogram"),
-                }
-            })
+                },
+            )
             .sum()
     }
 }
@@ -541,7 +538,8 @@ impl PromClient {
         let mut registry = prometheus_client::registry::Registry::default();
         let family = match kind {
             Kind::Counter => {
-                let f = prometheus_client::metrics::family::Family::<KeyLabel, PcCounter>::default();
+                let f =
+                    prometheus_client::metrics::family::Family::<KeyLabel, PcCounter>::default();
                 registry.register("requests", "Requests.", f.clone());
                 PcFamily::Counter(f)
             }
