@@ -2,9 +2,12 @@
 //! aiplatform-metrics beside `prometheus` and `prometheus-client`, in one run.
 //!
 //! One family with one label and `--series` series (10 000 by default). Each of T threads
-//! writes every series `--writes` times in a row (1 by default: every thread touches every
-//! series once, as the workers of a thread-per-core server eventually do), starting at a
-//! different offset so that the threads create the series between them. The figure is the
+//! writes every series `--writes` times (1 by default: every thread touches every series once,
+//! as the workers of a thread-per-core server eventually do), starting at a different offset
+//! so that the threads create the series between them. With `--pattern burst` a thread makes
+//! its writes to a series in a row before moving to the next (every thread keeps writing every
+//! series: the worst case for per-thread cells); with `--pattern sweep` (the default) it makes
+//! `--writes` passes over all the series, one write each. The figure is the
 //! growth of the process' resident set (`VmRSS`) from just before the first write to just after
 //! the last, divided by the series count; every case runs in a process of its own so that no
 //! allocator state carries over. Then the family is encoded to text a number of times on the
@@ -12,7 +15,7 @@
 //!
 //! ```sh
 //! cargo run --release -p aiplatform-benches --example series_memory
-//! cargo run --release -p aiplatform-benches --example series_memory -- --writes 32
+//! cargo run --release -p aiplatform-benches --example series_memory -- --writes 32 --pattern burst
 //! ```
 //!
 //! The aiplatform rows are run a second time with `AIPLATFORM_METRICS_MAX_THREAD_CELLS=128`,
@@ -78,9 +81,35 @@ impl Kind {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pattern {
+    /// `writes` passes over all the series, one write each.
+    Sweep,
+    /// `writes` writes to a series in a row, then the next series.
+    Burst,
+}
+
+impl Pattern {
+    fn name(self) -> &'static str {
+        match self {
+            Pattern::Sweep => "sweep",
+            Pattern::Burst => "burst",
+        }
+    }
+
+    fn parse(s: &str) -> Pattern {
+        match s {
+            "sweep" => Pattern::Sweep,
+            "burst" => Pattern::Burst,
+            other => panic!("unknown pattern {other:?} (sweep or burst)"),
+        }
+    }
+}
+
 struct Args {
     series: usize,
     writes: u64,
+    pattern: Pattern,
     threads: Vec<usize>,
     limits: Vec<Option<u32>>,
     /// Set in a child process: the one case to run.
@@ -91,6 +120,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         series: 10_000,
         writes: 1,
+        pattern: Pattern::Sweep,
         threads: vec![1, 4, 16, 64],
         limits: vec![None, Some(128)],
         case: None,
@@ -103,6 +133,7 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--series" => args.series = value().parse().expect("--series N"),
             "--writes" => args.writes = value().parse().expect("--writes N"),
+            "--pattern" => args.pattern = Pattern::parse(&value()),
             "--threads" => {
                 args.threads = value()
                     .split(',')
@@ -135,7 +166,7 @@ fn main() {
     match args.case {
         Some((lib, kind)) => {
             let threads = args.threads[0];
-            let r = run_case(lib, kind, threads, args.series, args.writes);
+            let r = run_case(lib, kind, threads, args.series, args.writes, args.pattern);
             println!(
                 "RESULT {} {} {}",
                 r.rss_growth,
@@ -150,8 +181,12 @@ fn main() {
 /// The parent: runs every case in a child process and prints the tables.
 fn drive(args: &Args) {
     let exe = std::env::current_exe().expect("own path");
+    let how = match args.pattern {
+        Pattern::Sweep => format!("in {} pass(es) over all the series", args.writes),
+        Pattern::Burst => "in a row".to_owned(),
+    };
     println!(
-        "# {} series, one label; each of T threads writes every series {} time(s) in a row",
+        "# {} series, one label; each of T threads writes every series {} time(s) {how}",
         args.series, args.writes
     );
     println!(
@@ -215,7 +250,8 @@ fn child(
     cmd.args(["--lib", lib.name(), "--kind", kind.name()])
         .args(["--threads", &threads.to_string()])
         .args(["--series", &args.series.to_string()])
-        .args(["--writes", &args.writes.to_string()]);
+        .args(["--writes", &args.writes.to_string()])
+        .args(["--pattern", args.pattern.name()]);
     match limit {
         Some(n) => cmd.env(LIMIT_ENV, n.to_string()),
         None => cmd.env_remove(LIMIT_ENV),
@@ -265,7 +301,14 @@ trait Subject: Sync {
     fn total(&self) -> u64;
 }
 
-fn run_case(lib: Lib, kind: Kind, threads: usize, series: usize, writes: u64) -> CaseResult {
+fn run_case(
+    lib: Lib,
+    kind: Kind,
+    threads: usize,
+    series: usize,
+    writes: u64,
+    pattern: Pattern,
+) -> CaseResult {
     let values: Vec<String> = (0..series).map(|i| format!("series-{i:05}")).collect();
     let subject: Box<dyn Subject> = match (lib, kind) {
         (Lib::Ours, _) => Box::new(Ours::new(kind, values)),
@@ -282,8 +325,19 @@ fn run_case(lib: Lib, kind: Kind, threads: usize, series: usize, writes: u64) ->
             s.spawn(move || {
                 start.wait();
                 let offset = t * series / threads;
-                for k in 0..series {
-                    subject.write((offset + k) % series, t, writes);
+                match pattern {
+                    Pattern::Sweep => {
+                        for _ in 0..writes {
+                            for k in 0..series {
+                                subject.write((offset + k) % series, t, 1);
+                            }
+                        }
+                    }
+                    Pattern::Burst => {
+                        for k in 0..series {
+                            subject.write((offset + k) % series, t, writes);
+                        }
+                    }
                 }
                 done.wait();
                 // Stay alive until the parent has measured: an exiting thread frees memory
@@ -407,6 +461,7 @@ impl Subject for Ours {
 
     fn total(&self) -> u64 {
         let snapshot = self.registry.collect();
+        assert_eq!(snapshot.families().len(), 1, "no overflow family");
         let family = &snapshot.families()[0];
         family
             .samples()
