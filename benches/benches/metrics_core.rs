@@ -640,6 +640,79 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
+// ---------------------------------------------------------------- encode by writer threads
+
+/// Encoding 10k series that each of T threads has written once (the workers of a pool each
+/// serving every route eventually): how collection cost grows with the threads that touched a
+/// series. Ours only; a peer's series is one set of atomics whoever wrote it.
+fn encode_by_writers(c: &mut Criterion) {
+    const SERIES: usize = 10_000;
+    let mut g = c.benchmark_group("encode_by_writers");
+    g.sample_size(20);
+    let values: Vec<String> = (0..SERIES).map(|i| format!("series-{i:05}")).collect();
+    for kind in ["counter", "histogram"] {
+        for writers in [1usize, 4, 16, 64] {
+            let registry = aiplatform_metrics::Registry::new();
+            let counters = registry
+                .register(
+                    aiplatform_metrics::Opts::counter("requests_total", "help text")
+                        .labels(&["key"])
+                        .max_series(SERIES),
+                )
+                .unwrap();
+            let histograms = registry
+                .register(
+                    aiplatform_metrics::Opts::histogram(
+                        "latency_seconds",
+                        "help text",
+                        aiplatform_metrics::Buckets::default(),
+                    )
+                    .labels(&["key"])
+                    .max_series(SERIES),
+                )
+                .unwrap();
+            std::thread::scope(|s| {
+                for t in 0..writers {
+                    let (values, counters, histograms) = (&values, &counters, &histograms);
+                    s.spawn(move || {
+                        for k in 0..SERIES {
+                            let i = (k + t * SERIES / writers) % SERIES;
+                            if kind == "counter" {
+                                counters.apply(&[&values[i]], |c| c.inc());
+                            } else {
+                                histograms.apply(&[&values[i]], |h| h.observe(OBS[(i + t) & 7]));
+                            }
+                        }
+                    });
+                }
+            });
+            let mut buf = Vec::new();
+            registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
+            let per_series = if kind == "counter" {
+                1
+            } else {
+                BUCKETS.len() + 3
+            };
+            assert_eq!(
+                series_lines(std::str::from_utf8(&buf).unwrap()),
+                SERIES * per_series
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("{kind}_aiplatform"), writers),
+                &writers,
+                |b, _| {
+                    b.iter(|| {
+                        buf.clear();
+                        registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
+                        black_box(buf.len())
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
 // ---------------------------------------------------------------- two threads, one series
 
 fn contention(c: &mut Criterion) {
@@ -721,6 +794,7 @@ criterion_group!(
     histogram_observe,
     labeled_lookup,
     encode,
+    encode_by_writers,
     contention
 );
 criterion_main!(benches);
