@@ -82,9 +82,10 @@
 //!
 //! # Tuning
 //!
-//! Threads get small dense ids, reused as threads exit. Only ids below four per CPU (at least
-//! 16, at most 1024) can own a cell in a series; threads past that, which only exist when that
-//! many are alive at once, always use the shared atomic cell.
+//! Threads get small dense ids, reused as threads exit. Besides a series' home cell (which
+//! goes to whichever thread writes it first), only ids below four per CPU (at least 16, at most
+//! 1024) can get a cell of their own in it; threads past that, which only exist when that many
+//! are alive at once, always use the shared atomic cell.
 //! `AIPLATFORM_METRICS_MAX_THREAD_CELLS` (0 to 1024, read once) overrides the number, for a
 //! container whose CPU count the process misreads, or to model a bigger host.
 

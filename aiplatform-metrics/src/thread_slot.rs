@@ -2,8 +2,8 @@
 //!
 //! A slot is handed to a thread the first time it touches a metric and given back when the
 //! thread exits, so the ids of live threads stay small and dense: a series can give each of the
-//! first [`max_exclusive`] threads a cell of its own, written with plain loads and stores because
-//! no other thread ever writes it. A reused slot only goes to a new thread after the previous
+//! first [`max_exclusive`] slots a cell of its own, written with plain loads and stores because
+//! no other thread ever writes it, and each slot packs its cells in an arena of its own. A reused slot only goes to a new thread after the previous
 //! owner has exited (the hand-over goes through a mutex, which orders the old owner's last write
 //! before the new owner's first one).
 
@@ -96,10 +96,10 @@ pub(crate) const MAX_THREAD_CELLS_ENV: &str = "AIPLATFORM_METRICS_MAX_THREAD_CEL
 /// The largest value [`MAX_THREAD_CELLS_ENV`] accepts.
 const MAX_THREAD_CELLS: u32 = 1024;
 
-/// How many slots may get a cell of their own in a series (the home cell, or an own cell once
-/// they keep writing it); threads past it always share the series' cell that is updated with
-/// read-modify-write atomics. Four times the CPUs, at least 16 and at most 1024, unless
-/// [`MAX_THREAD_CELLS_ENV`] says otherwise.
+/// How many slots may get an own cell in a series once they keep writing it (the home cell
+/// goes to the first writer, whatever its slot); threads past it always share the series' cell
+/// that is updated with read-modify-write atomics. Four times the CPUs, at least 16 and at most
+/// 1024, unless [`MAX_THREAD_CELLS_ENV`] says otherwise.
 pub(crate) fn max_exclusive() -> u32 {
     static MAX: OnceLock<u32> = OnceLock::new();
     *MAX.get_or_init(|| {
