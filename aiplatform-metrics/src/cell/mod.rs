@@ -274,6 +274,7 @@ unsafe impl<T: Send + Sync> Send for PerThread<T> {}
 unsafe impl<T: Send + Sync> Sync for PerThread<T> {}
 
 /// An own cell that is a boxed value (the facade's per-thread handles).
+#[cfg(any(feature = "facade", test))]
 pub(crate) fn boxed<T>(value: T) -> (NonNull<T>, Release<T>) {
     /// # Safety
     ///
