@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use aiplatform_benches::two_threads;
+use aiplatform_benches::{OBS, registry_written_by, two_threads};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use crossbeam_utils::CachePadded;
@@ -180,9 +180,6 @@ fn gauge_set(c: &mut Criterion) {
     });
     g.finish();
 }
-
-/// Observations cycle through values landing in different buckets, as real latencies do.
-const OBS: [f64; 8] = [0.003, 0.02, 0.07, 0.3, 0.004, 1.7, 0.045, 12.0];
 
 fn histogram_observe(c: &mut Criterion) {
     let mut g = c.benchmark_group("histogram_observe");
@@ -649,43 +646,9 @@ fn encode_by_writers(c: &mut Criterion) {
     const SERIES: usize = 10_000;
     let mut g = c.benchmark_group("encode_by_writers");
     g.sample_size(20);
-    let values: Vec<String> = (0..SERIES).map(|i| format!("series-{i:05}")).collect();
     for kind in ["counter", "histogram"] {
         for writers in [1usize, 4, 16, 64] {
-            let registry = aiplatform_metrics::Registry::new();
-            let counters = registry
-                .register(
-                    aiplatform_metrics::Opts::counter("requests_total", "help text")
-                        .labels(&["key"])
-                        .max_series(SERIES),
-                )
-                .unwrap();
-            let histograms = registry
-                .register(
-                    aiplatform_metrics::Opts::histogram(
-                        "latency_seconds",
-                        "help text",
-                        aiplatform_metrics::Buckets::default(),
-                    )
-                    .labels(&["key"])
-                    .max_series(SERIES),
-                )
-                .unwrap();
-            std::thread::scope(|s| {
-                for t in 0..writers {
-                    let (values, counters, histograms) = (&values, &counters, &histograms);
-                    s.spawn(move || {
-                        for k in 0..SERIES {
-                            let i = (k + t * SERIES / writers) % SERIES;
-                            if kind == "counter" {
-                                counters.apply(&[&values[i]], |c| c.inc());
-                            } else {
-                                histograms.apply(&[&values[i]], |h| h.observe(OBS[(i + t) & 7]));
-                            }
-                        }
-                    });
-                }
-            });
+            let registry = registry_written_by(kind == "histogram", SERIES, writers);
             let mut buf = Vec::new();
             registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
             let per_series = if kind == "counter" {

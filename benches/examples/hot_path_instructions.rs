@@ -14,8 +14,9 @@ use std::hint::black_box;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aiplatform_benches::OBS;
+
 const BUCKETS: [f64; 11] = aiplatform_metrics::DEFAULT_BUCKETS;
-const OBS: [f64; 8] = [0.003, 0.02, 0.07, 0.3, 0.004, 1.7, 0.045, 12.0];
 const SERIES: usize = 10_000;
 
 /// `(name, operations at the base run, what one operation is)`.
@@ -221,42 +222,11 @@ fn run(case: &str, ops: u64) {
 /// A family of [`SERIES`] series, each written once by each of `writers` threads, encoded
 /// `ops` times.
 fn encode(histogram: bool, writers: usize, ops: u64) {
-    use aiplatform_metrics::{Buckets, Format, Opts, Registry};
-    let registry = Registry::new();
-    let values: Vec<String> = (0..SERIES).map(|i| format!("series-{i:05}")).collect();
-    let counters = registry
-        .register(
-            Opts::counter("requests_total", "Requests.")
-                .labels(&["key"])
-                .max_series(SERIES),
-        )
-        .unwrap();
-    let histograms = registry
-        .register(
-            Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                .labels(&["key"])
-                .max_series(SERIES),
-        )
-        .unwrap();
-    std::thread::scope(|s| {
-        for t in 0..writers {
-            let (values, counters, histograms) = (&values, &counters, &histograms);
-            s.spawn(move || {
-                for k in 0..SERIES {
-                    let i = (k + t * SERIES / writers) % SERIES;
-                    if histogram {
-                        histograms.apply(&[&values[i]], |h| h.observe(OBS[(i + t) & 7]));
-                    } else {
-                        counters.apply(&[&values[i]], |c| c.inc());
-                    }
-                }
-            });
-        }
-    });
+    let registry = aiplatform_benches::registry_written_by(histogram, SERIES, writers);
     let mut buf = Vec::new();
     for _ in 0..ops {
         buf.clear();
-        registry.encode_into(Format::Text, &mut buf);
+        registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
         black_box(buf.len());
     }
 }

@@ -26,9 +26,9 @@ use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use aiplatform_benches::OBS;
+
 const BUCKETS: [f64; 11] = aiplatform_metrics::DEFAULT_BUCKETS;
-/// Observations cycle through these, landing in different buckets.
-const OBS: [f64; 8] = [0.003, 0.02, 0.07, 0.3, 0.004, 1.7, 0.045, 12.0];
 const LIMIT_ENV: &str = "AIPLATFORM_METRICS_MAX_THREAD_CELLS";
 const ENCODE_RUNS: usize = 15;
 

@@ -29,7 +29,7 @@ pub(crate) mod promotion;
 
 use std::ptr::NonNull;
 
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering, install};
 use crate::thread_slot;
 
 /// No thread owns the home cell yet.
@@ -169,15 +169,19 @@ impl<T> PerThread<T> {
 
     /// The directory chunk holding `slot`'s entry, created (with the directory) if needed.
     fn chunk(&self, slot: u32, release: Release<T>) -> &Chunk<T> {
-        let dir = install(&self.directory, || Directory {
-            release,
-            chunks: (0..(thread_slot::max_exclusive() as usize).div_ceil(CHUNK))
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
-        });
-        install(&dir.chunks[slot as usize / CHUNK], || Chunk {
-            cells: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
-        })
+        // SAFETY: the directory and its chunks are only ever installed here, and freed when
+        // `self` is dropped.
+        unsafe {
+            let dir = install(&self.directory, || Directory {
+                release,
+                chunks: (0..(thread_slot::max_exclusive() as usize).div_ceil(CHUNK))
+                    .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                    .collect(),
+            });
+            install(&dir.chunks[slot as usize / CHUNK], || Chunk {
+                cells: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            })
+        }
     }
 
     /// Calls `f` on every own cell, with its slot.
@@ -209,29 +213,6 @@ impl<T> PerThread<T> {
         self.for_each_own(|_, _| any = true);
         any
     }
-}
-
-/// The value behind `ptr`, built by `make` and published if there is none yet.
-fn install<U>(ptr: &AtomicPtr<U>, make: impl FnOnce() -> U) -> &U {
-    let mut p = ptr.load(Ordering::Acquire);
-    if p.is_null() {
-        let fresh = Box::into_raw(Box::new(make()));
-        match ptr.compare_exchange(
-            std::ptr::null_mut(),
-            fresh,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => p = fresh,
-            Err(existing) => {
-                // SAFETY: `fresh` was never published.
-                drop(unsafe { Box::from_raw(fresh) });
-                p = existing;
-            }
-        }
-    }
-    // SAFETY: installed values live until the owner of `ptr` is dropped.
-    unsafe { &*p }
 }
 
 impl<T> Drop for PerThread<T> {
