@@ -9,6 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod binaries;
+pub mod exposition;
+pub mod grafana;
+pub mod process;
+pub mod prometheus_config;
+pub mod promql;
+pub mod rules;
+
 /// The repository root, where `monitoring/` and `deploy/` live.
 ///
 /// ```
