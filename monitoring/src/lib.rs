@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod alertmanager;
 pub mod binaries;
 pub mod exposition;
 pub mod grafana;
@@ -16,6 +17,7 @@ pub mod process;
 pub mod prometheus_config;
 pub mod promql;
 pub mod rules;
+pub mod webhook;
 
 /// The repository root, where `monitoring/` and `deploy/` live.
 ///
