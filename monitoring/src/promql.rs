@@ -75,6 +75,35 @@ pub fn thresholds(expr: &str) -> Result<Vec<Threshold>, String> {
     Ok(collector.0)
 }
 
+/// The range of every range selector (`x[5m]`) and subquery (`(...)[1h:]`) in `expr`.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = aiplatform_monitoring::promql::ranges("rate(x[5m]) + max_over_time(y[1h])").unwrap();
+/// assert_eq!(r, [Duration::from_secs(300), Duration::from_secs(3600)]);
+/// ```
+pub fn ranges(expr: &str) -> Result<Vec<std::time::Duration>, String> {
+    let ast = parse(expr)?;
+    let mut collector = Ranges(Vec::new());
+    walk_expr(&mut collector, &ast).expect("the collector never fails");
+    Ok(collector.0)
+}
+
+struct Ranges(Vec<std::time::Duration>);
+
+impl ExprVisitor for Ranges {
+    type Error = std::convert::Infallible;
+
+    fn pre_visit(&mut self, expr: &Expr) -> Result<bool, Self::Error> {
+        match expr {
+            Expr::MatrixSelector(ms) => self.0.push(ms.range),
+            Expr::Subquery(sq) => self.0.push(sq.range),
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
 struct Selectors(Vec<Selector>);
 
 impl ExprVisitor for Selectors {
