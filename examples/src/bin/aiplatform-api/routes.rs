@@ -36,7 +36,8 @@ pub fn app(
     let http = HttpMetricsLayer::builder(&registry).axum_routes().build()?;
     let state = AppState {
         metrics: metrics.clone(),
-        exposition: Exposition::new(registry),
+        // Every counter here ends in _total: OpenMetrics renames nothing.
+        exposition: Exposition::with_openmetrics(registry),
         outcomes: Arc::new(Mutex::new(VecDeque::with_capacity(100))),
     };
     let mut router = Router::new()
