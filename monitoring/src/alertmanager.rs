@@ -34,10 +34,7 @@ pub fn for_localhost(config: &str, recorder_base: &str, interval: &str) -> Resul
     let templates = alertmanager_dir().join("templates/*.tmpl");
     value["templates"] = Value::Sequence(vec![Value::from(templates.display().to_string())]);
     shorten_route(&mut value["route"], interval);
-    for receiver in value["receivers"]
-        .as_sequence_mut()
-        .ok_or("no receivers")?
-    {
+    for receiver in value["receivers"].as_sequence_mut().ok_or("no receivers")? {
         for hook in receiver
             .get_mut("webhook_configs")
             .and_then(Value::as_sequence_mut)

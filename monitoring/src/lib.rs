@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 pub mod alertmanager;
 pub mod binaries;
-pub mod exposition;
 pub mod grafana;
 pub mod postgres;
 pub mod process;

@@ -51,9 +51,7 @@ fn pg_command(tool: &str) -> Command {
 }
 
 fn run(mut command: Command, what: &str) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -119,7 +117,9 @@ impl Cluster {
     /// Stops the server (fast shutdown: sessions are cut).
     pub fn stop(&self) {
         let mut c = pg_command("pg_ctl");
-        c.arg("-D").arg(&self.data).args(["-m", "fast", "-w", "stop"]);
+        c.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]);
         run(c, "pg_ctl stop");
     }
 
@@ -135,7 +135,16 @@ impl Cluster {
     pub fn psql(&self, sql: &str) -> String {
         let mut c = Command::new("psql");
         c.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-Atqc", sql]);
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atqc",
+                sql,
+            ]);
         run(c, &format!("psql {sql}"))
     }
 }

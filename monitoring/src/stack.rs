@@ -25,6 +25,9 @@ use crate::process::{Running, free_port, http_get, require_command, wait_for};
 use crate::prometheus_config::{self, LocalTarget};
 use crate::webhook::Recorder;
 
+/// Metric name to the label names seen on its series.
+pub type SeriesNames = BTreeMap<String, std::collections::BTreeSet<String>>;
+
 /// The `instance` label of the throwaway cluster's exporter.
 pub const THROWAWAY_POSTGRES_INSTANCE: &str = "postgres-exporter-throwaway:9187";
 
@@ -38,12 +41,6 @@ pub struct Component {
 }
 
 impl Component {
-    /// The component's `/metrics` (text format).
-    pub fn metrics(&self) -> String {
-        http_get(&format!("{}/metrics", self.url))
-            .unwrap_or_else(|e| panic!("{e}\n{}", self.process.log_tail()))
-    }
-
     fn address(&self) -> String {
         self.url.trim_start_matches("http://").to_owned()
     }
@@ -79,14 +76,24 @@ pub struct Stack {
 fn spawn(dir: &Path, name: &str, command: Command, port: u16, ready_path: &str) -> Component {
     let mut process = Running::spawn(name, command, &dir.join(format!("{name}.log")));
     let url = format!("http://127.0.0.1:{port}");
-    wait_for(Duration::from_secs(30), &format!("{name} to answer"), || {
-        process.assert_running();
-        http_get(&format!("{url}{ready_path}")).map(|_| ())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        &format!("{name} to answer"),
+        || {
+            process.assert_running();
+            http_get(&format!("{url}{ready_path}")).map(|_| ())
+        },
+    );
     Component { process, url }
 }
 
-fn exporter(dir: &Path, name: &str, binary: &str, args: &[String], env: &[(&str, String)]) -> Component {
+fn exporter(
+    dir: &Path,
+    name: &str,
+    binary: &str,
+    args: &[String],
+    env: &[(&str, String)],
+) -> Component {
     let port = free_port();
     let mut command = Command::new(workspace_binary(binary));
     command
@@ -101,7 +108,8 @@ impl Stack {
     /// `shorten_for`, every rule's `for:` becomes that duration. Returns once Prometheus is
     /// ready (targets may not have been scraped yet: see [`Stack::wait_targets_up`]).
     pub fn start(tag: &str, shorten_for: Option<&str>) -> Stack {
-        let dir = std::env::temp_dir().join(format!("aiplatform-stack-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("aiplatform-stack-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating the stack directory");
         let recorder = Recorder::start();
@@ -145,13 +153,21 @@ impl Stack {
             &[],
         );
         let pushgateway_port = free_port();
-        let mut pushgateway =
-            Command::new(require_command("prometheus-pushgateway", "prometheus-pushgateway"));
+        let mut pushgateway = Command::new(require_command(
+            "prometheus-pushgateway",
+            "prometheus-pushgateway",
+        ));
         pushgateway.arg(format!("--web.listen-address=127.0.0.1:{pushgateway_port}"));
-        let pushgateway = spawn(&dir, "pushgateway", pushgateway, pushgateway_port, "/-/ready");
+        let pushgateway = spawn(
+            &dir,
+            "pushgateway",
+            pushgateway,
+            pushgateway_port,
+            "/-/ready",
+        );
 
-        let shipped = std::fs::read_to_string(alertmanager::config_path())
-            .expect("reading alertmanager.yml");
+        let shipped =
+            std::fs::read_to_string(alertmanager::config_path()).expect("reading alertmanager.yml");
         let am_config = alertmanager::for_localhost(&shipped, recorder.base_url(), "1s")
             .expect("rewriting alertmanager.yml");
         let am_dir = dir.join("alertmanager");
@@ -166,9 +182,15 @@ impl Stack {
         let targets = BTreeMap::from([
             (
                 "localhost:9090".to_owned(),
-                vec![target(format!("127.0.0.1:{prometheus_port}"), "localhost:9090")],
+                vec![target(
+                    format!("127.0.0.1:{prometheus_port}"),
+                    "localhost:9090",
+                )],
             ),
-            ("api:8000".to_owned(), vec![target(api.address(), "api:8000")]),
+            (
+                "api:8000".to_owned(),
+                vec![target(api.address(), "api:8000")],
+            ),
             (
                 "postgres-exporter:9187".to_owned(),
                 vec![
@@ -204,8 +226,14 @@ impl Stack {
         copy_rules(&dir.join("rules"), shorten_for);
         let mut command = Command::new(require_command("prometheus", "prometheus"));
         command
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prometheus-data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
             // Re-send firing alerts every second rather than every minute.
             .arg("--rules.alert.resend-delay=1s");
@@ -229,7 +257,10 @@ impl Stack {
     /// Waits until Prometheus has scraped every target successfully; returns them.
     pub fn wait_targets_up(&self, limit: Duration) -> Vec<Value> {
         wait_for(limit, "every target to be up", || {
-            let text = http_get(&format!("{}/api/v1/targets?state=active", self.prometheus.url))?;
+            let text = http_get(&format!(
+                "{}/api/v1/targets?state=active",
+                self.prometheus.url
+            ))?;
             let body: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
             let targets = body["data"]["activeTargets"]
                 .as_array()
@@ -238,7 +269,12 @@ impl Stack {
             let down: Vec<String> = targets
                 .iter()
                 .filter(|t| t["health"] != "up")
-                .map(|t| format!("{} {} ({})", t["labels"]["job"], t["labels"]["instance"], t["lastError"]))
+                .map(|t| {
+                    format!(
+                        "{} {} ({})",
+                        t["labels"]["job"], t["labels"]["instance"], t["lastError"]
+                    )
+                })
                 .collect();
             if targets.is_empty() || !down.is_empty() {
                 return Err(format!("not up: {down:?}"));
@@ -269,7 +305,10 @@ impl Stack {
     /// `label_values(selector, label)`).
     pub fn label_values(&self, selector: &str, label: &str) -> Result<Vec<String>, String> {
         let response = crate::process::client()
-            .get(format!("{}/api/v1/label/{label}/values", self.prometheus.url))
+            .get(format!(
+                "{}/api/v1/label/{label}/values",
+                self.prometheus.url
+            ))
             .query(&[("match[]", selector)])
             .send()
             .map_err(|e| format!("{selector}: {e}"))?;
@@ -282,22 +321,31 @@ impl Stack {
             .collect())
     }
 
-    /// Every component's `/metrics`, by component name: what the rules and dashboards may
-    /// read.
-    pub fn all_metrics(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("aiplatform-api", self.api.metrics()),
-            ("aiplatform-node-exporter", self.node.metrics()),
-            ("aiplatform-postgres-exporter", self.postgres.metrics()),
-            (
-                "aiplatform-postgres-exporter (pg_stat_statements)",
-                self.postgres_throwaway.metrics(),
-            ),
-            ("aiplatform-redis-exporter", self.redis.metrics()),
-            ("prometheus", self.prometheus.metrics()),
-            ("alertmanager", alertmanager_metrics(&self.alertmanager)),
-            ("pushgateway", self.pushgateway.metrics()),
-        ]
+    /// The series Prometheus has stored from the targets of `job`: metric name to label
+    /// names (target labels included). What rules and dashboards can read, as the real
+    /// scrape produced it (format negotiation and all), not as a `curl` of `/metrics` shows.
+    pub fn stored_series(&self, job: &str) -> Result<SeriesNames, String> {
+        let selector = format!("{{job={job:?}}}");
+        let response = crate::process::client()
+            .get(format!("{}/api/v1/series", self.prometheus.url))
+            .query(&[("match[]", selector.as_str())])
+            .send()
+            .map_err(|e| format!("{selector}: {e}"))?;
+        let body: Value = response.json().map_err(|e| format!("{selector}: {e}"))?;
+        let mut names = SeriesNames::new();
+        for series in body["data"].as_array().into_iter().flatten() {
+            let Some(labels) = series.as_object() else {
+                continue;
+            };
+            let Some(name) = labels.get("__name__").and_then(Value::as_str) else {
+                continue;
+            };
+            names
+                .entry(name.to_owned())
+                .or_default()
+                .extend(labels.keys().filter(|k| *k != "__name__").cloned());
+        }
+        Ok(names)
     }
 
     /// Sends a mix of requests to the API: every route, successes, 404, 422 and, with
@@ -317,9 +365,18 @@ impl Stack {
                 0 => ("/api/v1/training/rounds", serde_json::json!({"clients": 5})),
                 1 => ("/api/v1/optimize", serde_json::json!({"problem_size": 2})),
                 2 => ("/api/v1/predict", serde_json::json!({"features": []})),
-                3 => ("/api/v1/predict", serde_json::json!({"model": "nope", "features": [1.0]})),
-                4 => ("/api/v1/predict", serde_json::json!({"model": "fraud", "features": [0.5], "label": 1})),
-                _ => ("/api/v1/predict", serde_json::json!({"features": [1.0, 2.0], "label": 1})),
+                3 => (
+                    "/api/v1/predict",
+                    serde_json::json!({"model": "nope", "features": [1.0]}),
+                ),
+                4 => (
+                    "/api/v1/predict",
+                    serde_json::json!({"model": "fraud", "features": [0.5], "label": 1}),
+                ),
+                _ => (
+                    "/api/v1/predict",
+                    serde_json::json!({"features": [1.0, 2.0], "label": 1}),
+                ),
             };
             client
                 .post(format!("{base}{path}"))
@@ -342,10 +399,6 @@ impl Stack {
     }
 }
 
-fn alertmanager_metrics(am: &Alertmanager) -> String {
-    http_get(&format!("{}/metrics", am.url)).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Sends one command to the Redis at 127.0.0.1:6379 and returns its raw reply.
 pub fn redis(args: &[&str]) -> String {
     let mut stream = TcpStream::connect("127.0.0.1:6379").expect("connecting to Redis on 6379");
@@ -353,7 +406,9 @@ pub fn redis(args: &[&str]) -> String {
     for a in args {
         request.push_str(&format!("${}\r\n{a}\r\n", a.len()));
     }
-    stream.write_all(request.as_bytes()).expect("writing to Redis");
+    stream
+        .write_all(request.as_bytes())
+        .expect("writing to Redis");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("setting a timeout");

@@ -32,7 +32,10 @@ fn amtool_accepts_the_configuration_and_its_templates() {
     let path = config_path();
     let (ok, text) = amtool(&["check-config", path.to_str().unwrap()]);
     assert!(ok, "{text}");
-    assert!(text.contains("1 templates"), "the templates were not loaded:\n{text}");
+    assert!(
+        text.contains("1 templates"),
+        "the templates were not loaded:\n{text}"
+    );
     assert!(text.contains("SUCCESS"), "{text}");
 }
 
@@ -51,7 +54,10 @@ fn routes_to(labels: &[&str], receivers: &str) {
 fn every_route_delivers_where_it_should() {
     // Critical pages on-call and reaches the team; warnings reach the team only.
     routes_to(&["severity=critical", "team=api"], "pager,api-team");
-    routes_to(&["severity=critical", "team=database"], "pager,database-team");
+    routes_to(
+        &["severity=critical", "team=database"],
+        "pager,database-team",
+    );
     routes_to(&["severity=critical", "team=platform"], "pager,platform");
     routes_to(&["severity=warning", "team=api"], "api-team");
     routes_to(&["severity=warning", "team=database"], "database-team");
@@ -146,7 +152,10 @@ fn inhibition_rules_name_real_alerts_and_severities() {
                 let matcher = matcher.as_str().unwrap();
                 if let Some(name) = matcher.strip_prefix("alertname=") {
                     let name = name.trim_matches('"');
-                    assert!(alerts.contains(name), "inhibition names unknown alert {name}");
+                    assert!(
+                        alerts.contains(name),
+                        "inhibition names unknown alert {name}"
+                    );
                 }
             }
         }
@@ -184,7 +193,10 @@ fn a_critical_alert_has_a_higher_threshold_than_its_warning() {
         pairs += 1;
         let warning = levels.iter().find(|(s, _)| s == "warning").unwrap().1;
         let critical = levels.iter().find(|(s, _)| s == "critical").unwrap().1;
-        assert!(critical > warning, "{name}: critical {critical} <= warning {warning}");
+        assert!(
+            critical > warning,
+            "{name}: critical {critical} <= warning {warning}"
+        );
     }
     assert!(pairs >= 2);
 }

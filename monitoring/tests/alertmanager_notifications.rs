@@ -33,20 +33,24 @@ fn start(tag: &str) -> (Alertmanager, Recorder, std::path::PathBuf) {
 /// The `status.inhibitedBy` of the alert with `alertname` and `severity` (and `job`, if
 /// given), once Alertmanager has processed it.
 fn inhibited(am: &Alertmanager, alertname: &str, extra: &[(&str, &str)]) -> bool {
-    wait_for(Duration::from_secs(10), &format!("{alertname} in Alertmanager"), || {
-        am.alerts()
-            .into_iter()
-            .find(|a| {
-                a["labels"]["alertname"] == alertname
-                    && extra.iter().all(|(k, v)| a["labels"][*k] == *v)
-            })
-            .map(|a| {
-                a["status"]["inhibitedBy"]
-                    .as_array()
-                    .is_some_and(|by| !by.is_empty())
-            })
-            .ok_or_else(|| "not listed yet".to_owned())
-    })
+    wait_for(
+        Duration::from_secs(10),
+        &format!("{alertname} in Alertmanager"),
+        || {
+            am.alerts()
+                .into_iter()
+                .find(|a| {
+                    a["labels"]["alertname"] == alertname
+                        && extra.iter().all(|(k, v)| a["labels"][*k] == *v)
+                })
+                .map(|a| {
+                    a["status"]["inhibitedBy"]
+                        .as_array()
+                        .is_some_and(|by| !by.is_empty())
+                })
+                .ok_or_else(|| "not listed yet".to_owned())
+        },
+    )
 }
 
 #[test]
@@ -74,7 +78,10 @@ fn alerts_reach_their_receivers_rendered_and_resolve() {
     });
     assert_eq!(hook.body["status"], "firing");
     assert_eq!(hook.body["receiver"], "api-team");
-    assert_eq!(hook.body["alerts"][0]["labels"]["alertname"], "APIHighErrorRate");
+    assert_eq!(
+        hook.body["alerts"][0]["labels"]["alertname"],
+        "APIHighErrorRate"
+    );
     wait_for(Duration::from_secs(20), "the pager webhook", || {
         (!recorder.deliveries_to("/alerts/pager").is_empty())
             .then_some(())
@@ -110,7 +117,10 @@ fn alerts_reach_their_receivers_rendered_and_resolve() {
     ] {
         assert!(text.contains(part), "Slack text lacks {part:?}:\n{text}");
     }
-    assert!(!text.contains("`severity="), "severity is in the title already:\n{text}");
+    assert!(
+        !text.contains("`severity="),
+        "severity is in the title already:\n{text}"
+    );
     // Nothing for the other teams.
     assert!(recorder.deliveries_to("/alerts/database").is_empty());
     assert!(recorder.deliveries_to("/alerts/platform").is_empty());
@@ -125,7 +135,8 @@ fn alerts_reach_their_receivers_rendered_and_resolve() {
         let hook_ok = api.iter().any(|d| d.body["status"] == "resolved");
         let slack_ok = slack.iter().any(|d| {
             d.body["attachments"][0]["color"] == "good"
-                && d.body["attachments"][0]["title"] == "[RESOLVED] APIHighErrorRate (critical, test)"
+                && d.body["attachments"][0]["title"]
+                    == "[RESOLVED] APIHighErrorRate (critical, test)"
         });
         (hook_ok && slack_ok)
             .then_some(())
@@ -224,45 +235,72 @@ fn inhibition_silences_redundant_alerts_and_only_those() {
     ]));
 
     // A critical alert silences its own warning on the same mount, not on another.
-    assert!(inhibited(&am, "HostHighDiskUsage", &[("severity", "warning"), ("mountpoint", "/")]));
-    assert!(!inhibited(&am, "HostHighDiskUsage", &[("severity", "critical")]));
-    assert!(!inhibited(&am, "HostHighDiskUsage", &[("mountpoint", "/var")]));
+    assert!(inhibited(
+        &am,
+        "HostHighDiskUsage",
+        &[("severity", "warning"), ("mountpoint", "/")]
+    ));
+    assert!(!inhibited(
+        &am,
+        "HostHighDiskUsage",
+        &[("severity", "critical")]
+    ));
+    assert!(!inhibited(
+        &am,
+        "HostHighDiskUsage",
+        &[("mountpoint", "/var")]
+    ));
     // PostgreSQL down silences API latency in its cluster, not in another.
     assert!(inhibited(&am, "APIHighLatency", &[("cluster", "test")]));
-    assert!(!inhibited(&am, "APIHighLatency", &[("cluster", "other-cluster")]));
+    assert!(!inhibited(
+        &am,
+        "APIHighLatency",
+        &[("cluster", "other-cluster")]
+    ));
     // APIDown silences the API's TargetDown, not another job's.
     assert!(inhibited(&am, "TargetDown", &[("job", "aiplatform-api")]));
     assert!(!inhibited(&am, "TargetDown", &[("job", "redis")]));
 
     // What was silenced never reaches a receiver.
-    wait_for(Duration::from_secs(20), "the platform notifications", || {
-        let platform = recorder.deliveries_to("/alerts/platform");
-        let delivered: Vec<(String, String)> = platform
-            .iter()
-            .flat_map(|d| d.body["alerts"].as_array().cloned().unwrap_or_default())
-            .map(|a| {
-                (
-                    a["labels"]["alertname"].as_str().unwrap_or_default().to_owned(),
-                    format!(
-                        "{}{}",
-                        a["labels"]["severity"].as_str().unwrap_or_default(),
-                        a["labels"]["mountpoint"].as_str().unwrap_or_default()
-                    ),
-                )
-            })
-            .collect();
-        let want = [
-            ("HostHighDiskUsage".to_owned(), "critical/".to_owned()),
-            ("HostHighDiskUsage".to_owned(), "warning/var".to_owned()),
-            ("TargetDown".to_owned(), "warning".to_owned()),
-        ];
-        let silenced_arrived = delivered.contains(&("HostHighDiskUsage".into(), "warning/".into()));
-        assert!(!silenced_arrived, "an inhibited alert was delivered: {delivered:?}");
-        want.iter()
-            .all(|w| delivered.contains(w))
-            .then_some(())
-            .ok_or_else(|| format!("delivered so far: {delivered:?}"))
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the platform notifications",
+        || {
+            let platform = recorder.deliveries_to("/alerts/platform");
+            let delivered: Vec<(String, String)> = platform
+                .iter()
+                .flat_map(|d| d.body["alerts"].as_array().cloned().unwrap_or_default())
+                .map(|a| {
+                    (
+                        a["labels"]["alertname"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        format!(
+                            "{}{}",
+                            a["labels"]["severity"].as_str().unwrap_or_default(),
+                            a["labels"]["mountpoint"].as_str().unwrap_or_default()
+                        ),
+                    )
+                })
+                .collect();
+            let want = [
+                ("HostHighDiskUsage".to_owned(), "critical/".to_owned()),
+                ("HostHighDiskUsage".to_owned(), "warning/var".to_owned()),
+                ("TargetDown".to_owned(), "warning".to_owned()),
+            ];
+            let silenced_arrived =
+                delivered.contains(&("HostHighDiskUsage".into(), "warning/".into()));
+            assert!(
+                !silenced_arrived,
+                "an inhibited alert was delivered: {delivered:?}"
+            );
+            want.iter()
+                .all(|w| delivered.contains(w))
+                .then_some(())
+                .ok_or_else(|| format!("delivered so far: {delivered:?}"))
+        },
+    );
     let api_team: Vec<Value> = recorder
         .deliveries_to("/alerts/api")
         .iter()
@@ -271,7 +309,8 @@ fn inhibition_silences_redundant_alerts_and_only_those() {
     assert!(
         !api_team
             .iter()
-            .any(|a| a["labels"]["alertname"] == "APIHighLatency" && a["labels"]["cluster"] == "test"),
+            .any(|a| a["labels"]["alertname"] == "APIHighLatency"
+                && a["labels"]["cluster"] == "test"),
         "the inhibited latency alert reached the API team: {api_team:?}"
     );
     drop(am);

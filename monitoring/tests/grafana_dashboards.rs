@@ -88,12 +88,36 @@ const ALERT_THRESHOLDS: &[(&str, &str, &str)] = &[
     ("aiplatform-api", "Error ratio", "APIHighErrorRate"),
     ("aiplatform-api", "p95 latency", "APIHighLatency"),
     ("aiplatform-api", "Latency percentiles", "APIHighLatency"),
-    ("aiplatform-infrastructure", "Fullest memory", "HostHighMemoryUsage"),
-    ("aiplatform-infrastructure", "Memory usage by instance", "HostHighMemoryUsage"),
-    ("aiplatform-infrastructure", "Fullest filesystem", "HostHighDiskUsage"),
-    ("aiplatform-infrastructure", "Disk usage by filesystem", "HostHighDiskUsage"),
-    ("aiplatform-postgres", "Connection usage", "PostgreSQLTooManyConnections"),
-    ("aiplatform-postgres", "Replication lag", "PostgreSQLReplicationLag"),
+    (
+        "aiplatform-infrastructure",
+        "Fullest memory",
+        "HostHighMemoryUsage",
+    ),
+    (
+        "aiplatform-infrastructure",
+        "Memory usage by instance",
+        "HostHighMemoryUsage",
+    ),
+    (
+        "aiplatform-infrastructure",
+        "Fullest filesystem",
+        "HostHighDiskUsage",
+    ),
+    (
+        "aiplatform-infrastructure",
+        "Disk usage by filesystem",
+        "HostHighDiskUsage",
+    ),
+    (
+        "aiplatform-postgres",
+        "Connection usage",
+        "PostgreSQLTooManyConnections",
+    ),
+    (
+        "aiplatform-postgres",
+        "Replication lag",
+        "PostgreSQLReplicationLag",
+    ),
 ];
 
 const PANEL_TYPES: [&str; 4] = ["row", "timeseries", "stat", "bargauge"];
@@ -124,23 +148,44 @@ fn every_dashboard_has_the_shape_file_provisioning_needs() {
     for d in &dashboards {
         let at = d.name();
         let j = &d.json;
-        assert!(seen_titles.insert(j["title"].as_str().unwrap().to_owned()), "{at}: title reused");
-        assert!(d.uid().len() <= 40 && d.uid().starts_with("aiplatform-"), "{at}: uid");
+        assert!(
+            seen_titles.insert(j["title"].as_str().unwrap().to_owned()),
+            "{at}: title reused"
+        );
+        assert!(
+            d.uid().len() <= 40 && d.uid().starts_with("aiplatform-"),
+            "{at}: uid"
+        );
         // Provisioned dashboards are matched by uid; a fixed id would clash between
         // Grafana instances, and __inputs/${DS_...} only work through the import dialog.
         assert!(j["id"].is_null(), "{at}: id must be null");
-        assert!(j.get("__inputs").is_none() && j.get("__requires").is_none(), "{at}: __inputs");
+        assert!(
+            j.get("__inputs").is_none() && j.get("__requires").is_none(),
+            "{at}: __inputs"
+        );
         let text = std::fs::read_to_string(&d.path).unwrap();
         assert!(!text.contains("${DS_"), "{at}: ${{DS_...}} placeholder");
-        assert!(j["schemaVersion"].as_u64().unwrap() >= 36, "{at}: schemaVersion");
-        assert!(j["tags"].as_array().unwrap().contains(&json!("aiplatform")), "{at}: tags");
+        assert!(
+            j["schemaVersion"].as_u64().unwrap() >= 36,
+            "{at}: schemaVersion"
+        );
+        assert!(
+            j["tags"].as_array().unwrap().contains(&json!("aiplatform")),
+            "{at}: tags"
+        );
         let from = j["time"]["from"].as_str().unwrap();
         assert!(
             ["now-1h", "now-3h", "now-6h", "now-12h", "now-24h"].contains(&from),
             "{at}: default time range {from}"
         );
-        assert!(j["refresh"].as_str().is_some_and(|r| !r.is_empty()), "{at}: refresh");
-        assert!(j["description"].as_str().is_some_and(|s| !s.is_empty()), "{at}: description");
+        assert!(
+            j["refresh"].as_str().is_some_and(|r| !r.is_empty()),
+            "{at}: refresh"
+        );
+        assert!(
+            j["description"].as_str().is_some_and(|s| !s.is_empty()),
+            "{at}: description"
+        );
 
         let variables = d.variables();
         let ds = variables
@@ -151,7 +196,12 @@ fn every_dashboard_has_the_shape_file_provisioning_needs() {
         assert_eq!(ds["query"], "prometheus", "{at}");
         for v in &variables {
             if v["type"] == "query" {
-                assert_eq!(v["datasource"], datasource(), "{at}: variable {}", v["name"]);
+                assert_eq!(
+                    v["datasource"],
+                    datasource(),
+                    "{at}: variable {}",
+                    v["name"]
+                );
             }
         }
 
@@ -160,7 +210,10 @@ fn every_dashboard_has_the_shape_file_provisioning_needs() {
         for p in d.panels() {
             let title = p["title"].as_str().unwrap_or_default();
             let at = format!("{at} panel {title:?}");
-            assert!(ids.insert(p["id"].as_u64().expect("panel id")), "{at}: id reused");
+            assert!(
+                ids.insert(p["id"].as_u64().expect("panel id")),
+                "{at}: id reused"
+            );
             let kind = p["type"].as_str().unwrap();
             assert!(PANEL_TYPES.contains(&kind), "{at}: panel type {kind}");
             let g = &p["gridPos"];
@@ -173,7 +226,10 @@ fn every_dashboard_has_the_shape_file_provisioning_needs() {
             assert!(x + w <= 24 && w > 0 && h > 0, "{at}: gridPos {g}");
             for cx in x..x + w {
                 for cy in y..y + h {
-                    assert!(cells.insert((cx, cy)), "{at}: overlaps another panel at {cx},{cy}");
+                    assert!(
+                        cells.insert((cx, cy)),
+                        "{at}: overlaps another panel at {cx},{cy}"
+                    );
                 }
             }
             if kind == "row" {
@@ -185,18 +241,29 @@ fn every_dashboard_has_the_shape_file_provisioning_needs() {
                 "{at}: no description"
             );
             assert_eq!(p["datasource"], datasource(), "{at}: panel datasource");
-            let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or_default();
+            let unit = p["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or_default();
             assert!(!unit.is_empty(), "{at}: no unit");
             let steps = &p["fieldConfig"]["defaults"]["thresholds"];
             assert_eq!(steps["mode"], "absolute", "{at}: thresholds mode");
-            assert!(steps["steps"][0]["value"].is_null(), "{at}: first step must be the base");
+            assert!(
+                steps["steps"][0]["value"].is_null(),
+                "{at}: first step must be the base"
+            );
             let targets = p["targets"].as_array().unwrap();
             assert!(!targets.is_empty(), "{at}: no query");
             let mut refs = BTreeSet::new();
             for t in targets {
                 assert_eq!(t["datasource"], datasource(), "{at}: target datasource");
-                assert!(refs.insert(t["refId"].as_str().unwrap()), "{at}: refId reused");
-                assert!(t["legendFormat"].as_str().is_some_and(|l| !l.is_empty()), "{at}: legend");
+                assert!(
+                    refs.insert(t["refId"].as_str().unwrap()),
+                    "{at}: refId reused"
+                );
+                assert!(
+                    t["legendFormat"].as_str().is_some_and(|l| !l.is_empty()),
+                    "{at}: legend"
+                );
             }
         }
     }
@@ -209,7 +276,10 @@ fn every_dashboard_has_the_panels_operators_expect() {
         let d = dashboards.iter().find(|d| d.uid() == *uid).unwrap();
         let present = titles(d);
         for title in *required {
-            assert!(present.contains(title), "{uid}: no panel {title:?} (has {present:?})");
+            assert!(
+                present.contains(title),
+                "{uid}: no panel {title:?} (has {present:?})"
+            );
         }
     }
     // Load average: the 1, 5 and 15 minute averages.
@@ -217,7 +287,11 @@ fn every_dashboard_has_the_panels_operators_expect() {
         .iter()
         .find(|d| d.uid() == "aiplatform-infrastructure")
         .unwrap();
-    let load = infra.panels().into_iter().find(|p| p["title"] == "Load average").unwrap();
+    let load = infra
+        .panels()
+        .into_iter()
+        .find(|p| p["title"] == "Load average")
+        .unwrap();
     let exprs: Vec<&str> = load["targets"]
         .as_array()
         .unwrap()
@@ -225,10 +299,16 @@ fn every_dashboard_has_the_panels_operators_expect() {
         .map(|t| t["expr"].as_str().unwrap())
         .collect();
     for metric in ["node_load1{", "node_load5{", "node_load15{"] {
-        assert!(exprs.iter().any(|e| e.starts_with(metric)), "Load average lacks {metric}");
+        assert!(
+            exprs.iter().any(|e| e.starts_with(metric)),
+            "Load average lacks {metric}"
+        );
     }
     // The business metrics each have a panel.
-    let api = dashboards.iter().find(|d| d.uid() == "aiplatform-api").unwrap();
+    let api = dashboards
+        .iter()
+        .find(|d| d.uid() == "aiplatform-api")
+        .unwrap();
     let all: String = api.queries().into_iter().map(|q| q.expr).collect();
     for metric in [
         "aiplatform_ml_predictions_total",
@@ -250,8 +330,10 @@ fn every_query_parses_uses_defined_variables_and_rate_interval() {
             .filter_map(|v| v["name"].as_str().map(str::to_owned))
             .collect();
         // Placeholder values: what matters here is that the result is valid PromQL.
-        let values: BTreeMap<String, String> =
-            defined.iter().map(|n| (n.clone(), "value".to_owned())).collect();
+        let values: BTreeMap<String, String> = defined
+            .iter()
+            .map(|n| (n.clone(), "value".to_owned()))
+            .collect();
         for q in d.queries() {
             queries += 1;
             let at = format!("{} {}", d.name(), q.origin);
@@ -297,15 +379,19 @@ fn colour_thresholds_match_the_alert_thresholds() {
             .into_iter()
             .find(|p| p["title"] == *title)
             .unwrap_or_else(|| panic!("{uid}: no panel {title:?}"));
-        let steps: Vec<(String, Option<f64>)> = panel["fieldConfig"]["defaults"]["thresholds"]
-            ["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| (s["color"].as_str().unwrap().to_owned(), s["value"].as_f64()))
-            .collect();
+        let steps: Vec<(String, Option<f64>)> =
+            panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s["color"].as_str().unwrap().to_owned(), s["value"].as_f64()))
+                .collect();
         for (severity, threshold) in &alerts[*alert] {
-            let colour = if severity == "critical" { "red" } else { "orange" };
+            let colour = if severity == "critical" {
+                "red"
+            } else {
+                "orange"
+            };
             assert!(
                 steps.contains(&(colour.to_owned(), Some(*threshold))),
                 "{uid} {title:?}: {alert} ({severity}) fires at {threshold}, \
