@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{start_api, start_api_with};
+use support::{scrape_text, start_api, start_api_with};
 
 #[test]
 fn routes_validate_input_and_record_the_guides_metrics() {
@@ -59,13 +59,7 @@ fn routes_validate_input_and_record_the_guides_metrics() {
         200
     );
 
-    let text = client
-        .get(format!("{api}/metrics"))
-        .header("Accept", "text/plain;version=0.0.4")
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = scrape_text(&client, &api);
     for line in [
         "aiplatform_ml_predictions_total{model=\"default\"} 2",
         "aiplatform_ml_prediction_accuracy 0.5",
@@ -142,13 +136,7 @@ fn fault_injection_fails_the_chosen_share_of_api_requests_and_is_off_by_default(
     assert_eq!(set(serde_json::json!(0)), 200);
     assert_eq!(predict(&api), 200);
 
-    let text = client
-        .get(format!("{api}/metrics"))
-        .header("Accept", "text/plain;version=0.0.4")
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = scrape_text(&client, &api);
     for line in [
         "http_requests_total{method=\"POST\",endpoint=\"/api/v1/predict\",status=\"503\"} 2",
         "aiplatform_requests_total{endpoint=\"/api/v1/predict\",method=\"POST\",status=\"503\"} 2",

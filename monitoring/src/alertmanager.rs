@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_norway::Value;
 
-use crate::process::{Running, free_port, http_get, require_command, wait_for};
+use crate::process::{Running, free_port, http_get, require_command, run_tool, wait_for};
 
 /// `monitoring/alertmanager`.
 pub fn alertmanager_dir() -> PathBuf {
@@ -99,17 +99,12 @@ impl Alertmanager {
         let binary = require_command("prometheus-alertmanager", "prometheus-alertmanager");
         let config_file = dir.join("alertmanager.yml");
         std::fs::write(&config_file, config).expect("writing the Alertmanager configuration");
-        let check = Command::new(require_command("amtool", "prometheus-alertmanager"))
-            .arg("check-config")
-            .arg(&config_file)
-            .output()
-            .expect("running amtool");
-        assert!(
-            check.status.success(),
-            "amtool rejects the rewritten configuration:\n{}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
+        let (ok, text) = run_tool(
+            "amtool",
+            "prometheus-alertmanager",
+            &["check-config".as_ref(), config_file.as_os_str()],
         );
+        assert!(ok, "amtool rejects the rewritten configuration:\n{text}");
         let port = free_port();
         let mut command = Command::new(binary);
         command

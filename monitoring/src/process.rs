@@ -32,6 +32,21 @@ pub fn require_command(command: &str, debian_package: &str) -> PathBuf {
         })
 }
 
+/// Runs a validator to completion: whether it succeeded, and its stdout and stderr together
+/// (for the assertion message). The command comes from [`require_command`].
+pub fn run_tool(command: &str, debian_package: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = Command::new(require_command(command, debian_package))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {command}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A child process, killed and reaped when dropped, whose output goes to a log file that
 /// failures can quote.
 #[derive(Debug)]

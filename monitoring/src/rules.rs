@@ -71,13 +71,7 @@ impl Rule {
 
 /// Every rule file, by path, sorted.
 pub fn rule_files() -> Vec<(PathBuf, RuleFile)> {
-    yaml_files(&prometheus_dir().join("rules"))
-        .into_iter()
-        .map(|path| {
-            let file = read_yaml(&path);
-            (path, file)
-        })
-        .collect()
+    read_yaml_dir(&prometheus_dir().join("rules"))
 }
 
 /// Every rule of every file, with the file and group it is in.
@@ -93,6 +87,23 @@ pub fn all_rules() -> Vec<(PathBuf, String, Rule)> {
             })
         })
         .collect()
+}
+
+/// Every alert's thresholds by severity: alert name to `(severity, threshold)` pairs, the
+/// threshold being the number the outermost comparison of its expression tests against.
+pub fn alert_thresholds() -> BTreeMap<String, Vec<(String, f64)>> {
+    let mut alerts: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for (path, _, rule) in all_rules() {
+        let Some(name) = rule.alert else { continue };
+        let threshold = crate::promql::thresholds(&rule.expr)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .first()
+            .unwrap_or_else(|| panic!("{}: {name} compares with no number", path.display()))
+            .value;
+        let severity = rule.labels.get("severity").cloned().unwrap_or_default();
+        alerts.entry(name).or_default().push((severity, threshold));
+    }
+    alerts
 }
 
 /// A promtool unit-test file.
@@ -160,7 +171,12 @@ impl AlertTest {
 
 /// Every unit-test file, by path, sorted.
 pub fn test_files() -> Vec<(PathBuf, TestFile)> {
-    yaml_files(&prometheus_dir().join("tests"))
+    read_yaml_dir(&prometheus_dir().join("tests"))
+}
+
+/// Every YAML file of `dir`, read, by path, sorted.
+fn read_yaml_dir<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<(PathBuf, T)> {
+    yaml_files(dir)
         .into_iter()
         .map(|path| {
             let file = read_yaml(&path);

@@ -3,24 +3,15 @@
 //! inhibition rules that name real alerts.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use aiplatform_monitoring::alertmanager::config_path;
-use aiplatform_monitoring::process::require_command;
-use aiplatform_monitoring::{promql, rules};
+use aiplatform_monitoring::process::run_tool;
+use aiplatform_monitoring::rules;
 use serde_norway::Value;
 
 fn amtool(args: &[&str]) -> (bool, String) {
-    let out = Command::new(require_command("amtool", "prometheus-alertmanager"))
-        .args(args)
-        .output()
-        .expect("running amtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    run_tool("amtool", "prometheus-alertmanager", &args)
 }
 
 fn config() -> Value {
@@ -176,17 +167,8 @@ fn inhibition_rules_name_real_alerts_and_severities() {
 fn a_critical_alert_has_a_higher_threshold_than_its_warning() {
     // Alerts defined at two severities: the critical one must be the stricter condition, or
     // the inhibition (critical silences warning) would hide the wrong one.
-    let mut by_name: std::collections::BTreeMap<String, Vec<(String, f64)>> = Default::default();
-    for (_, _, rule) in rules::all_rules() {
-        let Some(alert) = rule.alert else { continue };
-        let threshold = promql::thresholds(&rule.expr).unwrap()[0].value;
-        by_name
-            .entry(alert)
-            .or_default()
-            .push((rule.labels["severity"].clone(), threshold));
-    }
     let mut pairs = 0;
-    for (name, levels) in by_name {
+    for (name, levels) in rules::alert_thresholds() {
         if levels.len() < 2 {
             continue;
         }

@@ -362,15 +362,7 @@ fn every_query_parses_uses_defined_variables_and_rate_interval() {
 
 #[test]
 fn colour_thresholds_match_the_alert_thresholds() {
-    let mut alerts: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
-    for (_, _, rule) in rules::all_rules() {
-        let Some(name) = rule.alert else { continue };
-        let threshold = promql::thresholds(&rule.expr).unwrap()[0].value;
-        alerts
-            .entry(name)
-            .or_default()
-            .push((rule.labels["severity"].clone(), threshold));
-    }
+    let alerts = rules::alert_thresholds();
     let dashboards = grafana::dashboards();
     for (uid, title, alert) in ALERT_THRESHOLDS {
         let d = dashboards.iter().find(|d| d.uid() == *uid).unwrap();

@@ -1,9 +1,7 @@
 //! The Prometheus configuration: the Kubernetes variant (the source of truth), the local
 //! variant generated from it, both accepted by promtool, and the jobs the platform needs.
 
-use std::process::Command;
-
-use aiplatform_monitoring::process::require_command;
+use aiplatform_monitoring::process::run_tool;
 use aiplatform_monitoring::prometheus_config::{self, LOCAL_TARGETS};
 use aiplatform_monitoring::rules::{self, parse_duration};
 use serde_norway::Value;
@@ -23,19 +21,18 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
 }
 
 fn promtool_check_config(path: &std::path::Path) {
-    let promtool = require_command("promtool", "prometheus");
-    let out = Command::new(promtool)
-        .args(["check", "config", "--lint=all"])
-        .arg(path)
-        .output()
-        .expect("running promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = run_tool(
+        "promtool",
+        "prometheus",
+        &[
+            "check".as_ref(),
+            "config".as_ref(),
+            "--lint=all".as_ref(),
+            path.as_os_str(),
+        ],
     );
     assert!(
-        out.status.success() && !text.contains("FAILED"),
+        ok && !text.contains("FAILED"),
         "promtool check config {}:\n{text}",
         path.display()
     );

@@ -4,24 +4,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use aiplatform_monitoring::process::require_command;
+use aiplatform_monitoring::process::run_tool;
 use aiplatform_monitoring::rules::{self, Rule, TestFile};
 
 fn promtool(args: &[&str], files: &[PathBuf]) -> String {
-    let out = Command::new(require_command("promtool", "prometheus"))
-        .args(args)
-        .args(files)
-        .output()
-        .expect("running promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
+    let all: Vec<&std::ffi::OsStr> = args
+        .iter()
+        .map(|a| a.as_ref())
+        .chain(files.iter().map(|f| f.as_os_str()))
+        .collect();
+    let (ok, text) = run_tool("promtool", "prometheus", &all);
+    assert!(ok, "promtool {args:?} failed:\n{text}");
     text
 }
 

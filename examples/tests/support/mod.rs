@@ -56,6 +56,17 @@ pub fn start_api_with(extra_args: &[&str]) -> (Running, String) {
     (running, base)
 }
 
+/// The API's `/metrics` in Prometheus text format.
+pub fn scrape_text(client: &reqwest::blocking::Client, api: &str) -> String {
+    client
+        .get(format!("{api}/metrics"))
+        .header("Accept", "text/plain;version=0.0.4")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
 /// Polls `f` until it returns true or `limit` passes.
 pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Result<(), ()> {
     let deadline = Instant::now() + limit;
