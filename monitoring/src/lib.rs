@@ -9,6 +9,17 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod alertmanager;
+pub mod binaries;
+pub mod grafana;
+pub mod postgres;
+pub mod process;
+pub mod prometheus_config;
+pub mod promql;
+pub mod rules;
+pub mod stack;
+pub mod webhook;
+
 /// The repository root, where `monitoring/` and `deploy/` live.
 ///
 /// ```

@@ -11,6 +11,10 @@ DEB_PACKAGES=(
     "prometheus-redis-exporter:prometheus-redis-exporter"
     # The Redis exporter's tests start their own servers (master, replica, TLS, unix socket).
     "redis-server:redis-server"
+    # monitoring/: amtool checks the Alertmanager configuration; the live tests run
+    # Alertmanager and Pushgateway beside Prometheus.
+    "prometheus-alertmanager:amtool"
+    "prometheus-pushgateway:prometheus-pushgateway"
 )
 
 apt_updated=0
@@ -41,6 +45,7 @@ ensure_test_deps() {
         python3 -m pip install --quiet --disable-pip-version-check prometheus_client
     fi
     echo "promtool: $(promtool --version 2>&1 | head -1)"
+    echo "amtool: $(amtool --version 2>&1 | head -1)"
     echo "prometheus_client: $(python3 -c 'import importlib.metadata as m; print(m.version("prometheus_client"))')"
 }
 
