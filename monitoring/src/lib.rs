@@ -23,4 +23,6 @@ pub fn repo_root() -> PathBuf {
 
 pub mod es_spec;
 pub mod logstash;
+pub mod mappings;
+pub mod mock_http;
 pub mod tools;

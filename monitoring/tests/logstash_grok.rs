@@ -20,11 +20,40 @@ use serde_json::{Value, json};
 /// logstash-patterns-core's `patterns/ecs-v1/grok-patterns` (compared line by line). Patterns
 /// that differ (MONTH, LOGLEVEL, SYSLOGBASE, URI*, TZ, ...) are deliberately absent.
 const VERIFIED_BASE_PATTERNS: &[&str] = &[
-    "BASE10NUM", "BASE16FLOAT", "BASE16NUM", "DATA", "GREEDYDATA", "HOSTNAME", "HOSTPORT",
-    "HOUR", "INT", "IP", "IPORHOST", "IPV4", "IPV6", "ISO8601_TIMEZONE", "MINUTE", "MONTHDAY",
-    "MONTHNUM", "MONTHNUM2", "NONNEGINT", "NOTSPACE", "NUMBER", "POSINT", "PROG", "QS",
-    "QUOTEDSTRING", "SECOND", "SPACE", "TIME", "TIMESTAMP_ISO8601", "USER", "USERNAME", "UUID",
-    "WORD", "YEAR",
+    "BASE10NUM",
+    "BASE16FLOAT",
+    "BASE16NUM",
+    "DATA",
+    "GREEDYDATA",
+    "HOSTNAME",
+    "HOSTPORT",
+    "HOUR",
+    "INT",
+    "IP",
+    "IPORHOST",
+    "IPV4",
+    "IPV6",
+    "ISO8601_TIMEZONE",
+    "MINUTE",
+    "MONTHDAY",
+    "MONTHNUM",
+    "MONTHNUM2",
+    "NONNEGINT",
+    "NOTSPACE",
+    "NUMBER",
+    "POSINT",
+    "PROG",
+    "QS",
+    "QUOTEDSTRING",
+    "SECOND",
+    "SPACE",
+    "TIME",
+    "TIMESTAMP_ISO8601",
+    "USER",
+    "USERNAME",
+    "UUID",
+    "WORD",
+    "YEAR",
 ];
 
 struct Sample {
@@ -249,19 +278,28 @@ fn run_grok(patterns: &[String], samples: &[Sample]) -> Value {
         .write_all(request.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "grok_match.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "grok_match.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn check(filter_id: &str, samples: Vec<Sample>) {
-    let trees = parse_files(&pipeline_files(&repo_root().join("monitoring/logstash/pipeline/main"))).unwrap();
+    let trees = parse_files(&pipeline_files(
+        &repo_root().join("monitoring/logstash/pipeline/main"),
+    ))
+    .unwrap();
     let p = Pipeline::from_trees(&trees).unwrap();
     let patterns = grok(&p, filter_id);
     let answer = run_grok(&patterns, &samples);
     for (s, r) in samples.iter().zip(answer["results"].as_array().unwrap()) {
-        let matched = r["matched"]
-            .as_u64()
-            .map(|i| patterns[i as usize].trim_start_matches("%{").trim_end_matches('}'));
+        let matched = r["matched"].as_u64().map(|i| {
+            patterns[i as usize]
+                .trim_start_matches("%{")
+                .trim_end_matches('}')
+        });
         assert_eq!(matched, s.pattern, "which pattern takes {:?}", s.text);
         assert_eq!(r["fields"], s.fields, "fields of {:?}", s.text);
     }
@@ -303,7 +341,12 @@ fn the_base_pattern_check_can_fail() {
             fields: json!({}),
         }],
     );
-    let used: Vec<&str> = answer["used"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let used: Vec<&str> = answer["used"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert!(used.contains(&"MONTH"), "{used:?}");
     assert!(!VERIFIED_BASE_PATTERNS.contains(&"MONTH"));
 }
