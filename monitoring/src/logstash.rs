@@ -10,6 +10,8 @@
 //! - `mutate` (`rename`, `replace`, `convert`, `uppercase`, `lowercase`, `copy`, then
 //!   `add_field`, `add_tag`, `remove_field`, `remove_tag`, in the plugin's own order);
 //! - `fingerprint` with `concatenate_sources` (the plugin's `|name|value|...|` string);
+//! - `geoip` for addresses that no GeoIP database holds (private, documentation, ...), where
+//!   Logstash's lookup misses as well; a public address is refused (no MaxMind database here);
 //! - the input's `add_field` and `type`;
 //! - outputs: the `elasticsearch` plugins reached, with `index` and `document_id` rendered
 //!   (`%{[field]}`, `%{+YYYY.MM.dd}` from `@timestamp`).
@@ -19,6 +21,7 @@
 //! path through the pipeline is fully executed.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -500,6 +503,7 @@ fn run(stmts: &[Stmt], ev: &mut Map<String, Value>) -> Result<(), ExecError> {
             Stmt::Plugin(p) => match p.name.as_str() {
                 "mutate" => mutate(p, ev)?,
                 "fingerprint" => fingerprint(p, ev)?,
+                "geoip" => geoip(p, ev)?,
                 other => {
                     return Err(ExecError(format!(
                         "plugin `{other}` ({}) is not executed here",
@@ -507,6 +511,52 @@ fn run(stmts: &[Stmt], ev: &mut Map<String, Value>) -> Result<(), ExecError> {
                     )));
                 }
             },
+        }
+    }
+    Ok(())
+}
+
+/// GeoIP without MaxMind's database: only for addresses no GeoIP database contains
+/// (private, loopback, link-local, shared, documentation and benchmark ranges). For those
+/// Logstash's lookup misses too, and the event changes only by `tag_on_failure`.
+fn geoip(p: &Plugin, ev: &mut Map<String, Value>) -> Result<(), ExecError> {
+    let source = p.get("source").and_then(Value::as_str).unwrap_or("");
+    let Some(ip) = get(ev, source)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<IpAddr>().ok())
+    else {
+        return Ok(());
+    };
+    let unknown_to_geoip = match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_documentation()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+        }
+    };
+    if !unknown_to_geoip {
+        return Err(ExecError(format!(
+            "geoip ({}) on the public address {ip} needs MaxMind's database, which is not here",
+            p.id()
+        )));
+    }
+    for tag in list(p.get("tag_on_failure")) {
+        let tags = ev.entry("tags").or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = tags {
+            a.push(Value::String(tag));
         }
     }
     Ok(())
