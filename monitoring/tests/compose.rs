@@ -420,8 +420,7 @@ fn the_dockerfile_builds_what_the_services_run_as_a_non_root_user() {
     }
     let user = dockerfile
         .lines()
-        .filter(|l| l.starts_with("USER "))
-        .next_back()
+        .rfind(|l| l.starts_with("USER "))
         .expect("USER");
     assert!(
         !user.contains(" 0") && !user.contains("root"),
