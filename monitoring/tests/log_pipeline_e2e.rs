@@ -19,7 +19,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -154,56 +153,9 @@ impl Drop for Api {
     }
 }
 
-/// The example API binary, built by cargo into this workspace's target directory with the
-/// flags `scripts/test.sh` builds the workspace with, so that under the test script this is a
-/// no-op.
-fn api_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--workspace",
-            "--all-features",
-            "--bins",
-        ])
-        .current_dir(repo_root());
-    // Variables cargo sets for this test process would look like changed build inputs to
-    // build scripts that watch them (ring's does), and force rebuilds.
-    for (k, _) in std::env::vars() {
-        let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&k.as_str())
-            || [
-                "CARGO_BUILD_",
-                "CARGO_TERM_",
-                "CARGO_PROFILE_",
-                "CARGO_NET_",
-                "CARGO_HTTP_",
-                "CARGO_REGISTR",
-            ]
-            .iter()
-            .any(|p| k.starts_with(p));
-        if (k.starts_with("CARGO_") && !keep) || k == "OUT_DIR" {
-            build.env_remove(k);
-        }
-    }
-    let status = build.status().expect("cargo builds the example API");
-    assert!(status.success(), "building aiplatform-api failed");
-    // This test runs from target/<profile>/deps/.
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("aiplatform-api");
-    assert!(bin.is_file(), "{} missing", bin.display());
-    bin
-}
-
 #[test]
 fn the_api_s_request_logs_arrive_mapped_and_routed() {
-    let bin = api_binary();
+    let bin = aiplatform_monitoring::tools::workspace_binary("aiplatform-api");
     let (logstash, rx) = receiver(None);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
