@@ -250,7 +250,11 @@ fn services_annotations_and_ports_agree_with_the_pods() {
         assert_eq!(annotations["prometheus.io/scrape"], "true", "{name}");
         let port = annotations["prometheus.io/port"].as_str().unwrap();
         assert!(
-            ports.iter().any(|p| p["containerPort"].to_string() == port),
+            ports.iter().any(|p| p["containerPort"]
+                .as_u64()
+                .map(|n| n.to_string())
+                .as_deref()
+                == Some(port)),
             "{name}: annotated port {port} is not a container port"
         );
         assert_eq!(annotations["prometheus.io/path"], "/metrics", "{name}");
