@@ -435,3 +435,44 @@ fn the_dockerfile_builds_what_the_services_run_as_a_non_root_user() {
         );
     }
 }
+
+#[test]
+fn the_readme_quick_start_matches_the_stack() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("### Quick Start")
+        .expect("a Quick Start section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n### ").map_or(section.len(), |e| e + 4)];
+    assert!(
+        section.contains("docker-compose -f docker-compose.monitoring.yml up -d"),
+        "{section}"
+    );
+    assert!(section.contains("cp .env.example .env"));
+    let services = services();
+    for (ui, service) in [
+        ("Prometheus", "prometheus"),
+        ("Grafana", "grafana"),
+        ("Kibana", "kibana"),
+        ("Alertmanager", "alertmanager"),
+    ] {
+        let port = ports(&services[service])[0]
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(
+            section.contains(&format!("- {ui}: http://localhost:{port}")),
+            "{ui} is not at localhost:{port} in the Quick Start"
+        );
+    }
+    assert!(section.contains("(`admin` / `GRAFANA_ADMIN_PASSWORD`"));
+    assert!(section.contains("(`elastic` / `ELASTIC_PASSWORD`"));
+    // Dashboards come from the directory compose mounts into Grafana.
+    assert!(section.contains("provisioned automatically from `monitoring/grafana/dashboards/`"));
+    assert!(
+        mounts(&services["grafana"])
+            .iter()
+            .any(|(s, _)| s == "./monitoring/grafana/dashboards")
+    );
+}
