@@ -33,7 +33,7 @@ umask 077
 # A password goes into a JSON string and a curl config string: refuse what would need escaping.
 check_password() {
     case "$2" in
-        *'"'* | *'\'* | '')
+        *'"'* | *\\* | '')
             echo "apply.sh: $1 must be non-empty and contain no double quote or backslash" >&2
             exit 2
             ;;

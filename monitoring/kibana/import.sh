@@ -16,7 +16,7 @@ KIBANA_URL="${KIBANA_URL:-http://localhost:5601}"
 KIBANA_USER="${KIBANA_USER:-elastic}"
 : "${ELASTIC_PASSWORD:?set ELASTIC_PASSWORD to the password of $KIBANA_USER}"
 case "$ELASTIC_PASSWORD" in
-    *'"'* | *'\'*)
+    *'"'* | *\\*)
         echo "import.sh: ELASTIC_PASSWORD must contain no double quote or backslash" >&2
         exit 2
         ;;

@@ -79,6 +79,14 @@ ELK_NPM_PACKAGES=(
 )
 
 ensure_elk_validators() {
+    # shellcheck for the setup scripts; busybox to run them under the ash of the curl image.
+    local debs=()
+    command -v shellcheck >/dev/null 2>&1 || debs+=(shellcheck)
+    command -v busybox >/dev/null 2>&1 || debs+=(busybox)
+    if [ "${#debs[@]}" -gt 0 ]; then
+        echo "installing Debian packages: ${debs[*]}"
+        apt_install "${debs[@]}"
+    fi
     local missing=()
     for entry in "${ELK_PIP_PACKAGES[@]}"; do
         python3 -c "import ${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
