@@ -31,3 +31,9 @@ pub fn repo_root() -> PathBuf {
         .expect("the monitoring crate lives one level below the repository root")
         .to_path_buf()
 }
+
+pub mod es_spec;
+pub mod logstash;
+pub mod mappings;
+pub mod mock_http;
+pub mod tools;
