@@ -145,8 +145,11 @@ pub enum SendError {
     /// No connection could be opened (refused, unreachable, DNS, TLS handshake).
     #[error("connecting: {0}")]
     Connect(String),
-    /// The connection or the whole request took longer than its timeout.
-    #[error("timed out after {0:?}")]
+    /// Opening the connection took longer than the connect timeout.
+    #[error("connecting timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    /// The whole request took longer than the request timeout.
+    #[error("request timed out after {0:?}")]
     Timeout(Duration),
     /// The connection broke, or the response was not valid HTTP.
     #[error("{0}")]
@@ -222,7 +225,11 @@ impl HttpClient {
         }
         let request = Request::from_parts(parts, Full::new(body));
         let exchange = async {
-            let response = self.inner.request(request).await.map_err(classify)?;
+            let response = self
+                .inner
+                .request(request)
+                .await
+                .map_err(|e| classify(e, self.options.connect_timeout))?;
             let (parts, body) = response.into_parts();
             // Read at most `limit` bytes; a longer body is cut (the connection is then not
             // reused, which is fine for the error pages this is for).
@@ -248,16 +255,31 @@ impl HttpClient {
     }
 }
 
-fn classify(e: hyper_util::client::legacy::Error) -> SendError {
+fn classify(e: hyper_util::client::legacy::Error, connect_timeout: Duration) -> SendError {
     let detail = error_chain(&e);
     if e.is_connect() {
-        if detail.contains("timed out") {
-            return SendError::Timeout(Duration::ZERO);
+        if timed_out(&e) {
+            return SendError::ConnectTimeout(connect_timeout);
         }
         SendError::Connect(detail)
     } else {
         SendError::Io(detail)
     }
+}
+
+/// Whether an I/O error in `e`'s chain is a timeout (the connect timeout).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// `e: cause: cause`, for one-line logs.

@@ -86,7 +86,7 @@ pub struct PipelineBuilder<E, T> {
 pub struct Pipeline {
     backend: String,
     commands: mpsc::UnboundedSender<Command>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     stats: Arc<Stats>,
     shutdown_timeout: Duration,
     _exposed: Exposed,
@@ -182,26 +182,9 @@ impl Pipeline {
 
     /// Collects one last time, delivers what it can within `timeout`, and stops. What is left
     /// stays in the spool if there is one (sent at the next start), else is counted as dropped.
-    pub fn shutdown(mut self, timeout: Duration) -> Result<(), FlushError> {
-        self.stop(timeout)
-    }
-
-    /// [`Pipeline::shutdown`] for async code (the thread is left to finish on its own).
-    pub async fn shutdown_async(mut self, timeout: Duration) -> Result<(), FlushError> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.commands.send(Command::Shutdown {
-            timeout,
-            reply: Reply::Async(tx),
-        });
-        self.thread.take();
-        if sent.is_err() {
-            return Err(FlushError::Stopped);
-        }
-        rx.await.unwrap_or(Err(FlushError::Stopped))
-    }
-
-    fn stop(&mut self, timeout: Duration) -> Result<(), FlushError> {
-        let Some(thread) = self.thread.take() else {
+    /// The self-metrics stay in the registry until the pipeline is dropped.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(thread) = self.thread.lock().take() else {
             return Err(FlushError::Stopped);
         };
         let (tx, rx) = std::sync::mpsc::channel();
@@ -214,6 +197,21 @@ impl Pipeline {
         };
         let _ = thread.join();
         result
+    }
+
+    /// [`Pipeline::shutdown`] for async code (the thread is left to finish on its own).
+    pub async fn shutdown_async(&self, timeout: Duration) -> Result<(), FlushError> {
+        if self.thread.lock().take().is_none() {
+            return Err(FlushError::Stopped);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Shutdown {
+                timeout,
+                reply: Reply::Async(tx),
+            })
+            .map_err(|_| FlushError::Stopped)?;
+        rx.await.unwrap_or(Err(FlushError::Stopped))
     }
 
     /// Samples delivered so far.
@@ -234,8 +232,8 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.stop(self.shutdown_timeout);
+        if self.thread.get_mut().is_some() {
+            let _ = self.shutdown(self.shutdown_timeout);
         }
     }
 }
@@ -417,7 +415,7 @@ impl<E: Encoder, T: Transport> PipelineBuilder<E, T> {
         Ok(Pipeline {
             backend: self.backend,
             commands: tx,
-            thread: Some(thread),
+            thread: parking_lot::Mutex::new(Some(thread)),
             stats,
             shutdown_timeout: self.shutdown_timeout,
             _exposed: exposed,

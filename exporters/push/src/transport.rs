@@ -218,7 +218,7 @@ impl HttpTransport {
             Err(e) => {
                 let failure = match e {
                     SendError::Connect(_) => Failure::Connect,
-                    SendError::Timeout(_) => Failure::Timeout,
+                    SendError::Timeout(_) | SendError::ConnectTimeout(_) => Failure::Timeout,
                     SendError::Io(_) => Failure::Io,
                 };
                 Outcome::Retry {
