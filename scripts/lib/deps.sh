@@ -11,6 +11,10 @@ DEB_PACKAGES=(
     "prometheus-redis-exporter:prometheus-redis-exporter"
     # The Redis exporter's tests start their own servers (master, replica, TLS, unix socket).
     "redis-server:redis-server"
+    # Real receivers for the push backends' end-to-end tests (Prometheus' remote-write
+    # receiver comes with the prometheus package above).
+    "prometheus-pushgateway:prometheus-pushgateway"
+    "victoria-metrics:victoria-metrics"
 )
 
 apt_updated=0

@@ -149,6 +149,13 @@ impl Batch {
         self.created
     }
 
+    /// The body, decompressed (to inspect it in tests).
+    pub fn uncompressed(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.compression.decompress(&self.body, &mut out)?;
+        Ok(out)
+    }
+
     /// Memory it holds: the body plus the record table.
     pub fn footprint(&self) -> u64 {
         (self.body.len() + self.records.len() * std::mem::size_of::<RecordMeta>() + 96) as u64
@@ -202,6 +209,18 @@ impl Batcher {
             collection: 0,
             sealed_in_collection: 0,
         }
+    }
+
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    pub(crate) fn max_series(&self) -> u64 {
+        self.max_series
+    }
+
+    pub(crate) fn compression(&self) -> Compression {
+        self.compressor.kind()
     }
 
     /// Starts the records of collection number `id`.

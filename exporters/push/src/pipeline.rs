@@ -17,17 +17,18 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aiplatform_metrics::{Registry, Snapshot};
+use aiplatform_metrics::Registry;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::backoff::Backoff;
-use crate::batch::{Batch, Batcher, Encoder, Framing, split};
+use crate::batch::{Batch, Encoder, Framing, split};
 use crate::compress::Compression;
+use crate::cycle::Cycle;
 use crate::error::{BuildError, FlushError};
 use crate::secret::{Secret, scrub};
 use crate::stats::{DropReason, Exposed, Stats};
 use crate::store::{QueuePolicy, SpoolOptions, Store, Taken};
-use crate::temporality::{Temporality, Tracker};
+use crate::temporality::Temporality;
 use crate::transport::{Failure, Outcome, Transport};
 
 /// How often rejected batches are logged at most (the rest are counted).
@@ -362,21 +363,18 @@ impl<E: Encoder, T: Transport> PipelineBuilder<E, T> {
             .enable_all()
             .build()
             .map_err(BuildError::Thread)?;
-        let framing = self.encoder.framing();
+        let cycle = Cycle::new(
+            &self.registry,
+            self.encoder,
+            self.temporality,
+            self.start_time,
+        )
+        .compression(self.compression)
+        .limits(self.max_batch_bytes, self.max_batch_series);
+        let framing = cycle.framing().clone();
         let collector = CollectSide {
-            registry: self.registry.clone(),
-            snapshot: Snapshot::new(),
-            tracker: Tracker::new(self.temporality, self.start_time),
-            batcher: Batcher::new(
-                framing.clone(),
-                self.compression,
-                self.max_batch_bytes,
-                self.max_batch_series,
-            ),
-            encoder: self.encoder,
-            framing: framing.clone(),
+            cycle,
             max_body_bytes: self.max_body_bytes,
-            collection: 0,
         };
         let sender = SendSide {
             secrets: self.transport.secrets(),
@@ -447,14 +445,8 @@ struct Shared {
 }
 
 struct CollectSide<E> {
-    registry: Registry,
-    snapshot: Snapshot,
-    tracker: Tracker,
-    encoder: E,
-    batcher: Batcher,
-    framing: Arc<dyn Framing>,
+    cycle: Cycle<E>,
     max_body_bytes: Option<usize>,
-    collection: u64,
 }
 
 impl<E: Encoder> CollectSide<E> {
@@ -464,16 +456,10 @@ impl<E: Encoder> CollectSide<E> {
             return;
         }
         let started = Instant::now();
-        self.registry.collect_into(&mut self.snapshot);
-        let collection = self.tracker.update(&self.snapshot, SystemTime::now());
-        self.collection += 1;
-        self.batcher.start_collection(self.collection);
-        let framing = &*self.framing;
+        let framing = self.cycle.framing().clone();
         let max_body = self.max_body_bytes;
-        let mut sink = |batch: Batch| queue_within_limit(shared, framing, max_body, batch);
-        let mut writer = self.batcher.writer(&mut sink);
-        self.encoder.encode(&collection, &mut writer);
-        writer.flush();
+        self.cycle
+            .run(&mut |batch: Batch| queue_within_limit(shared, &*framing, max_body, batch));
         shared.stats.cycle(started.elapsed());
         shared.work.notify_one();
     }
