@@ -87,10 +87,12 @@ pub enum FlushError {
     },
     /// Some samples were dropped (rejected by the receiver, or evicted from the full queue)
     /// since the call began; see `aiplatform_push_dropped_samples_total` for the reasons.
-    #[error("{samples} samples were dropped")]
+    #[error("{samples} samples were dropped{}", last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
     Dropped {
         /// How many.
         samples: u64,
+        /// The receiver's last refusal, cut short, credentials scrubbed.
+        last_error: Option<String>,
     },
     /// The pipeline has stopped (shut down, or stopped by the receiver's answer).
     #[error("the pipeline has stopped")]

@@ -395,6 +395,7 @@ impl<E: Encoder, T: Transport> PipelineBuilder<E, T> {
             wake_sender: Notify::new(),
             shutdown_at: Cell::new(None),
             stopped: Cell::new(false),
+            last_error: RefCell::new(None),
         };
         let timing = Timing {
             interval: self.interval,
@@ -442,6 +443,8 @@ struct Shared {
     wake_sender: Notify,
     shutdown_at: Cell<Option<tokio::time::Instant>>,
     stopped: Cell<bool>,
+    /// The last refusal's detail, for flush results.
+    last_error: RefCell<Option<String>>,
 }
 
 struct CollectSide<E> {
@@ -591,11 +594,13 @@ impl<T: Transport> SendSide<T> {
                             shared.store.borrow_mut().replace_with(taken, a, b);
                         }
                         None => {
+                            let detail = self.clean(&detail);
                             tracing::warn!(
                                 backend = %shared.backend,
-                                detail = %self.clean(&detail),
+                                detail = %detail,
                                 "push: a single record is too large for the receiver; dropped"
                             );
+                            *shared.last_error.borrow_mut() = Some(detail);
                             shared.stats.dropped(DropReason::TooLarge, samples);
                             shared.store.borrow_mut().done(taken);
                         }
@@ -604,6 +609,7 @@ impl<T: Transport> SendSide<T> {
                 }
                 Outcome::Rejected { failure, detail } => {
                     shared.stats.failed(failure, took);
+                    *shared.last_error.borrow_mut() = Some(self.clean(&detail));
                     shared.stats.dropped(DropReason::Rejected, samples);
                     self.log_reject(shared, failure, &detail, samples);
                     shared.store.borrow_mut().done(taken);
@@ -729,7 +735,10 @@ fn answer(shared: &Shared, w: Waiter, now: tokio::time::Instant) {
             waited: now - w.started,
         })
     } else if dropped > 0 {
-        Err(FlushError::Dropped { samples: dropped })
+        Err(FlushError::Dropped {
+            samples: dropped,
+            last_error: shared.last_error.borrow().clone(),
+        })
     } else {
         Ok(())
     };

@@ -179,9 +179,10 @@ fn client_errors_are_dropped_counted_and_not_retried() {
         .periodic(false)
         .build()
         .unwrap();
-    assert_eq!(
-        p.flush(Duration::from_secs(10)),
-        Err(FlushError::Dropped { samples: 20 })
+    let res = p.flush(Duration::from_secs(10));
+    assert!(
+        matches!(&res, Err(FlushError::Dropped { samples: 20, last_error: Some(e) }) if e.starts_with("HTTP 400: bad sample")),
+        "{res:?}"
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rx.requests().len(), 1, "no retry storm");
@@ -227,9 +228,10 @@ fn too_large_splits_in_halves_down_to_one_series() {
         .periodic(false)
         .build()
         .unwrap();
-    assert_eq!(
-        p.flush(Duration::from_secs(10)),
-        Err(FlushError::Dropped { samples: 1 })
+    let res = p.flush(Duration::from_secs(10));
+    assert!(
+        matches!(res, Err(FlushError::Dropped { samples: 1, .. })),
+        "{res:?}"
     );
     let accepted: Vec<Captured> = rx
         .requests()
@@ -529,7 +531,7 @@ fn shutdown_keeps_its_deadline_and_counts_what_is_lost() {
     assert!(
         matches!(
             res,
-            Err(FlushError::Dropped { samples: 7 }) | Err(FlushError::Timeout { .. })
+            Err(FlushError::Dropped { samples: 7, .. }) | Err(FlushError::Timeout { .. })
         ),
         "{res:?}"
     );

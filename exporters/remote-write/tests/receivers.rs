@@ -125,7 +125,7 @@ fn prometheus_rejects_a_malformed_series_and_the_pipeline_counts_it() {
     assert!(
         matches!(
             res,
-            Err(aiplatform_push::FlushError::Dropped { samples: 1 })
+            Err(aiplatform_push::FlushError::Dropped { samples: 1, .. })
         ),
         "{res:?}"
     );

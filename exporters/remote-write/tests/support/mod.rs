@@ -1,5 +1,6 @@
-//! Real receivers (Debian's `prometheus` and `victoria-metrics`), started on loopback, and the
-//! registry's own exposition as the expected values.
+//! Real receivers (Debian's `prometheus`, `victoria-metrics` and `prometheus-pushgateway`),
+//! started on loopback, and the registry's own exposition as the expected values. Shared by
+//! the remote-write and Pushgateway tests.
 
 #![allow(dead_code)]
 
@@ -144,6 +145,35 @@ pub fn victoria_metrics() -> Server {
     s
 }
 
+/// The Pushgateway.
+pub fn pushgateway() -> Server {
+    let bin = binary("prometheus-pushgateway", "prometheus-pushgateway");
+    let dir = temp_dir("pushgateway");
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn")
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut s = Server {
+        name: "pushgateway",
+        port,
+        child,
+        dir,
+    };
+    wait_ready(&mut s, "/-/ready");
+    s
+}
+
+/// The series of a text exposition served at `url`, whose names start with `prefix`.
+pub fn scrape(url: &str, prefix: &str) -> Series {
+    let text = reqwest::blocking::get(url).unwrap().text().unwrap();
+    parse_exposition(&text, prefix, &[])
+}
+
 /// `labels -> value` of every series an instant query returns.
 pub type Series = BTreeMap<BTreeMap<String, String>, f64>;
 
@@ -203,6 +233,11 @@ pub fn wait_for(server: &Server, promql: &str, want: &Series) {
 /// with `extra` labels added where absent; empty label values dropped (as Prometheus does).
 pub fn exposition(registry: &Registry, prefix: &str, extra: &[(&str, &str)]) -> Series {
     let text = String::from_utf8(registry.encode(Format::Text)).unwrap();
+    parse_exposition(&text, prefix, extra)
+}
+
+/// Parses the sample lines of a text 0.0.4 exposition whose names start with `prefix`.
+pub fn parse_exposition(text: &str, prefix: &str, extra: &[(&str, &str)]) -> Series {
     let mut out = Series::new();
     for line in text.lines() {
         if line.starts_with('#') || !line.starts_with(prefix) {
