@@ -723,10 +723,15 @@ struct Waiter {
 }
 
 fn answer(shared: &Shared, w: Waiter, now: tokio::time::Instant) {
+    let result = outcome_for(shared, &w, now);
+    w.reply.send(result);
+}
+
+fn outcome_for(shared: &Shared, w: &Waiter, now: tokio::time::Instant) -> Result<(), FlushError> {
     let store = shared.store.borrow();
     let (batches, samples) = store.pending();
     let dropped = shared.stats.dropped_total() - w.dropped_before;
-    let result = if shared.stopped.get() {
+    if shared.stopped.get() {
         Err(FlushError::Stopped)
     } else if batches > 0 {
         Err(FlushError::Timeout {
@@ -741,8 +746,7 @@ fn answer(shared: &Shared, w: Waiter, now: tokio::time::Instant) {
         })
     } else {
         Ok(())
-    };
-    w.reply.send(result);
+    }
 }
 
 async fn run<E: Encoder, T: Transport>(
@@ -821,23 +825,27 @@ async fn run<E: Encoder, T: Transport>(
     };
     let ((last, others), ()) = tokio::join!(control, sender.run(shared));
     let now = tokio::time::Instant::now();
-    // Answer before closing, so pending batches are reported, then count what is lost.
-    for w in others {
-        answer(shared, w, now);
-    }
-    let lost = {
-        let store = shared.store.borrow();
-        let (batches, samples) = store.pending();
-        (batches, samples)
-    };
-    answer(shared, last, now);
-    if lost.0 > 0 {
+    // Work out the answers before closing (so pending batches are reported), close (counting
+    // what is lost, persisting the spool), then answer: the caller may exit right away.
+    let answers: Vec<(Reply, Result<(), FlushError>)> = others
+        .into_iter()
+        .chain(std::iter::once(last))
+        .map(|w| {
+            let r = outcome_for(shared, &w, now);
+            (w.reply, r)
+        })
+        .collect();
+    let (batches, samples) = shared.store.borrow().pending();
+    if batches > 0 {
         tracing::warn!(
             backend = %shared.backend,
-            batches = lost.0,
-            samples = lost.1,
+            batches,
+            samples,
             "push: shutdown deadline passed with batches unsent"
         );
     }
     shared.store.borrow_mut().close();
+    for (reply, result) in answers {
+        reply.send(result);
+    }
 }

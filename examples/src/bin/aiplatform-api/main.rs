@@ -8,13 +8,15 @@
 //!   `aiplatform_federated_training_rounds_total`, `aiplatform_quantum_optimizations_total`);
 //! - `process_*` metrics, and `/metrics` served with content negotiation and gzip;
 //! - one log line per request (method, full URL, status, latency) through aiplatform-logging,
-//!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set.
+//!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set;
+//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
 
 mod connections;
 mod metrics;
+mod push;
 mod routes;
 
 use std::net::SocketAddr;
@@ -35,6 +37,8 @@ struct Cli {
     /// Log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log_level: String,
+    #[command(flatten)]
+    remote_write: push::RemoteWriteArgs,
 }
 
 #[tokio::main]
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
 
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
+    let pusher = cli.remote_write.start(&registry)?;
     let app = routes::app(registry, metrics.clone()).context("building the HTTP service")?;
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
@@ -64,6 +69,15 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("serving HTTP")?;
+    if let Some(pusher) = pusher {
+        // The last values go out before the process ends.
+        if let Err(e) = pusher
+            .shutdown_async(std::time::Duration::from_secs(5))
+            .await
+        {
+            tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
+        }
+    }
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }
