@@ -285,6 +285,39 @@ pub(crate) fn frame_and_compress(
     framed.clear();
     framing.prefix(records_len, framed);
     let prefix_len = framed.len() as u32;
+    framing.suffix(framed);
+    let body_of = |input: &[u8], compressor: &mut Compressor| {
+        let mut body = Vec::with_capacity(input.len() / 2 + 64);
+        compressor
+            .compress(input, &mut body)
+            .expect("compressing into memory cannot fail");
+        body
+    };
+    let body = if framed.is_empty() && sep.is_empty() {
+        // Nothing around the records: compress them where they are.
+        body_of(raw, compressor)
+    } else {
+        framed.clear();
+        framing.prefix(records_len, framed);
+        frame_records(framing, raw, metas, framed);
+        body_of(framed, compressor)
+    };
+    Batch {
+        body: Bytes::from(body),
+        compression: compressor.kind(),
+        records: metas.to_vec(),
+        prefix_len,
+        series: metas.iter().map(|r| u64::from(r.series)).sum(),
+        samples: metas.iter().map(|r| u64::from(r.samples)).sum(),
+        collection: 0,
+        first_of_collection: true,
+        created: SystemTime::now(),
+    }
+}
+
+/// Appends the records, with separators, and the suffix.
+fn frame_records(framing: &dyn Framing, raw: &[u8], metas: &[RecordMeta], framed: &mut Vec<u8>) {
+    let sep = framing.separator();
     if sep.is_empty() {
         framed.extend_from_slice(raw);
     } else {
@@ -298,21 +331,6 @@ pub(crate) fn frame_and_compress(
         }
     }
     framing.suffix(framed);
-    let mut body = Vec::with_capacity(framed.len() / 2 + 64);
-    compressor
-        .compress(framed, &mut body)
-        .expect("compressing into memory cannot fail");
-    Batch {
-        body: Bytes::from(body),
-        compression: compressor.kind(),
-        records: metas.to_vec(),
-        prefix_len,
-        series: metas.iter().map(|r| u64::from(r.series)).sum(),
-        samples: metas.iter().map(|r| u64::from(r.samples)).sum(),
-        collection: 0,
-        first_of_collection: true,
-        created: SystemTime::now(),
-    }
 }
 
 /// Cuts `batch` into two batches of about half its records each (by bytes); `None` if it has

@@ -87,6 +87,20 @@ pub fn int64(out: &mut Vec<u8>, field: u32, v: i64) {
     varint(out, v as u64);
 }
 
+/// Writes the header of a length-delimited field whose content is `len` bytes (write the
+/// content next). For messages whose size is cheap to work out first: no length to patch.
+#[inline]
+pub fn header(out: &mut Vec<u8>, field: u32, len: usize) {
+    tag(out, field, LEN);
+    varint(out, len as u64);
+}
+
+/// Bytes a length-delimited field takes with `len` bytes of content (tag, length, content).
+#[inline]
+pub fn field_len(field: u32, len: usize) -> usize {
+    varint_len(u64::from(field << 3)) + varint_len(len as u64) + len
+}
+
 /// Where a nested message's length goes; see [`begin`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "a nested message must be closed with proto::end"]
@@ -193,6 +207,21 @@ mod tests {
             assert_eq!(read_varint(&out, &mut pos), Some(len as u64));
             assert_eq!(out.len() - pos, len);
             assert!(out[pos..].iter().all(|&b| b == 7));
+        }
+    }
+
+    #[test]
+    fn headers_and_lengths_agree() {
+        for len in [0usize, 5, 127, 128, 20_000] {
+            let mut a = Vec::new();
+            let n = begin(&mut a, 2);
+            a.extend(std::iter::repeat_n(1u8, len));
+            end(&mut a, n);
+            let mut b = Vec::new();
+            header(&mut b, 2, len);
+            b.extend(std::iter::repeat_n(1u8, len));
+            assert_eq!(a, b);
+            assert_eq!(field_len(2, len), a.len());
         }
     }
 
