@@ -90,7 +90,7 @@ impl Plan {
                 Src::Name => Piece::Name,
                 Src::Series(i) => Piece::Series(i),
                 Src::Extra => Piece::Extra,
-                Src::Value(v) if v.is_empty() => continue,
+                Src::Value("") => continue,
                 Src::Value(v) => {
                     let start = self.fixed.len() as u32;
                     label(&mut self.fixed, name.as_bytes(), v.as_bytes());
