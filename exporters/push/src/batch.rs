@@ -287,11 +287,9 @@ pub(crate) fn frame_and_compress(
     let prefix_len = framed.len() as u32;
     framing.suffix(framed);
     let body_of = |input: &[u8], compressor: &mut Compressor| {
-        let mut body = Vec::with_capacity(input.len() / 2 + 64);
         compressor
-            .compress(input, &mut body)
-            .expect("compressing into memory cannot fail");
-        body
+            .compress_to_vec(input)
+            .expect("compressing into memory cannot fail")
     };
     let body = if framed.is_empty() && sep.is_empty() {
         // Nothing around the records: compress them where they are.

@@ -89,6 +89,7 @@ pub struct Compressor {
     kind: Compression,
     snappy: snap::raw::Encoder,
     deflate: Option<flate2::Compress>,
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -106,12 +107,27 @@ impl Compressor {
             kind,
             snappy: snap::raw::Encoder::new(),
             deflate: None,
+            scratch: Vec::new(),
         }
     }
 
     /// What it produces.
     pub fn kind(&self) -> Compression {
         self.kind
+    }
+
+    /// Compresses `input` into a new vector of exactly the compressed size: what a queued
+    /// batch holds is what it counts (compressing straight into a vector would leave it the
+    /// capacity of the worst case, several times the result).
+    pub fn compress_to_vec(&mut self, input: &[u8]) -> io::Result<Vec<u8>> {
+        if self.kind == Compression::None {
+            return Ok(input.to_vec());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self.compress(input, &mut scratch);
+        let out = scratch.as_slice().to_vec();
+        self.scratch = scratch;
+        result.map(|()| out)
     }
 
     /// Compresses `input` into `out` (cleared first).
@@ -224,6 +240,12 @@ mod tests {
                 c.decompress(&packed, &mut back).unwrap();
                 assert_eq!(back, input, "{c:?} round {round}");
             }
+        }
+        // Queued bodies hold what they count: no worst-case capacity left over.
+        let input = vec![b'a'; 100_000];
+        for c in all() {
+            let v = Compressor::new(c).compress_to_vec(&input).unwrap();
+            assert_eq!(v.capacity(), v.len(), "{c:?}");
         }
         // An empty body is still a valid gzip member.
         let mut packed = Vec::new();
