@@ -6,7 +6,8 @@
 //! `push_cycle/<encoder>/<series>` times one warm cycle; a peer exporting the same registry
 //! (the OpenTelemetry SDK, say) goes in the same group as another `<encoder>`, built from
 //! [`series_registry`]'s description. `record_while_pushing/<op>/<idle|pushing>` times hot-path
-//! operations with no pipeline, then with one pushing 10k series every 50 ms on its own thread.
+//! operations with no pipeline, with the registry scraped every 50 ms (a thread encoding it),
+//! and with a pipeline pushing its 10k series every 50 ms on its own thread.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -150,6 +151,23 @@ fn record_while_pushing(c: &mut Criterion) {
         });
     };
     cases(&mut group, "idle");
+    {
+        // What a scrape every 50 ms costs the hot path, for comparison: encoding the same
+        // registry on another thread.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut out = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    out.clear();
+                    r.encode_into(aiplatform_metrics::Format::Text, &mut out);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            cases(&mut group, "scraped");
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
     {
         // A remote-write pipeline every 50 ms (a cycle of 10k series takes a few ms), on its
         // own thread, sending to a transport that takes everything at once.
