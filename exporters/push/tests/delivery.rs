@@ -612,16 +612,21 @@ fn credentials_never_show() {
 
 #[test]
 fn a_receiver_that_refuses_the_sender_stops_the_backend_once() {
-    let rx = Receiver::start_with(None, responder(|_, _| Reply::status(403).body("key revoked")));
+    let rx = Receiver::start_with(
+        None,
+        responder(|_, _| Reply::status(403).body("key revoked")),
+    );
     let r = registry_with(4);
     capture_logs();
     let t = HttpTransport::builder(rx.url("/in"))
-        .classifier(Arc::new(|resp: &http::Response<bytes::Bytes>, detail: &str| {
-            (resp.status() == 403).then(|| aiplatform_push::Outcome::Stop {
-                failure: aiplatform_push::Failure::Status(403),
-                detail: detail.to_owned(),
-            })
-        }))
+        .classifier(Arc::new(
+            |resp: &http::Response<bytes::Bytes>, detail: &str| {
+                (resp.status() == 403).then(|| aiplatform_push::Outcome::Stop {
+                    failure: aiplatform_push::Failure::Status(403),
+                    detail: detail.to_owned(),
+                })
+            },
+        ))
         .build()
         .unwrap();
     let p = Pipeline::builder(&r, "stop_403", Lines::default(), t)
@@ -632,7 +637,10 @@ fn a_receiver_that_refuses_the_sender_stops_the_backend_once() {
     assert_eq!(p.flush(Duration::from_secs(5)), Err(FlushError::Stopped));
     assert_eq!(rx.requests().len(), 1, "nothing more is sent");
     assert_eq!(
-        metric(&r, r#"aiplatform_push_dropped_samples_total{backend="stop_403",reason="stopped"}"#),
+        metric(
+            &r,
+            r#"aiplatform_push_dropped_samples_total{backend="stop_403",reason="stopped"}"#
+        ),
         4.0
     );
     let said = logs()
