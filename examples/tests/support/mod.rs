@@ -27,6 +27,11 @@ impl Drop for Running {
 
 /// Starts the example API on a free port; returns it with its base URL once it answers.
 pub fn start_api() -> (Running, String) {
+    start_api_with(&[])
+}
+
+/// [`start_api`] with extra command-line arguments.
+pub fn start_api_with(extra_args: &[&str]) -> (Running, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_aiplatform-api"))
         .args([
@@ -37,6 +42,7 @@ pub fn start_api() -> (Running, String) {
             "--log-level",
             "warn",
         ])
+        .args(extra_args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -48,6 +54,17 @@ pub fn start_api() -> (Running, String) {
     })
     .expect("aiplatform-api did not start listening");
     (running, base)
+}
+
+/// The API's `/metrics` in Prometheus text format.
+pub fn scrape_text(client: &reqwest::blocking::Client, api: &str) -> String {
+    client
+        .get(format!("{api}/metrics"))
+        .header("Accept", "text/plain;version=0.0.4")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
 }
 
 /// Polls `f` until it returns true or `limit` passes.
