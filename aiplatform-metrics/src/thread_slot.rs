@@ -3,9 +3,10 @@
 //! A slot is handed to a thread the first time it touches a metric and given back when the
 //! thread exits, so the ids of live threads stay small and dense: a series can give each of the
 //! first [`max_exclusive`] slots a cell of its own, written with plain loads and stores because
-//! no other thread ever writes it, and each slot packs its cells in an arena of its own. A reused slot only goes to a new thread after the previous
-//! owner has exited (the hand-over goes through a mutex, which orders the old owner's last write
-//! before the new owner's first one).
+//! no other thread ever writes it, and each slot packs its cells in an arena of its own. A
+//! reused slot only goes to a new thread after the previous owner has exited (the hand-over
+//! goes through a mutex, which orders the old owner's last write before the new owner's first
+//! one).
 
 use std::cell::Cell;
 use std::cmp::Reverse;
