@@ -938,7 +938,7 @@ fn our_binaries_accept_every_flag_the_deployments_pass() {
         "4 Kubernetes workloads and 4 compose services: {commands:?}"
     );
     for (program, args) in commands {
-        let bin = aiplatform_monitoring::tools::workspace_binary(&program);
+        let bin = aiplatform_monitoring::binaries::workspace_binary(&program);
         // clap parses every argument before it acts on --help: an unknown flag or a bad
         // value fails here.
         let out = std::process::Command::new(&bin)

@@ -166,7 +166,7 @@ impl Drop for Api {
 
 #[test]
 fn the_api_s_request_logs_arrive_mapped_and_routed() {
-    let bin = aiplatform_monitoring::tools::workspace_binary("aiplatform-api");
+    let bin = aiplatform_monitoring::binaries::workspace_binary("aiplatform-api");
     let (logstash, rx) = receiver(None);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
