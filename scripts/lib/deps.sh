@@ -12,9 +12,12 @@ DEB_PACKAGES=(
     # The Redis exporter's tests start their own servers (master, replica, TLS, unix socket).
     "redis-server:redis-server"
     # monitoring/: amtool checks the Alertmanager configuration; the live tests run
-    # Alertmanager and Pushgateway beside Prometheus.
+    # Alertmanager and Pushgateway beside Prometheus. The push backends' end-to-end tests use
+    # the Pushgateway too, and VictoriaMetrics (Prometheus' remote-write receiver comes with
+    # the prometheus package above).
     "prometheus-alertmanager:amtool"
     "prometheus-pushgateway:prometheus-pushgateway"
+    "victoria-metrics:victoria-metrics"
 )
 
 apt_updated=0

@@ -10,7 +10,8 @@
 //! - one log line per request (method, full URL, status, latency) through aiplatform-logging,
 //!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set;
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
-//!   exercising the error-ratio alert and dashboards.
+//!   exercising the error-ratio alert and dashboards;
+//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
@@ -18,6 +19,7 @@
 mod connections;
 mod faults;
 mod metrics;
+mod push;
 mod routes;
 
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ struct Cli {
     /// it where clients you do not control can reach the service.
     #[arg(long, env = "AIPLATFORM_API_FAULT_INJECTION")]
     fault_injection: bool,
+    #[command(flatten)]
+    remote_write: push::RemoteWriteArgs,
 }
 
 #[tokio::main]
@@ -61,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
 
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
+    let pusher = cli.remote_write.start(&registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -77,6 +82,15 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("serving HTTP")?;
+    if let Some(pusher) = pusher {
+        // The last values go out before the process ends.
+        if let Err(e) = pusher
+            .shutdown_async(std::time::Duration::from_secs(5))
+            .await
+        {
+            tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
+        }
+    }
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }
