@@ -140,13 +140,58 @@ fn connection_timeout_bounds_a_scrape_without_header() {
     assert_eq!(m.value("redis_up", &[]), 0.0);
 }
 
+/// A TCP relay to `target` that holds every chunk the server sends for `delay` before passing
+/// it on: a network with latency. Each request/reply round trip through it takes at least
+/// `delay`, whatever the speed of the machine.
+fn slow_link(target: String, delay: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&target) else {
+                continue;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let pump =
+                |mut from: std::net::TcpStream, mut to: std::net::TcpStream, hold: Duration| {
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            std::thread::sleep(hold);
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    })
+                };
+            pump(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                Duration::ZERO,
+            );
+            pump(server, client, delay);
+        }
+    });
+    port
+}
+
 #[test]
 fn key_checks_stop_at_the_budget() {
     let server = RedisServer::start("bigscan", &[], None);
-    // 200k keys: one SCAN COUNT 10 pass over them takes far longer than the budget.
+    // 200k keys: a SCAN COUNT 10 pass over them is about 19k round trips. Through a link that
+    // adds 1 ms to each, it needs 19 s or more, far beyond the 1.25 s budget on any machine
+    // (directly on loopback a fast machine finishes it in a third of a second, within the
+    // budget, and nothing would be cut short).
     let script = "for i=1,200000 do redis.call('SET', 'k:'..i, i) end return 1";
     server.cmd(&["EVAL", script, "0"]);
-    let addr = format!("-redis.addr={}", server.url());
+    let link = slow_link(server.addr(), Duration::from_millis(1));
+    let addr = format!("-redis.addr=redis://127.0.0.1:{link}");
     let e = Exporter::start(
         &[&addr, "-count-keys=db0=k:*", "-check-keys-batch-size=10"],
         &[],
