@@ -52,4 +52,3 @@ pub mod filter;
 mod number;
 pub mod paths;
 mod read;
-pub mod textformat;

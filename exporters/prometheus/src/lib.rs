@@ -169,6 +169,7 @@ mod response;
 mod route;
 mod self_metrics;
 mod server;
+pub mod textparse;
 mod tls;
 mod version;
 mod web_config;

@@ -16,7 +16,7 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
 use crate::family::{family, push, scalar};
 use crate::read::read_string;
-use crate::textformat::{TextFamily, TextKind, TextValue, parse_text};
+use aiplatform_prometheus::textparse::{TextFamily, TextParseError, TextValue, parse_text};
 
 /// Expands a directory pattern: `*`, `?` and `[...]` in any component (as Go's
 /// `filepath.Glob`); a pattern without them, or matching nothing, is the path itself.
@@ -113,16 +113,6 @@ struct Merged {
     families: BTreeMap<String, (Shape, MetricFamily)>,
 }
 
-fn kind_of(f: &TextFamily) -> MetricKind {
-    match f.kind {
-        TextKind::Counter => MetricKind::Counter,
-        TextKind::Untyped => MetricKind::Unknown,
-        TextKind::Gauge => MetricKind::Gauge,
-        TextKind::Histogram => MetricKind::Histogram,
-        TextKind::Summary => MetricKind::Summary,
-    }
-}
-
 /// Why a file is skipped.
 #[derive(Debug, thiserror::Error)]
 enum FileError {
@@ -131,7 +121,7 @@ enum FileError {
     #[error("failed to parse textfile data from {path:?}: {source}")]
     Parse {
         path: PathBuf,
-        source: crate::error::ParseError,
+        source: TextParseError,
     },
     #[error("textfile {0:?} contains unsupported client-side timestamps, skipping entire file")]
     Timestamps(PathBuf),
@@ -173,7 +163,7 @@ impl Merged {
                 (None, None) => format!("Metric read from {}", path.display()),
             };
             let shape = Shape {
-                kind: kind_of(f),
+                kind: f.kind,
                 help,
                 labels,
             };
