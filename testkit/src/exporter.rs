@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::process::Command;
 
 use crate::http::{Response, try_get};
-use crate::{Exposition, Process, free_port};
+use crate::{Process, Scrape, free_port};
 
 /// An exporter started with `--web.listen-address=127.0.0.1:<free port>`, killed on drop.
 ///
@@ -59,10 +59,10 @@ impl Exporter {
     }
 
     /// `GET /metrics`, asserting 200, parsed.
-    pub fn scrape(&self) -> Exposition {
+    pub fn scrape(&self) -> Scrape {
         let r = self.get("/metrics");
         assert_eq!(r.status, 200, "GET /metrics: {}", r.body);
-        Exposition::parse(r.body)
+        Scrape::parse(r.body)
     }
 
     /// What the exporter wrote to stdout and stderr so far.

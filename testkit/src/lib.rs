@@ -8,7 +8,7 @@
 //! - [`eventually`] and [`poll`]: waiting for a condition with a deadline;
 //! - [`TempDir`]: a directory removed on drop;
 //! - [`Pki`]: a CA and the certificates it signs, as PEM;
-//! - [`Exposition`]: a scrape read back with the same parser the node exporter's textfile
+//! - [`Scrape`]: a scrape read back with the same parser the node exporter's textfile
 //!   collector uses, and looked up by name and labels;
 //! - [`SnapshotLookup`]: the same lookup on a [`Snapshot`](aiplatform_metrics::Snapshot) or
 //!   on collected families, for unit tests;
@@ -21,21 +21,21 @@
 #![deny(missing_docs)]
 
 mod exporter;
-pub mod exposition;
 pub mod host;
 pub mod http;
 mod net;
 mod pki;
 mod process;
+pub mod scrape;
 mod snapshot;
 mod temp;
 mod wait;
 
 pub use exporter::Exporter;
-pub use exposition::Exposition;
 pub use net::{free_port, wait_for_listener};
 pub use pki::{Issued, Pki};
 pub use process::Process;
+pub use scrape::Scrape;
 pub use snapshot::SnapshotLookup;
 pub use temp::TempDir;
 pub use wait::{eventually, poll};

@@ -13,7 +13,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aiplatform_metrics::MetricKind;
-use aiplatform_testkit::{Exporter, Exposition, host};
+use aiplatform_testkit::{Exporter, Scrape, host};
 
 const COLLECTORS: [&str; 16] = [
     "cpu",
@@ -90,7 +90,7 @@ struct Family {
     series: Series,
 }
 
-fn families(scrape: &Exposition) -> BTreeMap<String, Family> {
+fn families(scrape: &Scrape) -> BTreeMap<String, Family> {
     let mut out = BTreeMap::new();
     for f in scrape.families() {
         let labels = f.label_names().into_iter().map(str::to_owned).collect();

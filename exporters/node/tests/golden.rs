@@ -89,7 +89,7 @@ fn debian12_profile_matches_golden_file() {
 #[test]
 fn every_collector_succeeds_on_the_fixture_tree() {
     let text = support::scrape_in_process(&support::fixture_config(Compat::Upstream));
-    let scrape = aiplatform_testkit::Exposition::parse(text);
+    let scrape = aiplatform_testkit::Scrape::parse(text);
     let success = scrape.series("node_scrape_collector_success");
     assert_eq!(success.len(), 16, "{success:?}");
     for s in success {

@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Command;
 
-use aiplatform_testkit::{Exposition, host};
+use aiplatform_testkit::{Scrape, host};
 use support::{fixture, ours, start_ours};
 
 fn fixture_args(procfs: &str) -> Vec<String> {
@@ -24,7 +24,7 @@ fn fixture_args(procfs: &str) -> Vec<String> {
 
 /// `(collector, node_scrape_collector_success)` pairs.
 fn success(body: &str) -> Vec<(String, f64)> {
-    Exposition::parse(body)
+    Scrape::parse(body)
         .series("node_scrape_collector_success")
         .iter()
         .map(|s| (s.labels["collector"].clone(), s.scalar().unwrap()))

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aiplatform_testkit::{Exposition, TempDir, host, poll};
+use aiplatform_testkit::{Scrape, TempDir, host, poll};
 use support::{Cluster, at_exit, exporter, go_exporter};
 
 struct Pair {
@@ -515,7 +515,7 @@ fn probe_needs_an_auth_module_and_an_allowed_target() {
     let target = format!("127.0.0.1:{}", pair.primary.port);
     let r = e.get(&format!("/probe?target={target}&auth_module=mon"));
     assert_eq!(r.status, 200, "{}", r.body);
-    let s = Exposition::parse(r.body);
+    let s = Scrape::parse(r.body);
     assert_eq!(s.get("pg_up", &[]), Some(1.0), "{}", s.text());
     assert!(
         s.get("pg_database_size_bytes", &[("datname", "app")])
@@ -719,7 +719,7 @@ fn debian12_profile_matches_debian_postgres_exporter() {
 type Families = std::collections::BTreeMap<String, (String, BTreeSet<String>)>;
 
 /// `name -> (type, label names)` of a scrape (`le` and `quantile` are not label names).
-fn families(s: &Exposition) -> Families {
+fn families(s: &Scrape) -> Families {
     s.families()
         .iter()
         .map(|f| {

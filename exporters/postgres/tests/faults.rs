@@ -6,7 +6,7 @@ mod support;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use aiplatform_testkit::{Exporter, Exposition, poll};
+use aiplatform_testkit::{Exporter, Scrape, poll};
 use support::{Cluster, exporter};
 
 const OURS: &str = "application_name = 'aiplatform-postgres-exporter'";
@@ -20,14 +20,14 @@ fn our_connections(c: &Cluster) -> usize {
     .unwrap()
 }
 
-fn scrape_with_budget(e: &Exporter, seconds: &str) -> (Duration, Exposition) {
+fn scrape_with_budget(e: &Exporter, seconds: &str) -> (Duration, Scrape) {
     let t = Instant::now();
     let r = e.get_with(
         "/metrics",
         &[("X-Prometheus-Scrape-Timeout-Seconds", seconds)],
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    (t.elapsed(), Exposition::parse(r.body))
+    (t.elapsed(), Scrape::parse(r.body))
 }
 
 #[test]

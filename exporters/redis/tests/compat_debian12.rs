@@ -30,7 +30,7 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn differences(go: &Exposition, ours: &Exposition) -> BTreeSet<(String, String)> {
+fn differences(go: &Scrape, ours: &Scrape) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     let names: BTreeSet<&String> = go
         .families()
@@ -42,7 +42,7 @@ fn differences(go: &Exposition, ours: &Exposition) -> BTreeSet<(String, String)>
         if name.starts_with("go_") {
             continue; // Go runtime metrics: no honest Rust equivalent (checked separately).
         }
-        let find = |e: &'_ Exposition| e.has(name).then(|| e.family(name).clone());
+        let find = |e: &'_ Scrape| e.has(name).then(|| e.family(name).clone());
         match (find(go), find(ours)) {
             (Some(_), None) => {
                 out.insert((name.clone(), "missing".to_owned()));
@@ -70,7 +70,7 @@ fn differences(go: &Exposition, ours: &Exposition) -> BTreeSet<(String, String)>
     out
 }
 
-fn compare(server: &RedisServer, password: Option<&str>) -> (Exposition, Exposition) {
+fn compare(server: &RedisServer, password: Option<&str>) -> (Scrape, Scrape) {
     let addr = format!("-redis.addr={}", server.url());
     let env: Vec<(&str, &str)> = password
         .map(|p| ("REDIS_PASSWORD", p))

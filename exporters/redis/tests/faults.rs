@@ -92,13 +92,13 @@ fn a_scrape_waiting_behind_a_stuck_one_still_answers() {
         started.elapsed()
     );
     assert_eq!(r.status, 200);
-    let m = Exposition::parse(r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 0.0);
     assert!(
         m.series("redis_exporter_last_scrape_error")[0].labels["err"].contains("still running")
     );
     let first = first.join().unwrap();
-    assert_eq!(Exposition::parse(first.body).value("redis_up", &[]), 0.0);
+    assert_eq!(Scrape::parse(first.body).value("redis_up", &[]), 0.0);
     drop(silent);
 }
 
@@ -118,7 +118,7 @@ fn unresponsive_redis_answers_within_the_scrape_timeout() {
     let took = started.elapsed();
     assert_eq!(r.status, 200);
     assert!(took < Duration::from_secs(2), "took {took:?}");
-    let m = Exposition::parse(r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 0.0);
     assert!(m.series("redis_exporter_last_scrape_error")[0].labels["err"].contains("timed out"));
     drop(silent);
@@ -161,7 +161,7 @@ fn key_checks_stop_at_the_budget() {
     let took = started.elapsed();
     assert_eq!(r.status, 200);
     assert!(took < Duration::from_millis(1500), "took {took:?}");
-    let m = Exposition::parse(r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 1.0);
     let counted = m.value("redis_keys_count", &[("key", "k:*")]);
     assert!(

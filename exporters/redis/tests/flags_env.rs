@@ -32,7 +32,7 @@ fn environment_variables_configure_everything() {
     let _exporter = Process::listening("exporter", cmd, port);
     let r = http_get(port, "/redis-metrics", &[]);
     assert_eq!(r.status, 200);
-    let m = Exposition::parse(r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(
         m.value("cache_up", &[]),
         1.0,
@@ -65,7 +65,7 @@ fn flags_beat_environment_and_both_dash_forms_work() {
             .env("REDIS_EXPORTER_NAMESPACE", "from_env")
             .env("REDIS_ADDR", "redis://127.0.0.1:1");
         let _exporter = Process::listening("exporter", cmd, port);
-        let m = Exposition::parse(http_get(port, "/metrics", &[]).body);
+        let m = Scrape::parse(http_get(port, "/metrics", &[]).body);
         assert_eq!(m.value("flagged_up", &[]), 1.0, "{dash}");
         assert!(m.has("process_resident_memory_bytes") && m.has("flagged_exporter_build_info"));
         assert!(

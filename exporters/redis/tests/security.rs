@@ -104,9 +104,9 @@ fn unknown_targets_are_refused_and_allowed_ones_get_no_password() {
     // The password-file target gets its own password; the configured one is the main's.
     let r = e.get(&format!("/scrape?target={}", other.addr()));
     assert_eq!(r.status, 200);
-    assert_eq!(Exposition::parse(r.body).value("redis_up", &[]), 1.0);
+    assert_eq!(Scrape::parse(r.body).value("redis_up", &[]), 1.0);
     let r = e.get(&format!("/scrape?target={}", master.url()));
-    let m = Exposition::parse(r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 1.0);
     assert!(
         m.has("redis_exporter_build_info"),
@@ -131,7 +131,7 @@ fn unknown_targets_are_refused_and_allowed_ones_get_no_password() {
             target.replace('@', "%40").replace(':', "%3A")
         ));
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(Exposition::parse(r.body).value("redis_up", &[]), 0.0);
+        assert_eq!(Scrape::parse(r.body).value("redis_up", &[]), 0.0);
     }
     assert!(rogue.connections() >= 2);
     let seen = rogue.seen();
@@ -178,7 +178,7 @@ fn passwords_stay_out_of_logs_labels_and_errors() {
                 assert!(!body.contains(secret), "{secret} in /metrics:\n{body}");
                 assert!(!log.contains(secret), "{secret} in log:\n{log}");
             }
-            assert!(Exposition::parse(body).value("redis_up", &[]) == 0.0);
+            assert!(Scrape::parse(body).value("redis_up", &[]) == 0.0);
         }
     }
     // A working scrape with every config key exported: requirepass/masterauth never are.
@@ -192,7 +192,7 @@ fn passwords_stay_out_of_logs_labels_and_errors() {
         &[("REDIS_PASSWORD", MASTER_PASSWORD)],
     );
     let body = e.get("/metrics").body;
-    let m = Exposition::parse(body.as_str());
+    let m = Scrape::parse(body.as_str());
     assert_eq!(m.value("redis_up", &[]), 1.0);
     assert!(m.has("redis_config_key_value"));
     assert!(!body.contains(MASTER_PASSWORD) && !body.contains(ACL_PASSWORD));

@@ -40,7 +40,7 @@ fn tls_server(pki: &Pki, auth_clients: &str) -> (RedisServer, u16) {
     (server, tls_port)
 }
 
-fn scrape(args: &[&str]) -> Exposition {
+fn scrape(args: &[&str]) -> Scrape {
     exporter(args, &[]).scrape()
 }
 

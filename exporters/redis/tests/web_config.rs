@@ -24,10 +24,10 @@ fn basic_auth_guards_metrics_and_scrape() {
     let auth = [("Authorization", "Basic cHJvbTpzM2NyZXQtV2Vi")];
     let r = http_get(e.port, "/metrics", &auth);
     assert_eq!(r.status, 200);
-    assert_eq!(Exposition::parse(r.body).value("redis_up", &[]), 1.0);
+    assert_eq!(Scrape::parse(r.body).value("redis_up", &[]), 1.0);
     let r = http_get(e.port, &format!("/scrape?target={}", server.addr()), &auth);
     assert_eq!(r.status, 200);
-    assert_eq!(Exposition::parse(r.body).value("redis_up", &[]), 1.0);
+    assert_eq!(Scrape::parse(r.body).value("redis_up", &[]), 1.0);
     let wrong = [("Authorization", "Basic cHJvbTp3cm9uZw==")];
     assert_eq!(http_get(e.port, "/metrics", &wrong).status, 401);
 }

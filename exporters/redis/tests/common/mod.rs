@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 pub use aiplatform_testkit::http::{Response, get_with as http_get};
-pub use aiplatform_testkit::{Exporter, Exposition, TempDir, eventually, free_port, host};
+pub use aiplatform_testkit::{Exporter, Scrape, TempDir, eventually, free_port, host};
 
 pub const EXPORTER: &str = env!("CARGO_BIN_EXE_aiplatform-redis-exporter");
 pub const MASTER_PASSWORD: &str = "m4ster-Secret-7f3a";

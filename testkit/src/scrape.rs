@@ -13,13 +13,13 @@ pub use aiplatform_prometheus::textparse::TextValue;
 ///
 /// ```
 /// use aiplatform_metrics::MetricKind;
-/// use aiplatform_testkit::Exposition;
+/// use aiplatform_testkit::Scrape;
 ///
 /// let text = [
 ///     "# HELP up Whether it answered.\n# TYPE up gauge\nup{job=\"a\"} 1\nup{job=\"b\"} 0\n",
 ///     "# TYPE t histogram\nt_bucket{le=\"1\"} 2\nt_bucket{le=\"+Inf\"} 3\nt_sum 4.5\nt_count 3\n",
 /// ];
-/// let e = Exposition::parse(text.concat());
+/// let e = Scrape::parse(text.concat());
 /// assert_eq!(e.value("up", &[("job", "b")]), 0.0);
 /// assert_eq!(e.get("up", &[("job", "c")]), None);
 /// assert_eq!(e.value("t_count", &[]), 3.0);
@@ -28,7 +28,7 @@ pub use aiplatform_prometheus::textparse::TextValue;
 /// assert_eq!(e.label_values("up", "job"), ["a", "b"]);
 /// ```
 #[derive(Debug, Clone)]
-pub struct Exposition {
+pub struct Scrape {
     text: String,
     families: Vec<Family>,
 }
@@ -82,17 +82,17 @@ impl Series {
     }
 }
 
-impl Exposition {
+impl Scrape {
     /// Parses `text`; panics with the parser's error and the text when it is not a valid
     /// exposition.
-    pub fn parse(text: impl Into<String>) -> Exposition {
+    pub fn parse(text: impl Into<String>) -> Scrape {
         let text = text.into();
-        Exposition::try_parse(text.clone())
+        Scrape::try_parse(text.clone())
             .unwrap_or_else(|e| panic!("not a valid text exposition: {e}\n{text}"))
     }
 
     /// Parses `text`, returning the parser's error.
-    pub fn try_parse(text: impl Into<String>) -> Result<Exposition, TextParseError> {
+    pub fn try_parse(text: impl Into<String>) -> Result<Scrape, TextParseError> {
         let text = text.into();
         let families = parse_text(&text)?
             .into_iter()
@@ -110,7 +110,7 @@ impl Exposition {
                     .collect(),
             })
             .collect();
-        Ok(Exposition { text, families })
+        Ok(Scrape { text, families })
     }
 
     /// The text as scraped.
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn summaries_and_subset_matches() {
-        let e = Exposition::parse(TEXT);
+        let e = Scrape::parse(TEXT);
         assert_eq!(e.value("s", &[("quantile", "0.5")]), 7.0);
         assert_eq!(e.value("s_sum", &[("op", "a")]), 9.0);
         assert_eq!(e.value("x", &[("b", "3")]), 2.0);
@@ -285,11 +285,11 @@ mod tests {
     #[test]
     #[should_panic(expected = "matches 2 series")]
     fn an_ambiguous_lookup_panics() {
-        Exposition::parse(TEXT).get("x", &[("a", "1")]);
+        Scrape::parse(TEXT).get("x", &[("a", "1")]);
     }
 
     #[test]
     fn invalid_text_is_an_error() {
-        assert!(Exposition::try_parse("x{a=1} 1\n").is_err());
+        assert!(Scrape::try_parse("x{a=1} 1\n").is_err());
     }
 }
