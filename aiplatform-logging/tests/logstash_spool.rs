@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use aiplatform_logging::{FullPolicy, LogGuard, LogstashConfig, Output, SpoolConfig};
-use common::{Receiver, closed_port, metric};
+use aiplatform_testkit::free_port;
+use common::{Receiver, metric};
 use tracing_subscriber::prelude::*;
 
 fn sink(port: u16, dir: &std::path::Path) -> (aiplatform_logging::LogLayer, LogGuard) {
@@ -40,7 +41,7 @@ fn emit(layer: aiplatform_logging::LogLayer, range: std::ops::Range<usize>) {
 fn outage_longer_than_the_queue_and_a_restart_lose_nothing() {
     let dir = std::env::temp_dir().join(format!("aiplog-spool-it-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = closed_port();
+    let port = free_port();
 
     // First process: Logstash is down the whole time; 3000 events, queue of 100.
     let (layer, guard) = sink(port, &dir);
@@ -54,9 +55,12 @@ fn outage_longer_than_the_queue_and_a_restart_lose_nothing() {
         "shutdown",
         "io_error",
     ] {
-        let series =
-            format!(r#"aiplatform_log_events_dropped_total{{sink="logstash",reason="{reason}"}}"#);
-        assert_eq!(metric(&registry, &series), 0.0, "{reason}");
+        let labels = [("sink", "logstash"), ("reason", reason)];
+        assert_eq!(
+            metric(&registry, "aiplatform_log_events_dropped_total", &labels),
+            0.0,
+            "{reason}"
+        );
     }
     let spooled: u64 = std::fs::read_dir(&dir)
         .unwrap()

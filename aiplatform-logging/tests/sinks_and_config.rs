@@ -53,7 +53,8 @@ fn every_line_is_written_or_counted_as_dropped_and_the_gap_is_reported() {
         .count();
     let dropped = metric(
         &registry,
-        r#"aiplatform_log_events_dropped_total{sink="writer",reason="queue_full"}"#,
+        "aiplatform_log_events_dropped_total",
+        &[("sink", "writer"), ("reason", "queue_full")],
     ) as usize;
     assert!(
         dropped > 0,
@@ -78,7 +79,10 @@ fn every_line_is_written_or_counted_as_dropped_and_the_gap_is_reported() {
         })
         .sum();
     assert_eq!(reported as usize, dropped);
-    assert_eq!(metric(&registry, "aiplatform_log_events_total"), N as f64);
+    assert_eq!(
+        metric(&registry, "aiplatform_log_events_total", &[]),
+        N as f64
+    );
 }
 
 #[test]
@@ -106,7 +110,8 @@ fn drop_oldest_keeps_the_newest_lines() {
     assert!(
         metric(
             &registry,
-            r#"aiplatform_log_events_dropped_total{sink="writer",reason="queue_full"}"#
+            "aiplatform_log_events_dropped_total",
+            &[("sink", "writer"), ("reason", "queue_full")]
         ) > 0.0
     );
 }
@@ -155,9 +160,12 @@ fn self_metrics_count_events_and_redactions() {
         );
         tracing::info!("nothing secret");
     });
-    assert_eq!(metric(&registry, "aiplatform_log_events_total"), 2.0);
+    assert_eq!(metric(&registry, "aiplatform_log_events_total", &[]), 2.0);
     // span password, event api_key, bearer token, card number
-    assert_eq!(metric(&registry, "aiplatform_log_redactions_total"), 4.0);
+    assert_eq!(
+        metric(&registry, "aiplatform_log_redactions_total", &[]),
+        4.0
+    );
     // Registering the same families twice in one registry is a typed error.
     let again = aiplatform_logging::builder()
         .registry(registry.clone())

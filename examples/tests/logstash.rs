@@ -2,37 +2,27 @@
 //! a Logstash `tcp` input: method, full URL with its query string (secrets redacted), status and
 //! latency.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use support::{Running, free_port, wait_until};
+use aiplatform_testkit::{Process, free_port};
 
 #[test]
 fn request_logs_reach_a_logstash_tcp_input() {
     let logstash = TcpListener::bind("127.0.0.1:0").unwrap();
     let logstash_addr = logstash.local_addr().unwrap();
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_aiplatform-api"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
-        .env("AIPLATFORM_LOGSTASH_ADDR", logstash_addr.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn aiplatform-api");
-    let _api = Running(child);
-    wait_until(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    })
-    .expect("aiplatform-api did not start");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aiplatform-api"));
+    cmd.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--log-format",
+        "json",
+    ])
+    .env("AIPLATFORM_LOGSTASH_ADDR", logstash_addr.to_string());
+    let _api = Process::listening("aiplatform-api", cmd, port);
     let client = reqwest::blocking::Client::new();
     let resp = client
         .post(format!(
