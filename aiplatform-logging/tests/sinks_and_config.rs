@@ -118,17 +118,16 @@ fn drop_oldest_keeps_the_newest_lines() {
 
 #[test]
 fn rolling_file_output() {
-    let dir = std::env::temp_dir().join(format!("aiplog-files-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = aiplatform_testkit::TempDir::new("log-files");
     let (layer, guard) = aiplatform_logging::builder()
-        .output(Output::rolling_file(&dir, "app", Rotation::DAILY, Format::Json).max_files(3))
+        .output(Output::rolling_file(dir.path(), "app", Rotation::DAILY, Format::Json).max_files(3))
         .build()
         .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::info!(token = "abc", "to a file");
     });
     drop(guard);
-    let files: Vec<_> = std::fs::read_dir(&dir)
+    let files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .collect();
@@ -139,7 +138,6 @@ fn rolling_file_output() {
     let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
     assert_eq!(v["message"], "to a file");
     assert_eq!(v["labels"]["token"], "[REDACTED]");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -72,20 +72,15 @@ fn database_down_is_pg_up_0_and_recovers_by_itself() {
 fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
     let db = Cluster::primary("locked");
     db.psql("postgres", "CREATE TABLE locked_t (id int)");
-    let dir = std::env::temp_dir().join(format!("pgexp-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let locked = dir.join("locked.yaml");
-    std::fs::write(
-        &locked,
+    let dir = aiplatform_testkit::TempDir::new("pgexp-faults");
+    let locked = dir.write(
+        "locked.yaml",
         "pg_locked:\n  query: 'SELECT count(*) AS n FROM locked_t'\n  metrics:\n    - n: {usage: GAUGE, description: rows}\n",
-    )
-    .unwrap();
-    let slow = dir.join("slow.yaml");
-    std::fs::write(
-        &slow,
+    );
+    let slow = dir.write(
+        "slow.yaml",
         "pg_slow:\n  query: 'SELECT 1 AS n FROM pg_sleep(60)'\n  metrics:\n    - n: {usage: GAUGE, description: one}\n",
-    )
-    .unwrap();
+    );
     // Server-side timeouts far beyond the budget: only cancellation can end the queries.
     let args = |file: &std::path::Path| {
         vec![
@@ -205,5 +200,4 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         "pg_sleep was not cancelled"
     );
     assert!(our_connections(&db) <= 2);
-    std::fs::remove_dir_all(&dir).ok();
 }

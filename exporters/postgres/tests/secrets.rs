@@ -121,8 +121,7 @@ fn forms(
 
 fn check_all(password: &str, want_up: f64) {
     let c = db();
-    let dir = std::env::temp_dir().join(format!("pgexp-secrets-{}-{want_up}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = aiplatform_testkit::TempDir::new("pgexp-secrets");
     for (i, (name, env)) in forms(password, c.port, &dir.join("pass"))
         .into_iter()
         .enumerate()
@@ -132,7 +131,6 @@ fn check_all(password: &str, want_up: f64) {
         eprintln!("form {name} ({format})");
         assert_never_shown(&env, password, want_up, format);
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
