@@ -38,9 +38,6 @@ pub enum Error {
         #[source]
         source: tracing_subscriber::filter::ParseError,
     },
-    /// A log level name is not one of `trace`, `debug`, `info`, `warn`, `error`.
-    #[error("unknown log level {0:?}: expected one of debug, info, warn, error")]
-    Level(String),
     /// A log format name is not one the caller accepts.
     #[error("unknown log format {given:?}: expected one of {expected}")]
     Format {

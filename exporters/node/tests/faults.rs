@@ -59,7 +59,7 @@ fn scrape(c: &FilesystemCollector) -> (Vec<MetricFamily>, Duration) {
     let ctx = ScrapeContext::new(Instant::now() + Duration::from_secs(10));
     let mut out = Vec::new();
     let t = Instant::now();
-    c.update(&ctx, &mut out)
+    c.collect(&ctx, &mut out)
         .expect("the filesystem collector succeeds");
     (out, t.elapsed())
 }

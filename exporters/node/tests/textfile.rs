@@ -12,7 +12,7 @@ use aiplatform_testkit::{SnapshotLookup, TempDir};
 fn collect(dir: Option<PathBuf>) -> Vec<MetricFamily> {
     let ctx = ScrapeContext::new(Instant::now() + Duration::from_secs(5));
     let mut out = Vec::new();
-    TextfileCollector::new(dir).update(&ctx, &mut out).unwrap();
+    TextfileCollector::new(dir).collect(&ctx, &mut out).unwrap();
     out
 }
 

@@ -68,7 +68,7 @@
 //! struct Info { addr: String }
 //!
 //! impl ScrapeCollector for Info {
-//!     async fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+//!     async fn collect(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
 //!         // Query self.addr within ctx.remaining(); here, a constant.
 //!         let mut up = MetricFamily::builder(MetricKind::Gauge, "redis_up", "Information about the Redis instance")
 //!             .build().map_err(CollectError::new)?;
@@ -156,13 +156,16 @@
 mod basic_auth;
 mod cli;
 pub mod collectors;
+mod compat;
 mod config_source;
 mod error;
 mod exposition;
+pub mod family;
 mod flags;
 mod go_duration;
 mod landing;
 mod limits;
+mod logging;
 mod process;
 mod query;
 mod response;
@@ -180,11 +183,13 @@ pub use collectors::{
     DEFAULT_TIMEOUT_OFFSET, DefaultState, FilterError, ScrapeCollector, ScrapeContext,
     ScrapeOptions, Selection, scrape_budget,
 };
+pub use compat::{Compat, UnknownCompat};
 pub use error::{ConfigProblem, Error, TlsError, WebConfigError};
 pub use exposition::{EncodeReport, Exposition};
-pub use flags::{LogFormat, LogLevel, WebArgs, WebDefaults, WebFlag};
+pub use flags::{WebArgs, WebDefaults, WebFlag};
 pub use go_duration::{GoDurationError, parse_go_duration, parse_go_duration_nanos};
 pub use landing::LandingPage;
+pub use logging::{LOG_QUEUE_LINES, LogFormat, LogLevel, exporter_logging, init_logging};
 pub use process::{PROCESS_FAMILIES, ProcessCollector};
 pub use response::{Body, Response, accepts_gzip, text as text_response};
 pub use route::{RouteFuture, RouteHandler, RouteOptions, RouteRequest, SCRAPE_TIMEOUT_HEADER};

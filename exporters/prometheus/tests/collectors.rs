@@ -31,7 +31,7 @@ struct Sleepy {
 }
 
 impl ScrapeCollector for Sleepy {
-    async fn update(
+    async fn collect(
         &self,
         _ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,
@@ -49,7 +49,11 @@ struct BlockingSleepy {
 }
 
 impl BlockingCollector for BlockingSleepy {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         let start = Instant::now();
         while start.elapsed() < self.delay {
@@ -154,7 +158,7 @@ async fn prometheus_scrape_timeout_header_shortens_the_limit() {
 async fn failures_and_panics_are_reported_not_fatal() {
     struct Panics;
     impl ScrapeCollector for Panics {
-        async fn update(
+        async fn collect(
             &self,
             _: &ScrapeContext,
             _: &mut Vec<MetricFamily>,
@@ -412,7 +416,7 @@ async fn collect_and_exclude_filters() {
 async fn filters_are_ignored_unless_enabled_and_query_reaches_collectors() {
     struct EchoTarget;
     impl ScrapeCollector for EchoTarget {
-        async fn update(
+        async fn collect(
             &self,
             ctx: &ScrapeContext,
             out: &mut Vec<MetricFamily>,

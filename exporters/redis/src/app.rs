@@ -53,7 +53,7 @@ pub enum SetupError {
 pub struct RedisCollector(pub Arc<RedisExporter>);
 
 impl ScrapeCollector for RedisCollector {
-    async fn update(
+    async fn collect(
         &self,
         ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
 async fn run() -> ExitCode {
     let build = BuildInfo::new("redis_exporter", env!("CARGO_PKG_VERSION"));
     let cli: Cli = exporter_cli(build).parse(None);
-    let _log = match aiplatform_logging::init_for_exporter(
+    let _log = match aiplatform_prometheus::init_logging(
         cli.redis.log_level(&cli.web),
         cli.redis.log_format(&cli.web),
     ) {

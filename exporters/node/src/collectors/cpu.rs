@@ -241,7 +241,7 @@ const MODES: [&str; 8] = [
 ];
 
 impl BlockingCollector for CpuCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let stat = self
             .buf
             .with(&self.paths.proc("stat"), parse_stat)

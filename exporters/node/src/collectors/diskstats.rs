@@ -328,7 +328,11 @@ impl Families {
 }
 
 impl BlockingCollector for DiskstatsCollector {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
         let mut disks = self
             .buf
             .with(&self.paths.proc("diskstats"), parse_diskstats)

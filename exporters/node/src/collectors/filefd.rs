@@ -59,7 +59,7 @@ impl FileFdCollector {
 }
 
 impl BlockingCollector for FileFdCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let fd = self
             .buf
             .with(&self.paths.proc("sys/fs/file-nr"), parse_file_nr)

@@ -214,7 +214,11 @@ impl FilesystemCollector {
 }
 
 impl BlockingCollector for FilesystemCollector {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
         let mounts =
             read_mounts_into(&self.paths, self.compat, &self.buf).map_err(CollectError::new)?;
         let mut seen = HashSet::new();

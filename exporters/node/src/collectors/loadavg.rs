@@ -62,7 +62,7 @@ impl LoadavgCollector {
 }
 
 impl BlockingCollector for LoadavgCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let l = self
             .buf
             .with(&self.paths.proc("loadavg"), parse_loadavg)

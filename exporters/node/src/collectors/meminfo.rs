@@ -158,7 +158,7 @@ impl MeminfoCollector {
 }
 
 impl BlockingCollector for MeminfoCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let fields = self
             .buf
             .with(&self.paths.proc("meminfo"), parse_meminfo)

@@ -175,8 +175,12 @@ pub const COLLECTORS: &[CollectorSpec] = &[
 struct Boxed(Box<dyn BlockingCollector>);
 
 impl BlockingCollector for Boxed {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        self.0.update(ctx, out)
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
+        self.0.collect(ctx, out)
     }
 }
 
@@ -185,7 +189,7 @@ impl BlockingCollector for Boxed {
 struct Unconfigured;
 
 impl BlockingCollector for Unconfigured {
-    fn update(&self, _: &ScrapeContext, _: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, _: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         Err(CollectError::NoData)
     }
 }

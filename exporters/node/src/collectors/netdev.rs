@@ -230,7 +230,7 @@ impl NetdevCollector {
 }
 
 impl BlockingCollector for NetdevCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let mut devices = self.devices().map_err(CollectError::new)?;
         // In label order, so the core need not sort the series.
         devices.sort_by(|a, b| a.device.cmp(&b.device));

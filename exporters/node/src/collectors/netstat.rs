@@ -162,7 +162,7 @@ impl NetstatCollector {
 }
 
 impl BlockingCollector for NetstatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let mut bufs = self.bufs.lock();
         let mut read = |path: &std::path::Path, out: &mut String| self.files.read_to(path, out);
         let families = collect_stats(&self.paths, &mut bufs, &mut read, |key, value| {

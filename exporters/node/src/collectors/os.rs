@@ -308,7 +308,7 @@ impl OsCollector {
 }
 
 impl BlockingCollector for OsCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let Some(os) = self.current().map_err(CollectError::new)? else {
             tracing::debug!("no os-release file found");
             return Err(CollectError::NoData);

@@ -122,7 +122,7 @@ const IRQ_FULL: (&str, &str) = (
 );
 
 impl BlockingCollector for PressureCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         type Metric = Option<(&'static str, &'static str)>;
         let resources: &[(&str, Metric, Metric)] = &[
             ("cpu", Some(CPU_SOME), None),

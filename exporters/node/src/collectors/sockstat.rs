@@ -160,7 +160,7 @@ impl SockstatCollector {
 }
 
 impl BlockingCollector for SockstatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         for (rel, ipv6) in [("net/sockstat", false), ("net/sockstat6", true)] {
             match self.buf.with(&self.paths.proc(rel), parse_sockstat) {
                 Ok(s) => self.emit(&s, ipv6, out),

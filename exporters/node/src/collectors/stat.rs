@@ -171,7 +171,7 @@ impl StatCollector {
 }
 
 impl BlockingCollector for StatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let s = self
             .buf
             .with(&self.paths.proc("stat"), parse_stat)

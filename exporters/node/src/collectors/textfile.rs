@@ -303,7 +303,7 @@ impl TextfileCollector {
 }
 
 impl BlockingCollector for TextfileCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let mut errored = false;
         let mut merged = Merged::default();
         let mut mtimes: BTreeMap<String, f64> = BTreeMap::new();

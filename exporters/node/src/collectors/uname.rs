@@ -61,7 +61,7 @@ pub fn read_uname() -> Result<Uname, ReadError> {
 pub struct UnameCollector;
 
 impl BlockingCollector for UnameCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let u = read_uname().map_err(CollectError::new)?;
         let mut f = family(
             MetricKind::Gauge,

@@ -63,7 +63,7 @@ impl VmstatCollector {
 }
 
 impl BlockingCollector for VmstatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         self.buf
             .with(&self.paths.proc("vmstat"), |text| {
                 for (name, value) in parse_vmstat(text)? {

@@ -106,7 +106,7 @@ struct Bound<C> {
 }
 
 impl<C: PgCollector> ScrapeCollector for Bound<C> {
-    async fn update(
+    async fn collect(
         &self,
         ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,
