@@ -16,9 +16,31 @@
 //!
 //! # Compatibility
 //!
-//! The default follows current upstream node_exporter; `--compat=debian12` reproduces the
-//! node_exporter 1.5.0 that Debian 12 ships as `prometheus-node-exporter`, including that
-//! package's flag defaults. [`compat::Compat`] lists the differences.
+//! The default follows current upstream node_exporter; `--compat=debian12`
+//! ([`aiplatform_prometheus::Compat`]) reproduces the node_exporter 1.5.0 that Debian 12 ships
+//! as `prometheus-node-exporter`, including that package's flag defaults:
+//!
+//! | | `upstream` (default) | `debian12` |
+//! |---|---|---|
+//! | `node_filesystem_*` labels | `device`, `mountpoint`, `fstype`, `device_error` | no `device_error` |
+//! | `node_filesystem_readonly` of a failing mount | emitted | omitted |
+//! | `node_filesystem_mount_info` | yes | no |
+//! | mounts read from | `/proc/1/mountinfo` | `/proc/1/mounts` |
+//! | `node_memory_*` | procfs' list of known keys | every key of `/proc/meminfo` |
+//! | `node_disk_info` | with `rotational` | without |
+//! | `node_disk_device_mapper_backing_device_info` | yes | no |
+//! | diskstats default exclude | `z?ram` too | `ram` only |
+//! | `node_pressure_irq_stalled_seconds_total` | yes | no |
+//! | `node_os_support_end_timestamp_seconds` | yes | no |
+//! | netstat default fields | + `TCPOFOQueue`, `TCPRcvQDrop` | 1.5.0's |
+//! | offline CPUs | dropped | kept in the cache |
+//! | flag defaults | upstream's | the Debian package's (see below) |
+//!
+//! Debian's package changes three defaults of 1.5.0, and `debian12` follows it so that it can
+//! replace `prometheus-node-exporter` as installed: mount points excluded
+//! `^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`,
+//! netdev devices excluded `^lo$`, and the textfile directory
+//! `/var/lib/prometheus/node-exporter`.
 //!
 //! Self-metrics: `process_*` and `promhttp_metric_handler_*` with client_golang's names and
 //! HELP, `node_exporter_build_info`, and `node_scrape_collector_{success,duration_seconds}`.
@@ -41,14 +63,13 @@
 
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod args;
-pub mod build_info;
 pub mod collectors;
-pub mod compat;
 pub mod config;
 pub mod error;
-mod family;
 pub mod filter;
 mod number;
 pub mod paths;
 mod read;
+pub mod self_metrics;

@@ -15,7 +15,7 @@ use aiplatform_metrics::MetricFamily;
 use aiplatform_node_exporter::collectors::collector_set;
 use aiplatform_node_exporter::collectors::filesystem::FilesystemCollector;
 use aiplatform_node_exporter::collectors::statfs::{FsStats, StatFs};
-use aiplatform_node_exporter::compat::Compat;
+use aiplatform_prometheus::Compat;
 use aiplatform_prometheus::{BlockingCollector, ScrapeContext, ScrapeOptions};
 use aiplatform_testkit::SnapshotLookup;
 

@@ -9,7 +9,7 @@ mod support;
 
 use std::path::Path;
 
-use aiplatform_node_exporter::compat::Compat;
+use aiplatform_prometheus::Compat;
 
 fn deterministic(text: &str) -> String {
     const VOLATILE: [&str; 4] = [

@@ -102,7 +102,7 @@ pub fn dynamic_family(
 ///
 /// If the number of label values differs from the family's label names: the caller's
 /// definition is wrong.
-pub fn push<V: AsRef<str>>(f: &mut MetricFamily, values: &[V], value: f64) {
+pub fn push(f: &mut MetricFamily, values: &[&str], value: f64) {
     if let Err(e) = try_push(f, values, value) {
         panic!("series of {:?} pushed with the wrong labels: {e}", f.name());
     }
@@ -123,7 +123,7 @@ fn try_push<V: AsRef<str>>(
 /// A family with one unlabelled series ([`family`] and [`push`]).
 pub fn scalar(kind: MetricKind, name: &str, help: &str, value: f64) -> MetricFamily {
     let mut f = family(kind, name, help, &[]);
-    push(&mut f, &[] as &[&str], value);
+    push(&mut f, &[], value);
     f
 }
 

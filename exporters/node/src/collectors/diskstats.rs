@@ -10,15 +10,18 @@ use std::fs;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use parking_lot::Mutex;
 
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push};
 use crate::filter::DeviceFilter;
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push};
 
 /// node_exporter 1.5.0's `--collector.diskstats.device-exclude` default.
 pub const DEFAULT_EXCLUDE_1_5: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
@@ -324,6 +327,14 @@ impl Families {
             ),
             ata: ATA.map(|(_, n, h)| family(MetricKind::Gauge, n, h, &["device"])),
         }
+    }
+}
+
+impl NodeCollector for DiskstatsCollector {
+    const NAME: &'static str = "diskstats";
+
+    fn from_config(c: &Config) -> DiskstatsCollector {
+        DiskstatsCollector::new(c.paths.clone(), c.compat, c.diskstats_filter.clone())
     }
 }
 

@@ -3,11 +3,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::scalar;
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::family::scalar;
 
 /// `file-nr`'s first and third values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +57,14 @@ impl FileFdCollector {
             paths,
             buf: TextBuf::default(),
         }
+    }
+}
+
+impl NodeCollector for FileFdCollector {
+    const NAME: &'static str = "filefd";
+
+    fn from_config(c: &Config) -> FileFdCollector {
+        FileFdCollector::new(c.paths.clone())
     }
 }
 

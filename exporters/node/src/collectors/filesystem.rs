@@ -12,14 +12,17 @@ use std::time::Duration;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use regex::Regex;
 
 use super::statfs::{FsStats, Item, StatError, StatFs, StatPool};
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push};
 use crate::paths::Paths;
 use crate::read::TextBuf;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push};
 
 /// Current upstream's `--collector.filesystem.mount-points-exclude` default.
 pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
@@ -210,6 +213,14 @@ impl FilesystemCollector {
     /// Whether a statfs on `mountpoint` has not returned yet.
     pub fn is_stuck(&self, mountpoint: &str) -> bool {
         self.pool.is_stuck(mountpoint)
+    }
+}
+
+impl NodeCollector for FilesystemCollector {
+    const NAME: &'static str = "filesystem";
+
+    fn from_config(c: &Config) -> FilesystemCollector {
+        FilesystemCollector::new(c.paths.clone(), c.compat, c.filesystem.clone())
     }
 }
 

@@ -3,11 +3,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::scalar;
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::family::scalar;
 
 /// The three load averages.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +60,14 @@ impl LoadavgCollector {
             paths,
             buf: TextBuf::default(),
         }
+    }
+}
+
+impl NodeCollector for LoadavgCollector {
+    const NAME: &'static str = "loadavg";
+
+    fn from_config(c: &Config) -> LoadavgCollector {
+        LoadavgCollector::new(c.paths.clone())
     }
 }
 

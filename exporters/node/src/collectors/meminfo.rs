@@ -8,12 +8,14 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::compat::Compat;
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push};
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{dynamic_family, push};
 
 /// The exported names upstream node_exporter keeps (procfs' `Meminfo` fields).
 pub const UPSTREAM_KEYS: &[&str] = &[
@@ -154,6 +156,14 @@ impl MeminfoCollector {
             compat,
             buf: TextBuf::default(),
         }
+    }
+}
+
+impl NodeCollector for MeminfoCollector {
+    const NAME: &'static str = "meminfo";
+
+    fn from_config(c: &Config) -> MeminfoCollector {
+        MeminfoCollector::new(c.paths.clone(), c.compat)
     }
 }
 

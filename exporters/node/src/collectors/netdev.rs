@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use parking_lot::Mutex;
 
 use super::netlink::{self, Link};
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push};
 use crate::filter::DeviceFilter;
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::family::{family, push};
 
 /// The Debian 12 package's `--collector.netdev.device-exclude` default.
 pub const DEBIAN_DEVICE_EXCLUDE: &str = "^lo$";
@@ -226,6 +229,19 @@ impl NetdevCollector {
             }
         }
         self.buf.with(&self.paths.proc("net/dev"), parse_net_dev)
+    }
+}
+
+impl NodeCollector for NetdevCollector {
+    const NAME: &'static str = "netdev";
+
+    fn from_config(c: &Config) -> NetdevCollector {
+        NetdevCollector::new(
+            c.paths.clone(),
+            c.netdev_filter.clone(),
+            c.netdev_netlink,
+            c.netdev_detailed,
+        )
     }
 }
 

@@ -4,16 +4,19 @@
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use regex::Regex;
 
 use crate::filter::NameFilter;
 
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push};
 use crate::number;
 use crate::paths::Paths;
 use crate::read::TextBuf;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{dynamic_family, push};
 
 /// node_exporter 1.5.0's `--collector.netstat.fields` default.
 pub const DEFAULT_FIELDS_1_5: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
@@ -158,6 +161,14 @@ impl NetstatCollector {
             bufs: parking_lot::Mutex::new(Default::default()),
             files: TextBuf::default(),
         }
+    }
+}
+
+impl NodeCollector for NetstatCollector {
+    const NAME: &'static str = "netstat";
+
+    fn from_config(c: &Config) -> NetstatCollector {
+        NetstatCollector::new(c.paths.clone(), c.netstat_fields.clone())
     }
 }
 

@@ -9,13 +9,16 @@ use std::time::SystemTime;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use parking_lot::Mutex;
 
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push, scalar};
 use crate::paths::Paths;
 use crate::read::read_string;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push, scalar};
 
 /// The `os-release` keys node_exporter reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -304,6 +307,14 @@ impl OsCollector {
             return Ok(Some(os));
         }
         Ok(None)
+    }
+}
+
+impl NodeCollector for OsCollector {
+    const NAME: &'static str = "os";
+
+    fn from_config(c: &Config) -> OsCollector {
+        OsCollector::new(c.paths.clone(), c.compat)
     }
 }
 

@@ -6,12 +6,14 @@ use std::io;
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::compat::Compat;
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::scalar;
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::scalar;
 
 /// One line's numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -120,6 +122,14 @@ const IRQ_FULL: (&str, &str) = (
     "node_pressure_irq_stalled_seconds_total",
     "Total time in seconds no process could make progress due to IRQ congestion",
 );
+
+impl NodeCollector for PressureCollector {
+    const NAME: &'static str = "pressure";
+
+    fn from_config(c: &Config) -> PressureCollector {
+        PressureCollector::new(c.paths.clone(), c.compat)
+    }
+}
 
 impl BlockingCollector for PressureCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {

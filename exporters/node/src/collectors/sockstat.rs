@@ -5,11 +5,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push, scalar};
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::family::{dynamic_family, push, scalar};
 
 /// One protocol line (`TCP: inuse 19 orphan 0 tw 4 alloc 22 mem 134`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,6 +158,14 @@ impl SockstatCollector {
                 }
             }
         }
+    }
+}
+
+impl NodeCollector for SockstatCollector {
+    const NAME: &'static str = "sockstat";
+
+    fn from_config(c: &Config) -> SockstatCollector {
+        SockstatCollector::new(c.paths.clone())
     }
 }
 

@@ -5,11 +5,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push, scalar};
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::family::{family, push, scalar};
 
 /// Clock ticks per second of `/proc/stat` (`USER_HZ`, 100 on every Linux architecture).
 pub const USER_HZ: f64 = 100.0;
@@ -167,6 +169,14 @@ impl StatCollector {
             softirq,
             buf: TextBuf::default(),
         }
+    }
+}
+
+impl NodeCollector for StatCollector {
+    const NAME: &'static str = "stat";
+
+    fn from_config(c: &Config) -> StatCollector {
+        StatCollector::new(c.paths.clone(), c.stat_softirq)
     }
 }
 

@@ -14,8 +14,10 @@ use std::time::UNIX_EPOCH;
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::family::{family, push, scalar};
+use super::NodeCollector;
+use crate::config::Config;
 use crate::read::read_string;
+use aiplatform_prometheus::family::{family, push, scalar};
 use aiplatform_prometheus::textparse::{TextFamily, TextParseError, TextValue, parse_text};
 
 /// Expands a directory pattern: `*`, `?` and `[...]` in any component (as Go's
@@ -299,6 +301,14 @@ impl TextfileCollector {
         TextfileCollector {
             directory: directory.filter(|d| !d.as_os_str().is_empty()),
         }
+    }
+}
+
+impl NodeCollector for TextfileCollector {
+    const NAME: &'static str = "textfile";
+
+    fn from_config(c: &Config) -> TextfileCollector {
+        TextfileCollector::new(c.textfile_directory.clone())
     }
 }
 

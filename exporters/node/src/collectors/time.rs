@@ -8,10 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::ReadError;
-use crate::family::{family, push, scalar};
 use crate::paths::Paths;
 use crate::read::TextBuf;
+use aiplatform_prometheus::family::{family, push, scalar};
 
 /// One `clocksourceN` directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +110,14 @@ impl TimeCollector {
 
 unsafe extern "C" {
     fn tzset();
+}
+
+impl NodeCollector for TimeCollector {
+    const NAME: &'static str = "time";
+
+    fn from_config(c: &Config) -> TimeCollector {
+        TimeCollector::new(c.paths.clone())
+    }
 }
 
 impl BlockingCollector for TimeCollector {

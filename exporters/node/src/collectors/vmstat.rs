@@ -3,15 +3,18 @@
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use regex::Regex;
 
 use crate::filter::NameFilter;
 
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push};
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::family::{dynamic_family, push};
 
 /// `--collector.vmstat.fields` default.
 pub const DEFAULT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
@@ -59,6 +62,14 @@ impl VmstatCollector {
             fields: NameFilter::new(fields),
             buf: TextBuf::default(),
         }
+    }
+}
+
+impl NodeCollector for VmstatCollector {
+    const NAME: &'static str = "vmstat";
+
+    fn from_config(c: &Config) -> VmstatCollector {
+        VmstatCollector::new(c.paths.clone(), c.vmstat_fields.clone())
     }
 }
 

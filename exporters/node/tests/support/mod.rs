@@ -9,9 +9,9 @@ use std::sync::Arc;
 use aiplatform_metrics::{Format, Registry};
 use aiplatform_node_exporter::collectors::collector_set;
 use aiplatform_node_exporter::collectors::statfs::{FsStats, StatFs};
-use aiplatform_node_exporter::compat::Compat;
-use aiplatform_node_exporter::config::NodeConfig;
+use aiplatform_node_exporter::config::Config;
 use aiplatform_node_exporter::paths::Paths;
+use aiplatform_prometheus::Compat;
 use aiplatform_prometheus::{Exposition, ScrapeOptions};
 use aiplatform_testkit::Exporter;
 
@@ -58,8 +58,8 @@ impl StatFs for FakeStatFs {
 
 /// The fixture configuration for a profile: netdev from `/proc/net/dev`, fake statfs, the
 /// fixture textfile directory.
-pub fn fixture_config(compat: Compat) -> NodeConfig {
-    let mut cfg = NodeConfig::defaults(fixture_paths(), compat);
+pub fn fixture_config(compat: Compat) -> Config {
+    let mut cfg = Config::defaults(fixture_paths(), compat);
     cfg.netdev_netlink = false;
     cfg.filesystem.statfs = Arc::new(FakeStatFs);
     cfg.textfile_directory = Some(fixture("textfile"));
@@ -68,7 +68,7 @@ pub fn fixture_config(compat: Compat) -> NodeConfig {
 }
 
 /// Runs every collector once in process and returns the text exposition.
-pub fn scrape_in_process(cfg: &NodeConfig) -> String {
+pub fn scrape_in_process(cfg: &Config) -> String {
     let set = collector_set(cfg, None).expect("collectors register");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
