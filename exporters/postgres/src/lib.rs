@@ -19,7 +19,7 @@
 //!   every DSN form (URI user info, `?password=`, `key=value`); [`Dsn`] and [`Password`] never
 //!   print them; errors from elsewhere are scrubbed of the literal password ([`scrub`]).
 //! - **Compatibility profiles.** Names follow current upstream by default;
-//!   [`Profile::Debian12`] (`--compat=debian12`) gives postgres_exporter 0.11.1's.
+//!   `--compat=debian12` ([`aiplatform_prometheus::Compat`]) gives postgres_exporter 0.11.1's.
 //! - **Bounded `pg_stat_statements`.** The top statements by time get their own series and
 //!   the rest are summed per user and database.
 //!
@@ -28,7 +28,7 @@
 //! [`dsn`] parses data source names and reads them from the environment; [`redact`] hides
 //! passwords; [`target`] holds the pooled connection; [`collectors`] has one file per
 //! collector; [`namespace`] is the column-map engine shared by the custom queries file
-//! ([`queries_file`]) and the 0.11 profile's `SELECT *` maps; [`exporter_metrics`] reports
+//! ([`queries_file`]) and the 0.11 profile's `SELECT *` maps; [`self_metrics`] reports
 //! `pg_up` and friends; [`probe`] serves `/probe` with the auth modules of [`auth_config`];
 //! [`exporter`] puts it together for the binary.
 //!
@@ -38,22 +38,22 @@
 
 #![deny(missing_docs)]
 
+pub mod app;
+pub mod args;
 pub mod auth_config;
 pub mod cell;
 pub mod collectors;
+pub mod config;
 pub mod dsn;
 pub mod exporter;
-pub mod exporter_metrics;
-pub mod family;
 pub mod namespace;
 pub mod probe;
-pub mod profile;
 pub mod queries_file;
 pub mod redact;
+pub mod self_metrics;
 pub mod target;
 pub mod version;
 
 pub use dsn::{Dsn, DsnError, Password};
-pub use profile::Profile;
 pub use redact::{redact_dsn, scrub};
 pub use target::{Limits, Target, TargetError};
