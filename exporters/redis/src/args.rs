@@ -16,7 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, ValueEnum};
 
-use crate::compat::Compat;
+use aiplatform_prometheus::Compat;
 
 /// Every flag of the binary.
 #[derive(Debug, Clone, Parser)]

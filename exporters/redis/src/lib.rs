@@ -13,21 +13,22 @@
 //! # Layout
 //!
 //! - [`info`]: the pure `INFO` parser (`INFO ALL` text → families), with
-//!   [`info_map`] (which fields become which metrics) and [`compat`] (the 1.45.0 / upstream
-//!   profiles).
+//!   [`info_map`] (which fields become which metrics, under `--compat=upstream` or
+//!   `debian12`, [`aiplatform_prometheus::Compat`]).
 //! - [`resp`], [`address`], [`connection`], [`tls`]: a small RESP2 client, over TCP, TLS
 //!   (`rediss://`) or a Unix socket.
 //! - [`scrape`]: one scrape of one Redis, producing `redis_*` families.
 //! - [`exporter`]: state across scrapes (persistent connection, scrape counters, the
-//!   `CONFIG` capability).
+//!   `CONFIG` capability), and [`self_metrics`], the `redis_exporter_*` families.
 //! - [`targets`], [`password_file`]: who `/scrape?target=` may reach, with which credentials.
-//! - [`args`]: command-line flags and environment.
+//! - [`args`]: command-line flags and environment; [`config`]: what every scrape does;
+//!   [`app`]: the binary's wiring.
 
 //! # The INFO parser
 //!
 //! ```
-//! use aiplatform_redis_exporter::compat::Compat;
-//! use aiplatform_redis_exporter::families::FamilySet;
+//! use aiplatform_prometheus::Compat;
+//! use aiplatform_redis_exporter::config::family_set;
 //! use aiplatform_redis_exporter::info::{InfoOptions, extract_info_metrics};
 //! use aiplatform_redis_exporter::info_map::InfoMap;
 //!
@@ -35,7 +36,7 @@
 //! let opts = InfoOptions { compat: Compat::Debian12, map: &map, db_count: 2, now_unix: 0.0 };
 //! let info = "# Memory\r\nused_memory:1024\r\nused_memory_human:1K\r\n\
 //!             ## Keyspace\r\ndb1:keys=3,expires=1,avg_ttl=0\r\n";
-//! let mut out = FamilySet::new("redis");
+//! let mut out = family_set("redis");
 //! extract_info_metrics(info, &opts, &mut out);
 //! let names: Vec<&str> = out.families().iter().map(|f| f.name()).collect();
 //! assert_eq!(
@@ -52,16 +53,16 @@ pub mod address;
 pub mod app;
 pub mod args;
 
-pub mod compat;
+pub mod config;
 pub mod config_metrics;
 pub mod connection;
 pub mod exporter;
-pub mod families;
 pub mod info;
 pub mod info_map;
 pub mod keys;
 pub mod password_file;
 pub mod resp;
 pub mod scrape;
+pub mod self_metrics;
 pub mod targets;
 pub mod tls;
