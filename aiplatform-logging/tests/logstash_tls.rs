@@ -184,12 +184,19 @@ fn without_a_client_certificate_nothing_is_delivered() {
 
 #[test]
 fn bad_pem_is_a_typed_error() {
+    use aiplatform_logging::Error;
+    use aiplatform_tls::PemError;
     assert!(matches!(
         TlsConfig::from_ca_pem(b"not a certificate"),
-        Err(aiplatform_logging::Error::Pem { .. })
+        Err(Error::Pem(PemError::Missing { .. }))
     ));
+    let pki = pki();
+    let cut = format!("{}-----BEGIN CERTIFICATE-----\nMIIB\n", pki.ca_pem);
     assert!(matches!(
-        TlsConfig::from_ca_file("/nonexistent/ca.pem"),
-        Err(aiplatform_logging::Error::TlsFile { .. })
+        TlsConfig::from_ca_pem(cut.as_bytes()),
+        Err(Error::Pem(PemError::Invalid { .. }))
     ));
+    let err = TlsConfig::from_ca_file("/nonexistent/ca.pem").unwrap_err();
+    assert!(matches!(err, Error::Pem(PemError::Read { .. })), "{err:?}");
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
