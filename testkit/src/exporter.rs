@@ -69,9 +69,4 @@ impl Exporter {
     pub fn log(&self) -> String {
         self.process.log()
     }
-
-    /// The process.
-    pub fn process(&mut self) -> &mut Process {
-        &mut self.process
-    }
 }

@@ -26,12 +26,8 @@ impl Response {
     }
 }
 
-/// `GET path` from 127.0.0.1:`port` with `Connection: close`; panics on an I/O error.
-pub fn get(port: u16, path: &str) -> Response {
-    get_with(port, path, &[])
-}
-
-/// [`get`] with extra request headers.
+/// `GET path` from 127.0.0.1:`port` with `Connection: close` and extra request headers;
+/// panics on an I/O error.
 pub fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     try_get(port, path, headers).unwrap_or_else(|e| panic!("GET {path} from 127.0.0.1:{port}: {e}"))
 }

@@ -1,7 +1,7 @@
 //! What the workspace's test suites share, so each crate's `tests/` keeps only what is
 //! specific to it.
 //!
-//! - [`free_port`] and [`wait_for_listener`]: 127.0.0.1 ports;
+//! - [`free_port`]: a 127.0.0.1 port nothing listens on;
 //! - [`Process`]: a child process killed (and reaped) on drop, its output in a log file, and
 //!   [`Exporter`], an exporter binary serving on a free port;
 //! - [`http`]: a plain HTTP/1.1 GET, enough to scrape an exporter;
@@ -32,7 +32,7 @@ mod temp;
 mod wait;
 
 pub use exporter::Exporter;
-pub use net::{free_port, wait_for_listener};
+pub use net::free_port;
 pub use pki::{Issued, Pki};
 pub use process::Process;
 pub use scrape::Scrape;

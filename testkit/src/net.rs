@@ -19,7 +19,7 @@ pub fn free_port() -> u16 {
 /// Waits until something accepts connections on 127.0.0.1:`port`. `alive` is asked between
 /// attempts and returns why to stop waiting (a child that exited, with its log); the panic
 /// message carries that reason, or the timeout.
-pub fn wait_for_listener(
+pub(crate) fn wait_for_listener(
     port: u16,
     timeout: Duration,
     what: &str,

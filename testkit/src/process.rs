@@ -1,7 +1,7 @@
 //! Child processes that never outlive their test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::temp::TempDir;
@@ -58,12 +58,12 @@ impl Process {
 
     /// Waits until the process listens on 127.0.0.1:`port`; panics with its log if it exits
     /// first or `timeout` passes.
-    pub fn wait_for_port(&mut self, port: u16, timeout: Duration) {
+    fn wait_for_port(&mut self, port: u16, timeout: Duration) {
         let log = self.log.clone();
         let name = self.name.clone();
         let child = &mut self.child;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::wait_for_listener(port, timeout, &name, || match child.try_wait() {
+            crate::net::wait_for_listener(port, timeout, &name, || match child.try_wait() {
                 Ok(Some(status)) => Err(format!("exited with {status}")),
                 _ => Ok(()),
             })
@@ -81,31 +81,6 @@ impl Process {
     /// What the process wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         read(&self.log)
-    }
-
-    /// The log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
-    /// The process id.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The exit status, if it has exited.
-    pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    /// Waits up to `timeout` for the process to exit on its own.
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut status = None;
-        crate::poll(timeout, || {
-            status = self.try_wait();
-            status.is_some()
-        });
-        status
     }
 
     /// Kills and reaps the process now.

@@ -11,7 +11,7 @@
 //! ([`collectors::COLLECTORS`]). `--collector.<name>` / `--no-collector.<name>`,
 //! `--collector.disable-defaults` and the `collect[]` / `exclude[]` query parameters select
 //! them, as in node_exporter. Every module separates a pure parser (`parse_x(&str)`) from
-//! the reader (`read_x(&Paths)`), and every root comes from the `--path.*` flags
+//! the collector that reads the file, and every root comes from the `--path.*` flags
 //! ([`paths::Paths`]), so the whole exporter runs against a fixture tree.
 //!
 //! # Compatibility

@@ -53,11 +53,6 @@ impl Prober {
         }
     }
 
-    /// How many targets hold a pooled connection slot now.
-    pub fn cached_targets(&self) -> usize {
-        self.cache.lock().len()
-    }
-
     fn scraped(&self, key: String, make: impl FnOnce() -> Target) -> Scraped {
         let mut cache = self.cache.lock();
         if let Some(entry) = cache.iter_mut().find(|(k, _, _)| *k == key) {

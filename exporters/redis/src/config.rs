@@ -53,26 +53,6 @@ impl Config {
             tls: self.tls.clone(),
         }
     }
-
-    /// Defaults as redis_exporter's flags have them.
-    pub fn new(compat: Compat) -> Config {
-        Config {
-            namespace: "redis".to_owned(),
-            compat,
-            info_map: std::sync::Arc::new(InfoMap::new(compat, false)),
-            config_command: Some("CONFIG".to_owned()),
-            include_config_metrics: false,
-            ping_on_connect: false,
-            client_name: Some("redis_exporter".to_owned()),
-            connection_timeout: Duration::from_secs(15),
-            keys: KeyChecks {
-                batch_size: 1000,
-                ..KeyChecks::default()
-            },
-            persistent: true,
-            tls: std::sync::Arc::default(),
-        }
-    }
 }
 
 /// The families of one scrape of a target: redis_exporter's exact names under `namespace`.

@@ -15,7 +15,7 @@ use super::NodeCollector;
 use crate::config::Config;
 use parking_lot::Mutex;
 
-use crate::error::{ParseError, ParseErrorKind, ReadError};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::filter::DeviceFilter;
 use crate::number;
 use crate::paths::Paths;
@@ -78,13 +78,6 @@ pub fn parse_diskstats(text: &str) -> Result<Vec<DiskStats>, ParseError> {
         });
     }
     Ok(out)
-}
-
-/// Reads `<procfs>/diskstats`.
-pub fn read_diskstats(paths: &Paths) -> Result<Vec<DiskStats>, ReadError> {
-    let path = paths.proc("diskstats");
-    let text = read_string(&path)?;
-    parse_diskstats(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// The `E:KEY=value` properties of a udev database entry.

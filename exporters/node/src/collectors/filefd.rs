@@ -5,10 +5,10 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
 use super::NodeCollector;
 use crate::config::Config;
-use crate::error::{ParseError, ParseErrorKind, ReadError};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::family::scalar;
 
 /// `file-nr`'s first and third values.
@@ -34,13 +34,6 @@ pub fn parse_file_nr(text: &str) -> Result<FileFd, ParseError> {
         allocated: number::float(parts[0]).map_err(err)?,
         maximum: number::float(parts[2]).map_err(err)?,
     })
-}
-
-/// Reads `<procfs>/sys/fs/file-nr`.
-pub fn read_file_nr(paths: &Paths) -> Result<FileFd, ReadError> {
-    let path = paths.proc("sys/fs/file-nr");
-    let text = read_string(&path)?;
-    parse_file_nr(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// The `filefd` collector.

@@ -147,13 +147,6 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
     Ok(out)
 }
 
-/// Reads the mount table node_exporter reads: `/proc/1/mountinfo` (upstream) or
-/// `/proc/1/mounts` (1.5.0), falling back to the reader's own when pid 1's is hidden.
-pub fn read_mounts(paths: &Paths, compat: Compat) -> Result<Vec<Mount>, ReadError> {
-    let buf = TextBuf::default();
-    read_mounts_into(paths, compat, &buf)
-}
-
 fn read_mounts_into(paths: &Paths, compat: Compat, buf: &TextBuf) -> Result<Vec<Mount>, ReadError> {
     type Parser = fn(&str) -> Result<Vec<Mount>, ParseError>;
     let (file, fallback, parse): (&str, &str, Parser) = if compat.is_debian12() {

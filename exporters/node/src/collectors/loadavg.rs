@@ -5,10 +5,10 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
 use super::NodeCollector;
 use crate::config::Config;
-use crate::error::{ParseError, ParseErrorKind, ReadError};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::family::scalar;
 
 /// The three load averages.
@@ -37,13 +37,6 @@ pub fn parse_loadavg(text: &str) -> Result<Loadavg, ParseError> {
         load5: next()?,
         load15: next()?,
     })
-}
-
-/// Reads `<procfs>/loadavg`.
-pub fn read_loadavg(paths: &Paths) -> Result<Loadavg, ReadError> {
-    let path = paths.proc("loadavg");
-    let text = read_string(&path)?;
-    parse_loadavg(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// The `loadavg` collector.

@@ -10,10 +10,10 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
 use super::NodeCollector;
 use crate::config::Config;
-use crate::error::{ParseError, ParseErrorKind, ReadError};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::Compat;
 use aiplatform_prometheus::family::{dynamic_family, push};
 
@@ -131,13 +131,6 @@ fn export_key(key: &str) -> String {
         }
         _ => key.to_owned(),
     }
-}
-
-/// Reads `<procfs>/meminfo`.
-pub fn read_meminfo(paths: &Paths) -> Result<Vec<MeminfoField>, ReadError> {
-    let path = paths.proc("meminfo");
-    let text = read_string(&path)?;
-    parse_meminfo(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// The `meminfo` collector.

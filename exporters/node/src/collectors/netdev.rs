@@ -21,7 +21,7 @@ use crate::error::{ParseError, ParseErrorKind, ReadError};
 use crate::filter::DeviceFilter;
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::family::{family, push};
 
 /// The Debian 12 package's `--collector.netdev.device-exclude` default.
@@ -88,13 +88,6 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<DeviceStats>, ParseError> {
         });
     }
     Ok(out)
-}
-
-/// Reads `<procfs>/net/dev`.
-pub fn read_net_dev(paths: &Paths) -> Result<Vec<DeviceStats>, ReadError> {
-    let path = paths.proc("net/dev");
-    let text = read_string(&path)?;
-    parse_net_dev(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// A netlink link's counters with node_exporter's detailed names.

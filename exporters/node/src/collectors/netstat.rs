@@ -87,15 +87,6 @@ pub fn parse_snmp6(text: &str) -> Result<Vec<ProtocolStats<'_>>, ParseError> {
     Ok(out)
 }
 
-/// Reads and merges the three files (a missing `snmp6`, with IPv6 disabled, is no data), as
-/// `(Protocol_Field, value)` pairs.
-pub fn read_netstat(paths: &Paths) -> Result<Vec<(String, f64)>, ReadError> {
-    let mut bufs = [String::new(), String::new(), String::new()];
-    collect_stats(paths, &mut bufs, &mut crate::read::read_into, |key, v| {
-        Some((key.to_owned(), v))
-    })
-}
-
 /// Reads the files into `bufs` and calls `f` with every `Protocol_Field` and value.
 fn collect_stats<T>(
     paths: &Paths,

@@ -235,24 +235,6 @@ fn unquote(value: &str) -> Result<String, ParseErrorKind> {
 
 const CANDIDATES: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 
-/// Reads the first `os-release` that exists under `--path.rootfs`; `Ok(None)` when neither
-/// does.
-pub fn read_os_release(paths: &Paths) -> Result<Option<OsRelease>, ReadError> {
-    for c in CANDIDATES {
-        let path = paths.rootfs_join(c);
-        match read_string(&path) {
-            Ok(text) => {
-                return parse_os_release(&text)
-                    .map(Some)
-                    .map_err(|source| ReadError::Parse { path, source });
-            }
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
-}
-
 #[derive(Debug)]
 struct Cached {
     path: PathBuf,

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::Compat;
 use aiplatform_prometheus::family::scalar;
 
@@ -66,13 +66,6 @@ pub fn parse_pressure(text: &str) -> Result<PsiStats, ParseError> {
         });
     }
     Ok(stats)
-}
-
-/// Reads `<procfs>/pressure/<resource>`.
-pub fn read_pressure(paths: &Paths, resource: &str) -> Result<PsiStats, ReadError> {
-    let path = paths.proc(&format!("pressure/{resource}"));
-    let text = read_string(&path)?;
-    parse_pressure(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 fn seconds(line: &PsiLine) -> f64 {

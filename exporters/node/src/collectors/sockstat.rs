@@ -7,10 +7,10 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
 use super::NodeCollector;
 use crate::config::Config;
-use crate::error::{ParseError, ParseErrorKind, ReadError};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::family::{dynamic_family, push, scalar};
 
 /// One protocol line (`TCP: inuse 19 orphan 0 tw 4 alloc 22 mem 134`).
@@ -86,22 +86,6 @@ pub fn parse_sockstat(text: &str) -> Result<Sockstat, ParseError> {
         }
     }
     Ok(stat)
-}
-
-/// Reads `<procfs>/net/sockstat` and `sockstat6`; a missing file (IPv4 or IPv6 disabled)
-/// gives `None`.
-pub fn read_sockstat(paths: &Paths) -> Result<[Option<Sockstat>; 2], ReadError> {
-    let one = |rel: &str| -> Result<Option<Sockstat>, ReadError> {
-        let path = paths.proc(rel);
-        match read_string(&path) {
-            Ok(text) => parse_sockstat(&text)
-                .map(Some)
-                .map_err(|source| ReadError::Parse { path, source }),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    };
-    Ok([one("net/sockstat")?, one("net/sockstat6")?])
 }
 
 /// The system page size.

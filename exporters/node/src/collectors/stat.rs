@@ -7,10 +7,10 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
 use super::NodeCollector;
 use crate::config::Config;
-use crate::error::{ParseError, ParseErrorKind, ReadError};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::family::{family, push, scalar};
 
 /// Clock ticks per second of `/proc/stat` (`USER_HZ`, 100 on every Linux architecture).
@@ -144,13 +144,6 @@ fn parse_cpu_times<'a>(
         guest: v[8],
         guest_nice: v[9],
     })
-}
-
-/// Reads `<procfs>/stat`.
-pub fn read_stat(paths: &Paths) -> Result<ProcStat, ReadError> {
-    let path = paths.proc("stat");
-    let text = read_string(&path)?;
-    parse_stat(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// The `stat` collector.

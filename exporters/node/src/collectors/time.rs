@@ -35,12 +35,6 @@ pub fn parse_clocksource(available: &str, current: &str) -> ClockSource {
     }
 }
 
-/// Reads every `<sysfs>/devices/system/clocksource/clocksource[0-9]*`, in name order (as
-/// procfs globs them); the index in the list is the `device` label.
-pub fn read_clocksources(paths: &Paths) -> Result<Vec<ClockSource>, ReadError> {
-    read_clocksources_with(paths, &mut |path, out| crate::read::read_into(path, out))
-}
-
 fn read_clocksources_with(
     paths: &Paths,
     read: &mut dyn FnMut(&std::path::Path, &mut String) -> Result<(), ReadError>,

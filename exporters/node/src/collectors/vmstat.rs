@@ -10,10 +10,10 @@ use regex::Regex;
 
 use crate::filter::NameFilter;
 
-use crate::error::{ParseError, ParseErrorKind, ReadError};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
 use aiplatform_prometheus::family::{dynamic_family, push};
 
 /// `--collector.vmstat.fields` default.
@@ -36,14 +36,6 @@ pub fn parse_vmstat(text: &str) -> Result<Vec<(&str, f64)>, ParseError> {
         out.push((name, number::float(value).map_err(err)?));
     }
     Ok(out)
-}
-
-/// Reads `<procfs>/vmstat` (every field; filter with the fields pattern yourself).
-pub fn read_vmstat(paths: &Paths) -> Result<Vec<(String, f64)>, ReadError> {
-    let path = paths.proc("vmstat");
-    let text = read_string(&path)?;
-    let fields = parse_vmstat(&text).map_err(|source| ReadError::Parse { path, source })?;
-    Ok(fields.into_iter().map(|(n, v)| (n.to_owned(), v)).collect())
 }
 
 /// The `vmstat` collector.

@@ -198,12 +198,6 @@ impl CollectorSet {
         self
     }
 
-    /// What is kept back from `X-Prometheus-Scrape-Timeout-Seconds` (default 0.5 s).
-    pub fn set_timeout_offset(&mut self, offset: Duration) -> &mut Self {
-        self.timeout_offset = offset;
-        self
-    }
-
     /// The offset kept back from the scrape timeout header.
     pub fn timeout_offset(&self) -> Duration {
         self.timeout_offset
