@@ -143,12 +143,32 @@
 //!   fall back to the system roots). As in the toolkit, a file that becomes invalid while
 //!   running fails closed: 500, or a refused handshake.
 //!
+//! # The exporter skeleton
+//!
+//! What the node, PostgreSQL and Redis exporters share, so that their binaries read alike
+//! (`main` parses the command line, installs logging, and serves what the crate's `app`
+//! module wires together):
+//!
+//! - [`Compat`]: `--compat=upstream|debian12`, which Go exporter release is reproduced;
+//! - [`collectors`]: the collector traits ([`ScrapeCollector`], [`BlockingCollector`], both
+//!   `collect(ctx, out)`) and the [`CollectorSet`] that registers them by name, generates
+//!   `--[no-]collector.<name>` ([`CollectorSet::for_flags`] before the collectors exist) and
+//!   runs a scrape under time limits;
+//! - [`family`]: building the families collectors return, with the Go exporters' counter names
+//!   ([`family::Naming`]) and the by-name [`family::FamilySet`];
+//! - [`WebArgs`], [`ExporterCli`], [`LogLevel`] / [`LogFormat`] and [`init_logging`]: the
+//!   shared flags, `--version`, and logging as the Go exporters do it;
+//! - [`limit_malloc_arenas`] and [`BuildInfo`]: process set-up and `<program>_build_info`;
+//! - [`textparse`]: the text exposition parser (Go's `expfmt` rules) for exporters that read
+//!   expositions, such as the node exporter's textfile collector.
+//!
 //! # Modules
 //!
 //! One job each: [`server`](ServerBuilder) (listeners, connections, routing), negotiation and
 //! responses ([`accepts_gzip`], [`Exposition`]), [`web_config`](WebConfig) (file format), TLS
-//! (rustls settings), basic auth, limits, self-metrics, [`process`](ProcessCollector),
-//! [`flags`](WebArgs) and [`cli`](ExporterCli), [`collectors`], the [landing page](LandingPage),
+//! (rustls settings, certificates through `aiplatform-tls`), basic auth, limits, self-metrics,
+//! [`process`](ProcessCollector), [`flags`](WebArgs) and [`cli`](ExporterCli), logging,
+//! [`collectors`], [`family`], [`textparse`], the [landing page](LandingPage),
 //! [build information](BuildInfo).
 
 #![deny(missing_docs)]
