@@ -6,7 +6,7 @@
 //!   [`Exporter`], an exporter binary serving on a free port;
 //! - [`http`]: a plain HTTP/1.1 GET, enough to scrape an exporter;
 //! - [`eventually`] and [`poll`]: waiting for a condition with a deadline;
-//! - [`TempDir`]: a directory removed on drop;
+//! - [`TempDir`]: a directory removed on drop, and [`Buf`], a writer a test reads back;
 //! - [`Pki`]: a CA and the certificates it signs, as PEM;
 //! - [`Scrape`]: a scrape read back with the same parser the node exporter's textfile
 //!   collector uses, and looked up by name and labels;
@@ -20,6 +20,7 @@
 
 #![deny(missing_docs)]
 
+mod buf;
 mod exporter;
 pub mod host;
 pub mod http;
@@ -31,6 +32,7 @@ mod snapshot;
 mod temp;
 mod wait;
 
+pub use buf::Buf;
 pub use exporter::Exporter;
 pub use net::free_port;
 pub use pki::{Issued, Pki};

@@ -1,5 +1,5 @@
-//! What the logging tests share: an in-memory writer, a Logstash-like TCP receiver on
-//! 127.0.0.1 that can be stopped and restarted, and the self-metrics read back.
+//! What the logging tests share: a Logstash-like TCP receiver on 127.0.0.1 that can be
+//! stopped and restarted, and the self-metrics read back.
 
 // Each test file uses part of this module.
 #![allow(dead_code)]
@@ -14,31 +14,7 @@ use std::time::{Duration, Instant};
 use aiplatform_metrics::Registry;
 use aiplatform_testkit::SnapshotLookup;
 
-/// A `Write` into a shared buffer.
-#[derive(Clone, Default)]
-pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    pub fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).expect("output is UTF-8")
-    }
-    pub fn lines(&self) -> Vec<String> {
-        self.text().lines().map(str::to_owned).collect()
-    }
-    pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
+pub use aiplatform_testkit::Buf;
 
 /// The value of a self-metric series; 0 for a series not created yet (a counter that never
 /// moved).

@@ -4,8 +4,14 @@ use std::process::Command;
 
 use aiplatform_testkit::{Process, free_port};
 
-/// Starts the example API on a free port; returns it with its base URL once it listens.
+/// Starts the example API on a free port logging JSON at warn level; returns it with its
+/// base URL once it listens.
 pub fn start_api() -> (Process, String) {
+    start_api_with("warn", &[])
+}
+
+/// [`start_api`] at `log_level`, with these environment variables.
+pub fn start_api_with(log_level: &str, env: &[(&str, &str)]) -> (Process, String) {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_aiplatform-api"));
     cmd.args([
@@ -14,8 +20,9 @@ pub fn start_api() -> (Process, String) {
         "--log-format",
         "json",
         "--log-level",
-        "warn",
-    ]);
+        log_level,
+    ])
+    .envs(env.iter().copied());
     let api = Process::listening("aiplatform-api", cmd, port);
     (api, format!("http://127.0.0.1:{port}"))
 }

@@ -1,28 +1,12 @@
 //! Exporter logging: what `--log.level` and `--log.format` install, written as the Go
 //! exporters write it. In its own test binary, since one test installs the global subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aiplatform_logging::{Format, Output};
 use aiplatform_prometheus::{LogFormat, LogLevel, exporter_logging, init_logging};
+use aiplatform_testkit::Buf;
 use tracing_subscriber::prelude::*;
-
-/// A `Write` into a shared buffer.
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn lines_look_like_the_go_exporters_and_carry_no_fingerprint() {
@@ -36,10 +20,9 @@ fn lines_look_like_the_go_exporters_and_carry_no_fingerprint() {
         tracing::info!(address = "[::]:9100", "Listening on");
     });
     assert!(guard.flush(Duration::from_secs(5)));
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = out.lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    let line = lines[0];
+    let line = &lines[0];
     assert!(line.starts_with("ts="), "{line}");
     assert!(line.contains(" level=info msg=\"Listening on\""), "{line}");
     assert!(line.contains("address=[::]:9100"), "{line}");
