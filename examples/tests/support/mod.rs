@@ -1,5 +1,8 @@
 //! The example API on a free port, killed when the test ends.
 
+// Each test file uses part of this module.
+#![allow(dead_code)]
+
 use std::process::Command;
 
 use aiplatform_testkit::{Process, free_port};
