@@ -147,7 +147,7 @@ pub use output::{Format, Output};
 pub use queue::FullPolicy;
 pub use redact::{Redactor, RedactorBuilder};
 pub use sink::logstash::{LogstashConfig, TlsConfig};
-pub use spool::SpoolConfig;
+pub use spool::{Spool, SpoolConfig, SpoolPos};
 pub use tracing_appender::rolling::Rotation;
 
 /// Starts configuring logging; see [`LogBuilder`] for the defaults.

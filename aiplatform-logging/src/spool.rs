@@ -1,5 +1,26 @@
-//! The on-disk spool: Logstash lines that could not be delivered yet, kept in order across an
-//! outage longer than the memory queue holds and across a process restart.
+//! The on-disk spool: records that could not be delivered yet (Logstash lines, push batches),
+//! kept in order across an outage longer than a memory queue holds and across a process
+//! restart.
+//!
+//! The Logstash sink uses it through [`SpoolConfig`]; other senders (the push pipeline) open a
+//! [`Spool`] themselves:
+//!
+//! ```
+//! use aiplatform_logging::{Spool, SpoolConfig};
+//!
+//! let dir = std::env::temp_dir().join(format!("spool-doc-{}", std::process::id()));
+//! let mut spool = Spool::open(SpoolConfig::new(&dir)).unwrap();
+//! assert!(spool.append(b"first").unwrap());
+//! assert!(spool.append(b"second").unwrap());
+//! let (record, pos) = spool.read_next().unwrap().unwrap();
+//! assert_eq!(record, b"first");
+//! spool.confirm(pos); // delivered: never read again, not even after a restart
+//! drop(spool);
+//! let mut reopened = Spool::open(SpoolConfig::new(&dir)).unwrap();
+//! assert_eq!(reopened.read_next().unwrap().unwrap().0, b"second");
+//! # drop(reopened);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -74,14 +95,15 @@ impl SpoolConfig {
 
 /// A position in the spool: the byte after a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct SpoolPos {
+pub struct SpoolPos {
     seg: u64,
     off: u64,
 }
 
-/// An open spool directory.
+/// An open spool directory: append records, read them back in order, confirm what was
+/// delivered. See [`SpoolConfig`] for the layout and the failure behaviour.
 #[derive(Debug)]
-pub(crate) struct Spool {
+pub struct Spool {
     cfg: SpoolConfig,
     _lock: File,
     /// Segment ids and sizes, oldest first; the last one is appended to.
@@ -131,7 +153,9 @@ fn resync(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 impl Spool {
-    pub(crate) fn open(cfg: SpoolConfig) -> Result<Spool, Error> {
+    /// Opens (or creates) the spool directory and locks it for this process; reading starts
+    /// at the last confirmed position.
+    pub fn open(cfg: SpoolConfig) -> Result<Spool, Error> {
         let dir = cfg.dir.clone();
         let err = |source| Error::Spool {
             path: dir.clone(),
@@ -241,12 +265,12 @@ impl Spool {
     }
 
     /// Total bytes on disk.
-    pub(crate) fn bytes(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.segs.iter().map(|s| s.1).sum()
     }
 
-    /// Appends a line. `Ok(false)` when the spool is full (the caller counts the drop).
-    pub(crate) fn append(&mut self, line: &[u8]) -> io::Result<bool> {
+    /// Appends a record. `Ok(false)` when the spool is full (the caller counts the drop).
+    pub fn append(&mut self, line: &[u8]) -> io::Result<bool> {
         let rec = (HEADER + line.len()) as u64;
         if self.bytes() + rec > self.cfg.max_bytes {
             return Ok(false);
@@ -267,8 +291,8 @@ impl Spool {
         Ok(true)
     }
 
-    /// Pushes appended records to the OS.
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
+    /// Pushes appended records to the OS (they then survive a crash of the process).
+    pub fn flush(&mut self) -> io::Result<()> {
         if self.dirty {
             self.writer.flush()?;
             self.dirty = false;
@@ -277,13 +301,13 @@ impl Spool {
     }
 
     /// Whether records after the read position remain.
-    pub(crate) fn has_unread(&self) -> bool {
+    pub fn has_unread(&self) -> bool {
         let (id, len) = self.active();
         self.read.seg < id || self.read.off < len
     }
 
-    /// Reads the next record; skips (and counts) corrupt stretches.
-    pub(crate) fn read_next(&mut self) -> io::Result<Option<(Vec<u8>, SpoolPos)>> {
+    /// Reads the next record and the position after it; skips (and counts) corrupt stretches.
+    pub fn read_next(&mut self) -> io::Result<Option<(Vec<u8>, SpoolPos)>> {
         self.flush()?;
         loop {
             let (active, active_len) = self.active();
@@ -344,8 +368,8 @@ impl Spool {
         Ok(())
     }
 
-    /// Marks everything up to `pos` as delivered.
-    pub(crate) fn confirm(&mut self, pos: SpoolPos) {
+    /// Marks everything up to `pos` as delivered; whole segments before it are deleted.
+    pub fn confirm(&mut self, pos: SpoolPos) {
         if pos <= self.confirmed {
             return;
         }
@@ -365,12 +389,13 @@ impl Spool {
     }
 
     /// Moves the read position back to the first unconfirmed record (after a disconnect).
-    pub(crate) fn rewind(&mut self) {
+    pub fn rewind(&mut self) {
         self.read = self.confirmed;
     }
 
-    /// Writes the cursor file (atomically, by rename).
-    pub(crate) fn persist(&mut self) -> io::Result<()> {
+    /// Writes the cursor file (atomically, by rename); also done at most every 200 ms by
+    /// [`Spool::confirm`], and on drop.
+    pub fn persist(&mut self) -> io::Result<()> {
         self.flush()?;
         self.cursor_at = Instant::now();
         if self.cursor_written == self.confirmed {
@@ -387,7 +412,7 @@ impl Spool {
     }
 
     /// Corrupt stretches skipped since the last call.
-    pub(crate) fn take_corrupt(&mut self) -> u64 {
+    pub fn take_corrupt(&mut self) -> u64 {
         std::mem::take(&mut self.corrupt)
     }
 

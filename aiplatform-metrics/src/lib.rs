@@ -118,7 +118,7 @@ pub use collector::{Collector, CollectorId};
 pub use counter::Counter;
 pub use desc::MetricKind;
 pub use encoding::{
-    Encoder, Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate,
+    Encoder, Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate, write_le_value,
 };
 pub use error::{BucketsError, LabelCountError, NameError, NameKind, RegistrationError};
 pub use family::{DEFAULT_MAX_SERIES, Family, OVERFLOW_LABEL_VALUE};

@@ -387,6 +387,28 @@ impl MetricFamily {
         &self.desc.name
     }
 
+    /// What text 0.0.4 appends to the family name in sample names: `_total` for counters
+    /// (unless described with `text_name_as_given`), nothing otherwise. Push protocols that
+    /// carry Prometheus names (remote write, the Pushgateway) use it so their series match a
+    /// scrape's.
+    ///
+    /// ```
+    /// use aiplatform_metrics::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs_total", "Jobs.").unwrap();
+    /// registry.gauge("queue_depth", "Depth.").unwrap();
+    /// let snapshot = registry.collect();
+    /// assert_eq!(snapshot.family("jobs").unwrap().text_suffix(), "_total");
+    /// assert_eq!(snapshot.family("queue_depth").unwrap().text_suffix(), "");
+    /// ```
+    pub fn text_suffix(&self) -> &'static str {
+        match self.desc.counter_suffix(false) {
+            b"" => "",
+            _ => "_total",
+        }
+    }
+
     /// The help text, unescaped.
     pub fn help(&self) -> &str {
         &self.desc.help

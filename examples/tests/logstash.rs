@@ -15,7 +15,7 @@ fn request_logs_reach_a_logstash_tcp_input() {
     let logstash = TcpListener::bind("127.0.0.1:0").unwrap();
     let logstash_addr = logstash.local_addr().unwrap();
     let logstash_addr = logstash_addr.to_string();
-    let (_api, api) = start_api_with("info", &[("AIPLATFORM_LOGSTASH_ADDR", &logstash_addr)]);
+    let (_api, api) = start_api_with("info", &[], &[("AIPLATFORM_LOGSTASH_ADDR", &logstash_addr)]);
     let client = reqwest::blocking::Client::new();
     let resp = client
         .post(format!(

@@ -12,6 +12,13 @@ DEB_PACKAGES=(
     # The Redis exporter's tests start their own servers (master, replica, TLS, unix socket)
     # and expect one on 127.0.0.1:6379.
     "redis-server:redis-server"
+    # monitoring/: amtool checks the Alertmanager configuration; the live tests run
+    # Alertmanager and Pushgateway beside Prometheus. The push backends' end-to-end tests use
+    # the Pushgateway too, and VictoriaMetrics (Prometheus' remote-write receiver comes with
+    # the prometheus package above).
+    "prometheus-alertmanager:amtool"
+    "prometheus-pushgateway:prometheus-pushgateway"
+    "victoria-metrics:victoria-metrics"
 )
 
 apt_updated=0
@@ -46,7 +53,9 @@ ensure_test_deps() {
         echo "installing Python package prometheus_client"
         python3 -m pip install --quiet --disable-pip-version-check prometheus_client
     fi
+    ensure_elk_validators
     echo "promtool: $(promtool --version 2>&1 | head -1)"
+    echo "amtool: $(amtool --version 2>&1 | head -1)"
     echo "prometheus_client: $(python3 -c 'import importlib.metadata as m; print(m.version("prometheus_client"))')"
 }
 
@@ -96,5 +105,58 @@ ensure_services() {
             echo "starting Redis"
             redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
         fi
+    fi
+}
+
+# Offline validators for the log pipeline, the indices, the compose stack and the Kubernetes
+# manifests under monitoring/ and deploy/ (no Logstash, Elasticsearch or Docker runs here).
+# Python ones go into the system python3; the npm ones are unpacked (no install scripts, no
+# dependencies) into .tools/npm/, which git ignores.
+ELK_PIP_PACKAGES=(
+    "check_jsonschema:check-jsonschema==0.39.0"
+    "kubernetes_validate:kubernetes-validate==1.37.0"
+    "logstash_pipeline_parser:logstash-pipeline-parser==0.0.3"
+    "pygrok:pygrok==1.0.0"
+    "yaml:PyYAML"
+)
+# The compiled Elasticsearch API specification, and the ECS field reference.
+ELK_NPM_PACKAGES=(
+    "@elastic/request-converter@9.5.0:dist/schema.json"
+    "@elastic/ecs@9.4.0:generated/ecs_flat.js"
+)
+
+ensure_elk_validators() {
+    # shellcheck for the setup scripts; busybox to run them under the ash of the curl image.
+    local debs=()
+    command -v shellcheck >/dev/null 2>&1 || debs+=(shellcheck)
+    command -v busybox >/dev/null 2>&1 || debs+=(busybox)
+    if [ "${#debs[@]}" -gt 0 ]; then
+        echo "installing Debian packages: ${debs[*]}"
+        apt_install "${debs[@]}"
+    fi
+    local missing=()
+    for entry in "${ELK_PIP_PACKAGES[@]}"; do
+        python3 -c "import ${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "installing Python packages: ${missing[*]}"
+        python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+    fi
+    local root
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+    for entry in "${ELK_NPM_PACKAGES[@]}"; do
+        local spec="${entry%%:*}" file="${entry#*:}"
+        local dir="$root/.tools/npm/${spec//\//+}"
+        [ -f "$dir/package/$file" ] && continue
+        echo "unpacking npm package $spec"
+        rm -rf "$dir" && mkdir -p "$dir"
+        (cd "$dir" && npm pack --silent "$spec" >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz)
+    done
+    # The ECS reference ships as a JavaScript module; the tests read it as JSON.
+    local ecs="$root/.tools/npm/@elastic+ecs@9.4.0"
+    if [ ! -f "$ecs/ecs_flat.json" ]; then
+        node -e 'process.stdout.write(JSON.stringify(require(process.argv[1]).EcsFlat))' \
+            "$ecs/package/generated/ecs_flat.js" >"$ecs/ecs_flat.json.tmp"
+        mv "$ecs/ecs_flat.json.tmp" "$ecs/ecs_flat.json"
     fi
 }

@@ -1,7 +1,7 @@
 //! Child processes that never outlive their test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::temp::TempDir;
@@ -81,6 +81,22 @@ impl Process {
     /// What the process wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         read(&self.log)
+    }
+
+    /// Asks the process to stop (`SIGTERM`, what a service manager sends) and waits up to
+    /// `timeout` for it to exit; `None` if it is still running then (it is killed on drop).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill -TERM for {}: {e}", self.name));
+        assert!(sent.success(), "kill -TERM {} failed: {sent}", self.name);
+        let mut status = None;
+        crate::poll(timeout, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
     }
 
     /// Kills and reaps the process now.

@@ -13,6 +13,21 @@ mod writer;
 
 pub use negotiate::negotiate;
 
+/// Writes `v` as Prometheus writes an `le` or `quantile` label value in text 0.0.4 (Go's
+/// `%g`: `0.005`, `1`, `1e+06`, `+Inf`), for push protocols that send histograms as
+/// `_bucket` series (remote write), so their series match a scrape's.
+///
+/// ```
+/// let mut out = Vec::new();
+/// aiplatform_metrics::write_le_value(1e6, &mut out);
+/// out.push(b' ');
+/// aiplatform_metrics::write_le_value(f64::INFINITY, &mut out);
+/// assert_eq!(out, b"1e+06 +Inf");
+/// ```
+pub fn write_le_value(v: f64, out: &mut Vec<u8>) {
+    float::write_go(v, out);
+}
+
 use crate::snapshot::Snapshot;
 
 /// `Content-Type` of Prometheus text format 0.0.4.

@@ -30,10 +30,17 @@ fn main() -> anyhow::Result<()> {
     // (the largest cost on a 2-CPU host), and every idle thread costs resident memory. A
     // collector that hangs holds at most one of them (it is not started again until it
     // returns), and the filesystem collector's statfs calls run on their own threads.
+    // Debug builds need more: there miniz_oxide builds its ~300 KiB compressor state on the
+    // stack before boxing it, so a gzip scrape (every Prometheus scrape) overflowed 256 KiB.
+    let stack_size = if cfg!(debug_assertions) {
+        2 << 20
+    } else {
+        256 << 10
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(4)
-        .thread_stack_size(256 * 1024)
+        .thread_stack_size(stack_size)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

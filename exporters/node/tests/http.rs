@@ -220,3 +220,26 @@ fn promtool_accepts_the_exposition() {
         .collect();
     assert!(unexpected.is_empty(), "promtool findings: {unexpected:#?}");
 }
+
+#[test]
+fn a_gzip_scrape_like_prometheus_sends_is_answered_compressed() {
+    use std::io::{Read, Write};
+    let ne = start_ours(&fixture_args("proc"));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", ne.port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\
+         Accept: application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let head = String::from_utf8_lossy(&raw[..raw.len().min(512)]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    // The exporter is still serving (a debug build used to overflow its stack here).
+    assert_eq!(ne.get("/metrics").status, 200);
+}

@@ -47,6 +47,8 @@ pub struct Exposition {
 
 struct Inner {
     registry: Registry,
+    /// Whether OpenMetrics is offered when `Accept` prefers it (else always text 0.0.4).
+    openmetrics: bool,
     pool: Mutex<Vec<(Snapshot, Encoder)>>,
     /// Size of the last body, to allocate the next one at once.
     last_len: AtomicUsize,
@@ -68,11 +70,29 @@ pub struct EncodeReport {
 }
 
 impl Exposition {
-    /// Wraps `registry`.
+    /// Wraps `registry`; scrapes get Prometheus text 0.0.4 whatever they accept, as from the
+    /// Go exporters (client_golang's `promhttp` without `EnableOpenMetrics`).
+    ///
+    /// That is what keeps series names the same in Prometheus: OpenMetrics requires a
+    /// counter's samples to end in `_total`, so a counter named without it
+    /// (`pg_stat_database_xact_commit`) would be stored as `..._total` by a Prometheus that
+    /// negotiated OpenMetrics (all of them prefer it), and every dashboard and alert written
+    /// for the Go exporter would find nothing.
     pub fn new(registry: Registry) -> Exposition {
+        Self::build(registry, false)
+    }
+
+    /// Wraps `registry`, answering OpenMetrics 1.0 when `Accept` prefers it (what Prometheus
+    /// sends) and text 0.0.4 otherwise. For registries whose counters all end in `_total`.
+    pub fn with_openmetrics(registry: Registry) -> Exposition {
+        Self::build(registry, true)
+    }
+
+    fn build(registry: Registry, openmetrics: bool) -> Exposition {
         Exposition {
             inner: Arc::new(Inner {
                 registry,
+                openmetrics,
                 pool: Mutex::new(Vec::new()),
                 last_len: AtomicUsize::new(16 * 1024),
             }),
@@ -106,7 +126,7 @@ impl Exposition {
         }
     }
 
-    /// Answers a scrape: format from `Accept`, gzip if `Accept-Encoding` allows it, the exact
+    /// Answers a scrape: format from `Accept` (with OpenMetrics offered), gzip if `Accept-Encoding` allows it, the exact
     /// `Content-Type`; collection and encoding run on the blocking pool. A panic while
     /// collecting (a registry collector's) gives a 500.
     pub async fn render(&self, headers: &HeaderMap, extra: Vec<MetricFamily>) -> Response {
@@ -121,7 +141,11 @@ impl Exposition {
         headers: &HeaderMap,
         extra: impl FnOnce(&mut Vec<MetricFamily>) + Send + 'static,
     ) -> (Response, RenderReport) {
-        let format = negotiate(header_str(headers, ACCEPT));
+        let format = if self.inner.openmetrics {
+            negotiate(header_str(headers, ACCEPT))
+        } else {
+            Format::Text
+        };
         let gzip = accepts_gzip(header_str(headers, ACCEPT_ENCODING));
         let this = self.clone();
         let job = tokio::task::spawn_blocking(move || {

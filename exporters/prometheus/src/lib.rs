@@ -23,8 +23,10 @@
 //!
 //! What the server does, following client_golang's `promhttp` and the exporter-toolkit:
 //!
-//! - **`/metrics`** (configurable): Prometheus text 0.0.4 or OpenMetrics 1.0 chosen by
-//!   `Accept` (q-values honoured, what Prometheus 2.x and 3.x send), gzip when
+//! - **`/metrics`** (configurable): Prometheus text 0.0.4, as the Go exporters answer every
+//!   scraper (OpenMetrics would rename counters lacking `_total` in Prometheus); with
+//!   [`ServerBuilder::openmetrics`], OpenMetrics 1.0 when `Accept` prefers it (q-values
+//!   honoured, what Prometheus 2.x and 3.x send). Gzip when
 //!   `Accept-Encoding` allows it, the exact versioned `Content-Type`. Collection and encoding
 //!   run on tokio's blocking pool, so a slow scrape never holds up other requests, and
 //!   scrapes run concurrently up to `--web.max-requests` (default 40), past which the answer

@@ -25,9 +25,54 @@ fn registry() -> Registry {
     r
 }
 
+/// What Prometheus 2.42 sends: OpenMetrics first.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_prometheus_gets_text_so_counters_without_total_keep_their_names() {
+    // A counter named without _total, as exporters keep postgres_exporter's names.
+    let r = Registry::new();
+    r.register_collector(|out: &mut Vec<MetricFamily>| {
+        let mut f = MetricFamily::builder(
+            MetricKind::Counter,
+            "pg_stat_database_xact_commit",
+            "Commits.",
+        )
+        .text_name_as_given()
+        .build()
+        .unwrap();
+        f.push_counter(&[] as &[&str], 3.0).unwrap();
+        out.push(f);
+    });
+    let (_server, addr) = start(Server::builder(r).exporter_metrics(false)).await;
+    let client = Client::plain();
+    for accept in [
+        PROMETHEUS_ACCEPT,
+        "application/openmetrics-text;version=1.0.0",
+        "*/*",
+    ] {
+        let r = client
+            .get_with(addr, "/metrics", &[("accept", accept)])
+            .await
+            .unwrap();
+        assert_eq!(r.header("content-type"), Some(TEXT), "Accept: {accept}");
+        let body = r.text();
+        assert!(
+            body.contains("\npg_stat_database_xact_commit 3\n"),
+            "{body}"
+        );
+        assert!(!body.contains("_total"), "{body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_negotiation_for_each_prometheus_accept_header() {
-    let (_server, addr) = start(Server::builder(registry()).exporter_metrics(false)).await;
+    let (_server, addr) = start(
+        Server::builder(registry())
+            .exporter_metrics(false)
+            .openmetrics(true),
+    )
+    .await;
     let cases = [
         // Prometheus 2.x before native histograms.
         (
@@ -246,7 +291,7 @@ async fn extra_routes_render_with_negotiation() {
         .unwrap();
         up.push_gauge(&[target.as_str()], 1.0).unwrap();
         // A fresh registry per probe, as postgres_exporter's /probe uses.
-        req.render(&Exposition::new(Registry::new()), vec![up])
+        req.render(&Exposition::with_openmetrics(Registry::new()), vec![up])
             .await
     };
     let (_server, addr) = start(Server::builder(registry()).route("/probe", probe)).await;

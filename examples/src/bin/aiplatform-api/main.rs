@@ -8,13 +8,18 @@
 //!   `aiplatform_federated_training_rounds_total`, `aiplatform_quantum_optimizations_total`);
 //! - `process_*` metrics, and `/metrics` served with content negotiation and gzip;
 //! - one log line per request (method, full URL, status, latency) through aiplatform-logging,
-//!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set.
+//!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set;
+//! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
+//!   exercising the error-ratio alert and dashboards;
+//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
 
 mod connections;
+mod faults;
 mod metrics;
+mod push;
 mod routes;
 
 use std::net::SocketAddr;
@@ -35,6 +40,13 @@ struct Cli {
     /// Log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log_level: String,
+    /// Serve `PUT /admin/faults` (`{"error_ratio": 0.25}`), which makes that share of
+    /// `/api/v1/*` requests fail with 503: for exercising alerts and dashboards. Never enable
+    /// it where clients you do not control can reach the service.
+    #[arg(long, env = "AIPLATFORM_API_FAULT_INJECTION")]
+    fault_injection: bool,
+    #[command(flatten)]
+    remote_write: push::RemoteWriteArgs,
 }
 
 #[tokio::main]
@@ -53,7 +65,13 @@ async fn main() -> anyhow::Result<()> {
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
 
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
-    let app = routes::app(registry, metrics.clone()).context("building the HTTP service")?;
+    let pusher = cli.remote_write.start(&registry)?;
+    let faults = cli.fault_injection.then(faults::Faults::default);
+    if faults.is_some() {
+        tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
+    }
+    let app =
+        routes::app(registry, metrics.clone(), faults).context("building the HTTP service")?;
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("binding {}", cli.listen))?;
@@ -64,6 +82,15 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("serving HTTP")?;
+    if let Some(pusher) = pusher {
+        // The last values go out before the process ends.
+        if let Err(e) = pusher
+            .shutdown_async(std::time::Duration::from_secs(5))
+            .await
+        {
+            tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
+        }
+    }
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }

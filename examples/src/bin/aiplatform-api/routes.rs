@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::faults::{self, Faults};
 use crate::metrics::{AppMetrics, track};
 
 #[derive(Clone)]
@@ -24,22 +25,34 @@ struct AppState {
     outcomes: Arc<Mutex<VecDeque<bool>>>,
 }
 
-/// Builds the router with every layer in place.
-pub fn app(registry: Registry, metrics: AppMetrics) -> anyhow::Result<Router> {
+/// Builds the router with every layer in place. With `faults`, the `/admin/faults` routes are
+/// added and injected failures pass through the same metrics and logs as real ones.
+pub fn app(
+    registry: Registry,
+    metrics: AppMetrics,
+    faults: Option<Faults>,
+) -> anyhow::Result<Router> {
     registry.register_collector(ProcessCollector::new());
     let http = HttpMetricsLayer::builder(&registry).axum_routes().build()?;
     let state = AppState {
         metrics: metrics.clone(),
-        exposition: Exposition::new(registry),
+        // Every counter here ends in _total: OpenMetrics renames nothing.
+        exposition: Exposition::with_openmetrics(registry),
         outcomes: Arc::new(Mutex::new(VecDeque::with_capacity(100))),
     };
-    Ok(Router::new()
+    let mut router = Router::new()
         .route("/", get(index))
         .route("/health", get(health))
         .route("/metrics", get(metrics_endpoint))
         .route("/api/v1/predict", post(predict))
         .route("/api/v1/training/rounds", post(training_round))
-        .route("/api/v1/optimize", post(optimize))
+        .route("/api/v1/optimize", post(optimize));
+    if let Some(faults) = faults {
+        router = router
+            .merge(faults.routes())
+            .layer(axum::middleware::from_fn_with_state(faults, faults::inject));
+    }
+    Ok(router
         .layer(axum::middleware::from_fn_with_state(metrics, track))
         .layer(http)
         .with_state(state))

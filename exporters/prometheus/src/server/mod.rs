@@ -45,6 +45,7 @@ pub struct ServerBuilder {
     health: bool,
     max_requests: usize,
     exporter_metrics: bool,
+    openmetrics: bool,
     web_config: WebConfigChoice,
     collectors: Option<CollectorSet>,
     collector_filters: bool,
@@ -84,6 +85,7 @@ impl ServerBuilder {
             health: true,
             max_requests: DEFAULT_MAX_REQUESTS,
             exporter_metrics: true,
+            openmetrics: false,
             web_config: WebConfigChoice::None,
             collectors: None,
             collector_filters: false,
@@ -145,6 +147,14 @@ impl ServerBuilder {
     /// `--web.disable-exporter-metrics` turns them off).
     pub fn exporter_metrics(mut self, on: bool) -> ServerBuilder {
         self.exporter_metrics = on;
+        self
+    }
+
+    /// Whether `/metrics` answers OpenMetrics to a scraper that prefers it (default false:
+    /// text 0.0.4 always, as the Go exporters answer, so that counters named without
+    /// `_total` keep their names in Prometheus; see [`Exposition::new`]).
+    pub fn openmetrics(mut self, on: bool) -> ServerBuilder {
+        self.openmetrics = on;
         self
     }
 
@@ -257,7 +267,11 @@ impl ServerBuilder {
             telemetry_path: self.telemetry_path,
             landing,
             health: self.health,
-            exposition: Exposition::new(self.registry),
+            exposition: if self.openmetrics {
+                Exposition::with_openmetrics(self.registry)
+            } else {
+                Exposition::new(self.registry)
+            },
             collectors: self.collectors.map(Arc::new),
             collector_filters: self.collector_filters,
             exporter_metrics: self.exporter_metrics.then(|| {

@@ -1,0 +1,271 @@
+//! Request body compression: gzip, snappy block format (Prometheus remote write), zstd.
+
+use std::io::{self, Read, Write};
+
+/// How a request body is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Sent as is.
+    #[default]
+    None,
+    /// gzip (`Content-Encoding: gzip`), at a fast level: bodies are sent every few seconds.
+    Gzip,
+    /// Snappy's block format (not its framing format), as Prometheus remote write requires
+    /// (`Content-Encoding: snappy`).
+    Snappy,
+    /// zstd (`Content-Encoding: zstd`), where a receiver offers it. Needs the `zstd` feature.
+    #[cfg(feature = "zstd")]
+    Zstd,
+}
+
+impl Compression {
+    /// The `Content-Encoding` value, if any.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Snappy => Some("snappy"),
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => Some("zstd"),
+        }
+    }
+
+    /// Compresses `input` into `out` (cleared first).
+    pub fn compress(self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        out.clear();
+        match self {
+            Compression::None => out.extend_from_slice(input),
+            Compression::Gzip => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(std::mem::take(out), flate2::Compression::new(3));
+                enc.write_all(input)?;
+                *out = enc.finish()?;
+            }
+            Compression::Snappy => {
+                out.resize(snap::raw::max_compress_len(input.len()), 0);
+                let n = snap::raw::Encoder::new()
+                    .compress(input, out)
+                    .map_err(io::Error::other)?;
+                out.truncate(n);
+            }
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => {
+                *out = zstd::bulk::compress(input, 3)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decompresses `input` into `out` (cleared first): to split a batch a receiver refused as
+    /// too large, and in tests.
+    pub fn decompress(self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        out.clear();
+        match self {
+            Compression::None => out.extend_from_slice(input),
+            Compression::Gzip => {
+                flate2::read::GzDecoder::new(input).read_to_end(out)?;
+            }
+            Compression::Snappy => {
+                let len = snap::raw::decompress_len(input).map_err(io::Error::other)?;
+                out.resize(len, 0);
+                let n = snap::raw::Decoder::new()
+                    .decompress(input, out)
+                    .map_err(io::Error::other)?;
+                out.truncate(n);
+            }
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => {
+                zstd::stream::copy_decode(input, &mut *out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A compressor that keeps its working memory between bodies (snappy's hash table, gzip's
+/// deflate state), so a warm pipeline compresses without allocating.
+pub struct Compressor {
+    kind: Compression,
+    snappy: snap::raw::Encoder,
+    deflate: Option<flate2::Compress>,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressor")
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl Compressor {
+    /// A compressor for `kind`.
+    pub fn new(kind: Compression) -> Compressor {
+        Compressor {
+            kind,
+            snappy: snap::raw::Encoder::new(),
+            deflate: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// What it produces.
+    pub fn kind(&self) -> Compression {
+        self.kind
+    }
+
+    /// Compresses `input` into a new vector of exactly the compressed size: what a queued
+    /// batch holds is what it counts (compressing straight into a vector would leave it the
+    /// capacity of the worst case, several times the result).
+    pub fn compress_to_vec(&mut self, input: &[u8]) -> io::Result<Vec<u8>> {
+        if self.kind == Compression::None {
+            return Ok(input.to_vec());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self.compress(input, &mut scratch);
+        let out = scratch.as_slice().to_vec();
+        self.scratch = scratch;
+        result.map(|()| out)
+    }
+
+    /// Compresses `input` into `out` (cleared first).
+    pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        match self.kind {
+            Compression::Snappy => {
+                out.clear();
+                out.resize(snap::raw::max_compress_len(input.len()), 0);
+                let n = self.snappy.compress(input, out).map_err(io::Error::other)?;
+                out.truncate(n);
+                Ok(())
+            }
+            Compression::Gzip => {
+                let deflate = self.deflate.get_or_insert_with(|| {
+                    flate2::Compress::new(flate2::Compression::new(3), false)
+                });
+                deflate.reset();
+                gzip_with(deflate, input, out)
+            }
+            other => other.compress(input, out),
+        }
+    }
+}
+
+/// gzip framing (RFC 1952) around raw deflate from a reused `Compress`.
+fn gzip_with(deflate: &mut flate2::Compress, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    out.clear();
+    // Magic, deflate, no flags, no mtime, no extra flags, unknown OS.
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    out.reserve(input.len() / 2 + 64);
+    let mut consumed = 0;
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let before_in = deflate.total_in();
+        let status = deflate
+            .compress_vec(&input[consumed..], out, flate2::FlushCompress::Finish)
+            .map_err(io::Error::other)?;
+        consumed += (deflate.total_in() - before_in) as usize;
+        if status == flate2::Status::StreamEnd {
+            break;
+        }
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(input);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+    Ok(())
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+
+    /// `none` (or `identity`), `gzip`, `snappy`, `zstd`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" | "identity" | "" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "snappy" => Ok(Compression::Snappy),
+            #[cfg(feature = "zstd")]
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(format!("unsupported compression {other:?}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Compression> {
+        vec![
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            #[cfg(feature = "zstd")]
+            Compression::Zstd,
+        ]
+    }
+
+    #[test]
+    fn round_trips() {
+        let input: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for c in all() {
+            let mut packed = Vec::new();
+            c.compress(&input, &mut packed).unwrap();
+            let mut back = Vec::new();
+            c.decompress(&packed, &mut back).unwrap();
+            assert_eq!(back, input, "{c:?}");
+            if c != Compression::None {
+                assert!(packed.len() < input.len(), "{c:?} compresses");
+            }
+        }
+    }
+
+    #[test]
+    fn reused_compressors_round_trip() {
+        for c in all() {
+            let mut comp = Compressor::new(c);
+            for round in 0..3u32 {
+                let input: Vec<u8> = (0..20_000u32)
+                    .flat_map(|i| ((i * (round + 1)) % 97).to_le_bytes())
+                    .collect();
+                let mut packed = Vec::new();
+                comp.compress(&input, &mut packed).unwrap();
+                let mut back = Vec::new();
+                c.decompress(&packed, &mut back).unwrap();
+                assert_eq!(back, input, "{c:?} round {round}");
+            }
+        }
+        // Queued bodies hold what they count: no worst-case capacity left over.
+        let input = vec![b'a'; 100_000];
+        for c in all() {
+            let v = Compressor::new(c).compress_to_vec(&input).unwrap();
+            assert_eq!(v.capacity(), v.len(), "{c:?}");
+        }
+        // An empty body is still a valid gzip member.
+        let mut packed = Vec::new();
+        Compressor::new(Compression::Gzip)
+            .compress(b"", &mut packed)
+            .unwrap();
+        let mut back = vec![1];
+        Compression::Gzip.decompress(&packed, &mut back).unwrap();
+        assert!(back.is_empty());
+    }
+
+    #[test]
+    fn snappy_is_the_block_format() {
+        let mut packed = Vec::new();
+        Compression::Snappy
+            .compress(b"hello hello hello", &mut packed)
+            .unwrap();
+        // The block format starts with the uncompressed length as a varint (17), no stream
+        // identifier chunk (0xff 0x06 0x00 0x00 "sNaPpY").
+        assert_eq!(packed[0], 17);
+        assert_ne!(packed[0], 0xff);
+    }
+}

@@ -1,0 +1,387 @@
+//! The pipeline's self-metrics, `aiplatform_push_*`, exposed through the registry it pushes,
+//! so the scrape endpoint (and the receiver) show whether pushes work.
+//!
+//! Every family has a `backend` label. The numbers live in atomics the pipeline thread
+//! updates; a collector turns them into families at collection time. Several pipelines on one
+//! registry each add their series to the same families.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aiplatform_metrics::{CollectorId, MetricFamily, MetricKind, Registry};
+
+use crate::transport::Failure;
+
+/// Why samples were dropped: the `reason` label of `aiplatform_push_dropped_samples_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Evicted, oldest first, to keep the queue (or spool) within its bound.
+    QueueFull,
+    /// The receiver refused the batch (a 4xx other than 408, 413, 429).
+    Rejected,
+    /// A single record was still too large for the receiver (413), or for the body limit.
+    TooLarge,
+    /// Still queued when shutdown's deadline passed, with no spool to keep it.
+    Shutdown,
+    /// The receiver told the pipeline to stop.
+    Stopped,
+    /// The on-disk spool failed (its data is lost, not the pipeline).
+    Spool,
+}
+
+impl DropReason {
+    const ALL: [DropReason; 6] = [
+        DropReason::QueueFull,
+        DropReason::Rejected,
+        DropReason::TooLarge,
+        DropReason::Shutdown,
+        DropReason::Stopped,
+        DropReason::Spool,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Rejected => "rejected",
+            DropReason::TooLarge => "too_large",
+            DropReason::Shutdown => "shutdown",
+            DropReason::Stopped => "stopped",
+            DropReason::Spool => "spool_error",
+        }
+    }
+
+    fn index(self) -> usize {
+        DropReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+const FAILURES: [&str; 10] = [
+    "connect",
+    "timeout",
+    "io",
+    "credentials",
+    "http_408",
+    "http_413",
+    "http_429",
+    "http_4xx",
+    "http_5xx",
+    "http_other",
+];
+
+/// Upper bounds of the send and cycle duration histograms, in seconds.
+const DURATION_BOUNDS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Default)]
+struct DurationHistogram {
+    counts: [AtomicU64; DURATION_BOUNDS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = DURATION_BOUNDS
+            .iter()
+            .position(|&b| s <= b)
+            .unwrap_or(DURATION_BOUNDS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn push(&self, family: &mut MetricFamily, backend: &str) {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        family
+            .push_histogram(&[backend], &DURATION_BOUNDS, &counts, sum)
+            .expect("one label");
+    }
+}
+
+/// The counters of one pipeline.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    samples_sent: AtomicU64,
+    batches_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    failures: [AtomicU64; FAILURES.len()],
+    retries: AtomicU64,
+    dropped: [AtomicU64; DropReason::ALL.len()],
+    superseded: AtomicU64,
+    queue_bytes: AtomicU64,
+    queue_batches: AtomicU64,
+    queue_max_bytes: AtomicU64,
+    last_success_ms: AtomicU64,
+    send: DurationHistogram,
+    cycle: DurationHistogram,
+    collections: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn sent(&self, samples: u64, bytes: u64, took: Duration) {
+        self.samples_sent.fetch_add(samples, Ordering::Relaxed);
+        self.batches_sent.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+        self.send.observe(took);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.last_success_ms.store(now, Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self, failure: Failure, took: Duration) {
+        let label = failure.label();
+        let i = FAILURES.iter().position(|f| *f == label).unwrap_or(0);
+        self.failures[i].fetch_add(1, Ordering::Relaxed);
+        self.send.observe(took);
+    }
+
+    pub(crate) fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dropped(&self, reason: DropReason, samples: u64) {
+        self.dropped[reason.index()].fetch_add(samples, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(|d| d.load(Ordering::Relaxed)).sum()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn samples_sent(&self) -> u64 {
+        self.samples_sent.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn superseded(&self, batches: u64) {
+        self.superseded.fetch_add(batches, Ordering::Relaxed);
+    }
+
+    pub(crate) fn queue(&self, bytes: u64, batches: u64) {
+        self.queue_bytes.store(bytes, Ordering::Relaxed);
+        self.queue_batches.store(batches, Ordering::Relaxed);
+    }
+
+    pub(crate) fn queue_limit(&self, bytes: u64) {
+        self.queue_max_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn queue_bytes(&self) -> u64 {
+        self.queue_bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn cycle(&self, took: Duration) {
+        self.collections.fetch_add(1, Ordering::Relaxed);
+        self.cycle.observe(took);
+    }
+
+    pub(crate) fn collections(&self) -> u64 {
+        self.collections.load(Ordering::Relaxed)
+    }
+}
+
+fn family(kind: MetricKind, name: &str, help: &str, labels: &[&str]) -> MetricFamily {
+    MetricFamily::builder(kind, name, help)
+        .labels(labels)
+        .build()
+        .expect("static self-metric description is valid")
+}
+
+/// Builds the families for one pipeline.
+fn families(stats: &Stats, backend: &str, out: &mut Vec<MetricFamily>) {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let mut counter = |name: &str, help: &str, v: f64| {
+        let mut f = family(MetricKind::Counter, name, help, &["backend"]);
+        f.push_counter(&[backend], v).expect("one label");
+        out.push(f);
+    };
+    counter(
+        "aiplatform_push_samples_sent_total",
+        "Samples the receiver accepted.",
+        load(&stats.samples_sent),
+    );
+    counter(
+        "aiplatform_push_batches_sent_total",
+        "Requests (batches) the receiver accepted.",
+        load(&stats.batches_sent),
+    );
+    counter(
+        "aiplatform_push_sent_bytes_total",
+        "Request body bytes (compressed) the receiver accepted.",
+        load(&stats.bytes_sent),
+    );
+    counter(
+        "aiplatform_push_retries_total",
+        "Attempts made again after a retryable failure.",
+        load(&stats.retries),
+    );
+    counter(
+        "aiplatform_push_superseded_batches_total",
+        "Queued batches replaced by a newer collection before they were sent (backends whose pushes replace the previous one, such as the Pushgateway); no data is lost.",
+        load(&stats.superseded),
+    );
+    counter(
+        "aiplatform_push_collections_total",
+        "Collections of the registry made for this backend.",
+        load(&stats.collections),
+    );
+    let mut failures = family(
+        MetricKind::Counter,
+        "aiplatform_push_failures_total",
+        "Failed send attempts, by reason.",
+        &["backend", "reason"],
+    );
+    for (i, reason) in FAILURES.iter().enumerate() {
+        failures
+            .push_counter(&[backend, reason], load(&stats.failures[i]))
+            .expect("two labels");
+    }
+    out.push(failures);
+    let mut dropped = family(
+        MetricKind::Counter,
+        "aiplatform_push_dropped_samples_total",
+        "Samples that will never be delivered, by reason.",
+        &["backend", "reason"],
+    );
+    for (i, reason) in DropReason::ALL.iter().enumerate() {
+        dropped
+            .push_counter(&[backend, reason.label()], load(&stats.dropped[i]))
+            .expect("two labels");
+    }
+    out.push(dropped);
+    let mut gauge = |name: &str, help: &str, v: f64| {
+        let mut f = family(MetricKind::Gauge, name, help, &["backend"]);
+        f.push_gauge(&[backend], v).expect("one label");
+        out.push(f);
+    };
+    gauge(
+        "aiplatform_push_queue_bytes",
+        "Bytes of batches waiting to be sent (in memory, or on disk with a spool).",
+        load(&stats.queue_bytes),
+    );
+    gauge(
+        "aiplatform_push_queue_batches",
+        "Batches waiting to be sent.",
+        load(&stats.queue_batches),
+    );
+    gauge(
+        "aiplatform_push_queue_limit_bytes",
+        "The queue's bound: past it the oldest batches are dropped.",
+        load(&stats.queue_max_bytes),
+    );
+    gauge(
+        "aiplatform_push_last_success_timestamp_seconds",
+        "When the receiver last accepted a batch (Unix time; 0 if never).",
+        stats.last_success_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+    );
+    let mut send = family(
+        MetricKind::Histogram,
+        "aiplatform_push_send_duration_seconds",
+        "Duration of send attempts, successful or not.",
+        &["backend"],
+    );
+    stats.send.push(&mut send, backend);
+    out.push(send);
+    let mut cycle = family(
+        MetricKind::Histogram,
+        "aiplatform_push_cycle_duration_seconds",
+        "Duration of a push cycle: collecting the registry, computing deltas, encoding and compressing.",
+        &["backend"],
+    );
+    stats.cycle.push(&mut cycle, backend);
+    out.push(cycle);
+}
+
+/// Registers the collector that exposes `stats` in `registry`; unregisters it on drop.
+#[derive(Debug)]
+pub(crate) struct Exposed {
+    registry: Registry,
+    id: CollectorId,
+}
+
+impl Exposed {
+    pub(crate) fn new(registry: &Registry, stats: Arc<Stats>, backend: &str) -> Exposed {
+        let backend = backend.to_owned();
+        let id =
+            registry.register_collector_without_namespace(move |out: &mut Vec<MetricFamily>| {
+                families(&stats, &backend, out)
+            });
+        Exposed {
+            registry: registry.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Exposed {
+    fn drop(&mut self) {
+        self.registry.unregister_collector(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_pipelines_share_families() {
+        let registry = Registry::new();
+        let a = Arc::new(Stats::default());
+        let b = Arc::new(Stats::default());
+        a.sent(10, 100, Duration::from_millis(3));
+        b.dropped(DropReason::QueueFull, 7);
+        let _ea = Exposed::new(&registry, a, "remote_write");
+        let _eb = Exposed::new(&registry, b, "pushgateway");
+        let text = String::from_utf8(registry.encode(aiplatform_metrics::Format::Text)).unwrap();
+        assert!(
+            text.contains("aiplatform_push_samples_sent_total{backend=\"remote_write\"} 10"),
+            "{text}"
+        );
+        assert!(text.contains("aiplatform_push_samples_sent_total{backend=\"pushgateway\"} 0"));
+        assert!(text.contains(
+            "aiplatform_push_dropped_samples_total{backend=\"pushgateway\",reason=\"queue_full\"} 7"
+        ));
+        assert!(
+            text.contains(
+                "aiplatform_push_send_duration_seconds_count{backend=\"remote_write\"} 1"
+            )
+        );
+        assert!(
+            !text.contains("aiplatform_metrics_collect_dropped"),
+            "no clash: {text}"
+        );
+    }
+
+    #[test]
+    fn unregisters_on_drop() {
+        let registry = Registry::new();
+        let e = Exposed::new(&registry, Arc::new(Stats::default()), "x");
+        assert!(
+            registry
+                .collect()
+                .family("aiplatform_push_retries")
+                .is_some()
+        );
+        drop(e);
+        assert!(
+            registry
+                .collect()
+                .family("aiplatform_push_retries")
+                .is_none()
+        );
+    }
+}
