@@ -10,22 +10,30 @@ use aiplatform_prometheus::{
 
 use crate::config::Config;
 
+pub mod arp;
+pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
+pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netclass;
 pub mod netdev;
 pub mod netlink;
 pub mod netstat;
 pub mod os;
 pub mod pressure;
+pub mod selinux;
 pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub mod statfs;
 pub mod textfile;
 pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 
@@ -105,23 +113,41 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
 
 /// Every collector this exporter has, in name order (all on by default, as in node_exporter).
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec::of::<arp::ArpCollector>(),
+    CollectorSpec::of::<conntrack::ConntrackCollector>(),
     CollectorSpec::of::<cpu::CpuCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
+    CollectorSpec::of::<entropy::EntropyCollector>(),
     CollectorSpec::of::<filefd::FileFdCollector>(),
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
+    CollectorSpec::of::<netclass::NetClassCollector>(),
     CollectorSpec::of::<netdev::NetdevCollector>(),
     CollectorSpec::of::<netstat::NetstatCollector>(),
     CollectorSpec::of::<os::OsCollector>(),
     CollectorSpec::of::<pressure::PressureCollector>(),
+    CollectorSpec::of::<selinux::SelinuxCollector>(),
     CollectorSpec::of::<sockstat::SockstatCollector>(),
+    CollectorSpec::of::<softnet::SoftnetCollector>(),
     CollectorSpec::of::<stat::StatCollector>(),
     CollectorSpec::of::<textfile::TextfileCollector>(),
     CollectorSpec::of::<time::TimeCollector>(),
+    CollectorSpec::of::<timex::TimexCollector>(),
+    CollectorSpec::of::<udp_queues::UdpQueuesCollector>(),
     CollectorSpec::of::<uname::UnameCollector>(),
     CollectorSpec::of::<vmstat::VmstatCollector>(),
 ];
+
+/// A read error as node_exporter reports it for an optional source: a missing file (the
+/// kernel has no such feature, the module is not loaded) is no data, anything else a failure.
+pub(crate) fn missing_is_no_data(e: crate::error::ReadError) -> CollectError {
+    if e.is_not_found() {
+        CollectError::NoData
+    } else {
+        CollectError::new(e)
+    }
+}
 
 /// A boxed collector, registered like any other.
 struct Boxed(Box<dyn BlockingCollector>);
