@@ -72,6 +72,9 @@ pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
     Ok(sum)
 }
 
+const COUNT: &str = "sys/net/netfilter/nf_conntrack_count";
+const MAX: &str = "sys/net/netfilter/nf_conntrack_max";
+
 /// The `conntrack` collector.
 #[derive(Debug)]
 pub struct ConntrackCollector {
@@ -96,10 +99,7 @@ impl BlockingCollector for ConntrackCollector {
             |name: &str, help: &str, v: u64| scalar(MetricKind::Gauge, name, help, v as f64);
         let count = self
             .buf
-            .with(
-                &self.paths.proc("sys/net/netfilter/nf_conntrack_count"),
-                parse_uint_file,
-            )
+            .with(&self.paths.proc(COUNT), |t| parse_uint_file(COUNT, t))
             .map_err(missing_is_no_data)?;
         out.push(gauge(
             "node_nf_conntrack_entries",
@@ -108,10 +108,7 @@ impl BlockingCollector for ConntrackCollector {
         ));
         let max = self
             .buf
-            .with(
-                &self.paths.proc("sys/net/netfilter/nf_conntrack_max"),
-                parse_uint_file,
-            )
+            .with(&self.paths.proc(MAX), |t| parse_uint_file(MAX, t))
             .map_err(missing_is_no_data)?;
         out.push(gauge(
             "node_nf_conntrack_entries_limit",

@@ -277,16 +277,16 @@ impl Families {
                 "device",
                 "major",
                 "minor",
-                "path",
-                "wwn",
                 "model",
-                "serial",
+                "path",
                 "revision",
                 "rotational",
+                "serial",
+                "wwn",
             ]
         } else {
             &[
-                "device", "major", "minor", "path", "wwn", "model", "serial", "revision",
+                "device", "major", "minor", "model", "path", "revision", "serial", "wwn",
             ]
         };
         Families {
@@ -310,7 +310,7 @@ impl Families {
                 MetricKind::Gauge,
                 "node_disk_device_mapper_info",
                 "Info about disk device mapper.",
-                &["device", "name", "uuid", "vg_name", "lv_name", "lv_layer"],
+                &["device", "lv_layer", "lv_name", "name", "uuid", "vg_name"],
             ),
             dm_backing: family(
                 MetricKind::Gauge,
@@ -377,12 +377,12 @@ impl BlockingCollector for DiskstatsCollector {
                         dev,
                         &major,
                         &minor,
-                        get("ID_PATH"),
-                        get("ID_WWN"),
                         get("ID_MODEL"),
-                        serial,
+                        get("ID_PATH"),
                         get("ID_REVISION"),
                         &rot,
+                        serial,
+                        get("ID_WWN"),
                     ],
                     1.0,
                 );
@@ -393,11 +393,11 @@ impl BlockingCollector for DiskstatsCollector {
                         dev,
                         &major,
                         &minor,
-                        get("ID_PATH"),
-                        get("ID_WWN"),
                         get("ID_MODEL"),
-                        serial,
+                        get("ID_PATH"),
                         get("ID_REVISION"),
+                        serial,
+                        get("ID_WWN"),
                     ],
                     1.0,
                 );
@@ -423,11 +423,11 @@ impl BlockingCollector for DiskstatsCollector {
                     &mut f.dm_info,
                     &[
                         dev,
+                        get("DM_LV_LAYER"),
+                        get("DM_LV_NAME"),
                         get("DM_NAME"),
                         get("DM_UUID"),
                         get("DM_VG_NAME"),
-                        get("DM_LV_NAME"),
-                        get("DM_LV_LAYER"),
                     ],
                     1.0,
                 );

@@ -13,9 +13,9 @@ use crate::paths::Paths;
 use crate::read::TextBuf;
 
 /// Parses a file holding one unsigned integer, as procfs' `ReadUintFromFile` (surrounding
-/// white space allowed).
-pub fn parse_uint_file(text: &str) -> Result<u64, ParseError> {
-    number::uint(text.trim()).map_err(|kind| ParseError::new("uint file", 1, kind))
+/// white space allowed); errors name `source`.
+pub fn parse_uint_file(source: &'static str, text: &str) -> Result<u64, ParseError> {
+    number::uint(text.trim()).map_err(|kind| ParseError::new(source, 1, kind))
 }
 
 /// The `entropy` collector.
@@ -38,23 +38,20 @@ impl NodeCollector for EntropyCollector {
 
 impl BlockingCollector for EntropyCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let read = |file: &str| {
+        let read = |file: &'static str| {
             self.buf
-                .with(
-                    &self.paths.proc(&format!("sys/kernel/random/{file}")),
-                    parse_uint_file,
-                )
+                .with(&self.paths.proc(file), |t| parse_uint_file(file, t))
                 .map_err(missing_is_no_data)
         };
         // node_exporter sends the first before it reads the second.
-        let avail = read("entropy_avail")?;
+        let avail = read("sys/kernel/random/entropy_avail")?;
         out.push(scalar(
             MetricKind::Gauge,
             "node_entropy_available_bits",
             "Bits of available entropy.",
             avail as f64,
         ));
-        let pool = read("poolsize")?;
+        let pool = read("sys/kernel/random/poolsize")?;
         out.push(scalar(
             MetricKind::Gauge,
             "node_entropy_pool_size_bits",
@@ -71,10 +68,10 @@ mod tests {
 
     #[test]
     fn parses_and_refuses() {
-        assert_eq!(parse_uint_file("256\n").unwrap(), 256);
-        assert!(parse_uint_file("-1").is_err() && parse_uint_file("").is_err());
+        assert_eq!(parse_uint_file("x", "256\n").unwrap(), 256);
+        assert!(parse_uint_file("x", "-1").is_err() && parse_uint_file("x", "").is_err());
         assert!(matches!(
-            parse_uint_file("x").unwrap_err().kind,
+            parse_uint_file("x", "x").unwrap_err().kind,
             crate::error::ParseErrorKind::Number { .. }
         ));
     }
