@@ -346,11 +346,11 @@ impl CpuCollector {
             MetricKind::Counter,
             "node_cpu_core_throttles_total",
             "Number of times this CPU core has been throttled.",
-            &["package", "core"],
+            &["core", "package"],
         );
         for ((p, c), v) in cores {
             if let Some(v) = v {
-                push(&mut core_f, &[&p.to_string(), &c.to_string()], v as f64);
+                push(&mut core_f, &[&c.to_string(), &p.to_string()], v as f64);
             }
         }
         let mut pkg_f = family(

@@ -316,7 +316,7 @@ impl Families {
                 MetricKind::Gauge,
                 "node_disk_device_mapper_backing_device_info",
                 "Info about the underlying block devices of a device mapper device.",
-                &["device", "backing_device"],
+                &["backing_device", "device"],
             ),
             ata: ATA.map(|(_, n, h)| family(MetricKind::Gauge, n, h, &["device"])),
         }
@@ -441,7 +441,7 @@ impl BlockingCollector for DiskstatsCollector {
                         .collect();
                     names.sort();
                     for b in names {
-                        push(&mut f.dm_backing, &[dev, &b], 1.0);
+                        push(&mut f.dm_backing, &[&b, dev], 1.0);
                     }
                 }
             }
