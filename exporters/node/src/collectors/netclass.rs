@@ -86,8 +86,9 @@ pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
         (10, lower.as_str(), false)
     };
     let digits = if prefixed && digits.contains('_') {
-        // Go accepts underscores only between digits, and only in base-prefixed literals.
-        if digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+        // Go accepts underscores only in base-prefixed literals, between digits (the prefix
+        // counts as one).
+        if digits.ends_with('_') || digits.contains("__") {
             return None;
         }
         digits.replace('_', "")
@@ -360,6 +361,7 @@ mod tests {
         assert_eq!(go_int("0b11"), 3);
         assert_eq!(go_int("0x_1"), 1);
         assert_eq!(go_int("1_0"), 0);
+        assert_eq!((go_int("0x1_"), go_int("0x__1"), go_int("0_7")), (0, 0, 7));
         assert_eq!(go_int("unknown"), 0);
         assert_eq!(go_int(""), 0);
         assert_eq!(go_int("9223372036854775808"), 0);
