@@ -453,7 +453,7 @@ impl CpuCollector {
             for v in values.iter().filter(|v| re.is_match(v)) {
                 push(&mut f, &[v], 1.0);
             }
-            if f.len() > 0 {
+            if !f.is_empty() {
                 out.push(f);
             }
         }

@@ -343,7 +343,7 @@ impl BlockingCollector for NetClassCollector {
         }
         out.push(up);
         out.push(info);
-        out.extend(numeric.into_iter().filter(|f| f.len() > 0));
+        out.extend(numeric.into_iter().filter(|f| !f.is_empty()));
         Ok(())
     }
 }

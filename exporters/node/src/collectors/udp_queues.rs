@@ -124,7 +124,7 @@ impl BlockingCollector for UdpQueuesCollector {
                 }
             }
         }
-        if f.len() > 0 {
+        if !f.is_empty() {
             out.push(f);
         }
         match failed {
