@@ -6,7 +6,6 @@
 //! has them (4.18 and 5.5).
 
 use std::collections::HashMap;
-use std::fs;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
@@ -248,7 +247,6 @@ struct Families {
     info: MetricFamily,
     fs_info: MetricFamily,
     dm_info: MetricFamily,
-    dm_backing: MetricFamily,
     ata: [MetricFamily; 3],
 }
 
@@ -311,12 +309,6 @@ impl Families {
                 "node_disk_device_mapper_info",
                 "Info about disk device mapper.",
                 &["device", "lv_layer", "lv_name", "name", "uuid", "vg_name"],
-            ),
-            dm_backing: family(
-                MetricKind::Gauge,
-                "node_disk_device_mapper_backing_device_info",
-                "Info about the underlying block devices of a device mapper device.",
-                &["backing_device", "device"],
             ),
             ata: ATA.map(|(_, n, h)| family(MetricKind::Gauge, n, h, &["device"])),
         }
@@ -431,19 +423,6 @@ impl BlockingCollector for DiskstatsCollector {
                     ],
                     1.0,
                 );
-                if upstream
-                    && let Ok(entries) =
-                        fs::read_dir(self.paths.sys(&format!("block/{dev}/slaves")))
-                {
-                    let mut names: Vec<String> = entries
-                        .flatten()
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .collect();
-                    names.sort();
-                    for b in names {
-                        push(&mut f.dm_backing, &[&b, dev], 1.0);
-                    }
-                }
             }
             if !get("ID_ATA").is_empty() {
                 for (fam, (key, _, _)) in f.ata.iter_mut().zip(ATA) {
@@ -460,9 +439,6 @@ impl BlockingCollector for DiskstatsCollector {
         out.push(f.info);
         out.push(f.fs_info);
         out.push(f.dm_info);
-        if upstream {
-            out.push(f.dm_backing);
-        }
         out.extend(f.ata);
         Ok(())
     }
