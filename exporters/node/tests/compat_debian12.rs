@@ -297,3 +297,34 @@ fn debian12_profile_matches_debians_node_exporter() {
     );
     assert!(compared > 100, "only {compared} families compared");
 }
+
+/// `--collector.cpu.info` with both filters, which the default run leaves off: the same
+/// `node_cpu_info`, `node_cpu_flag_info` and `node_cpu_bug_info` as Go's.
+#[test]
+fn cpu_info_matches_debians_node_exporter() {
+    let flags = [
+        "--collector.disable-defaults",
+        "--collector.cpu",
+        "--collector.cpu.info",
+        "--collector.cpu.info.flags-include=^(a|s|f)",
+        "--collector.cpu.info.bugs-include=.",
+    ];
+    let go = Exporter::start(host::go_exporter("node"), &flags, |_| {});
+    let mut ours: Vec<&str> = flags.to_vec();
+    ours.push("--compat=debian12");
+    let rust = support::start_ours(&ours.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let (g, o) = (families(&go.scrape()), families(&rust.scrape()));
+    for name in ["node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info"] {
+        let (Some(gf), Some(of)) = (g.get(name), o.get(name)) else {
+            // A CPU without bugs has no node_cpu_bug_info in either.
+            assert_eq!(g.contains_key(name), o.contains_key(name), "{name}");
+            continue;
+        };
+        assert_eq!((&of.help, &of.labels), (&gf.help, &gf.labels), "{name}");
+        assert_eq!(of.series, gf.series, "{name}");
+    }
+    assert!(g.contains_key("node_cpu_info") && g.contains_key("node_cpu_flag_info"));
+    let names: BTreeSet<&String> = o.keys().filter(|n| n.starts_with("node_cpu")).collect();
+    let go_names: BTreeSet<&String> = g.keys().filter(|n| n.starts_with("node_cpu")).collect();
+    assert_eq!(names, go_names);
+}
