@@ -16,6 +16,14 @@ pub(crate) fn uint(s: &str) -> Result<u64, ParseErrorKind> {
     s.parse::<u64>().map_err(|_| ParseErrorKind::number(s))
 }
 
+/// An unsigned hexadecimal integer, as `strconv.ParseUint(s, 16, 64)` (no sign, no `0x`).
+pub(crate) fn hex(s: &str) -> Result<u64, ParseErrorKind> {
+    if s.starts_with('+') {
+        return Err(ParseErrorKind::number(s));
+    }
+    u64::from_str_radix(s, 16).map_err(|_| ParseErrorKind::number(s))
+}
+
 /// A signed decimal integer.
 pub(crate) fn int(s: &str) -> Result<i64, ParseErrorKind> {
     s.parse::<i64>().map_err(|_| ParseErrorKind::number(s))
@@ -39,5 +47,7 @@ mod tests {
             uint("18446744073709551616").is_err() && uint("-1").is_err() && uint("+1").is_err()
         );
         assert_eq!(int("-3").unwrap(), -3);
+        assert_eq!(hex("0002529a").unwrap(), 0x2529a);
+        assert!(hex("+1").is_err() && hex("0x1").is_err() && hex("").is_err());
     }
 }

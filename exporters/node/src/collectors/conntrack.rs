@@ -11,6 +11,7 @@ use super::entropy::parse_uint_file;
 use super::{NodeCollector, missing_is_no_data};
 use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind};
+use crate::number;
 use crate::paths::Paths;
 use crate::read::TextBuf;
 
@@ -48,13 +49,7 @@ pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
                 found: cols.len(),
             }));
         }
-        let hex = |j: usize| -> Result<u64, ParseError> {
-            let s = cols[j];
-            if s.starts_with('+') {
-                return Err(err(ParseErrorKind::number(s)));
-            }
-            u64::from_str_radix(s, 16).map_err(|_| err(ParseErrorKind::number(s)))
-        };
+        let hex = |j: usize| number::hex(cols[j]).map_err(err);
         hex(0)?;
         let add = |acc: &mut u64, j: usize| -> Result<(), ParseError> {
             *acc = acc.wrapping_add(hex(j)?);

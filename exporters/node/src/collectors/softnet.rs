@@ -9,6 +9,7 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, Compat, ScrapeConte
 use super::{NodeCollector, missing_is_no_data};
 use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind};
+use crate::number;
 use crate::paths::Paths;
 use crate::read::TextBuf;
 
@@ -46,11 +47,8 @@ pub fn parse_softnet(text: &str) -> Result<Vec<SoftnetStat>, ParseError> {
             }));
         }
         let hex = |j: usize| -> Result<u32, ParseError> {
-            let s = cols[j];
-            if s.starts_with('+') {
-                return Err(err(ParseErrorKind::number(s)));
-            }
-            u32::from_str_radix(s, 16).map_err(|_| err(ParseErrorKind::number(s)))
+            let v = number::hex(cols[j]).map_err(err)?;
+            u32::try_from(v).map_err(|_| err(ParseErrorKind::number(cols[j])))
         };
         for j in 0..9 {
             hex(j)?;

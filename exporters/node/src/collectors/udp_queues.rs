@@ -8,6 +8,7 @@ use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 use super::NodeCollector;
 use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind};
+use crate::number;
 use crate::paths::Paths;
 use crate::read::TextBuf;
 
@@ -21,9 +22,7 @@ pub struct QueueSummary {
 }
 
 fn hex(s: &str) -> Option<u64> {
-    u64::from_str_radix(s, 16)
-        .ok()
-        .filter(|_| !s.starts_with('+'))
+    number::hex(s).ok()
 }
 
 /// Go's `strconv.ParseUint(s, 0, 64)` for the decimal (or prefixed) `uid` and `inode`.
