@@ -16,7 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser};
 
-use crate::collectors::{diskstats, netdev, netstat};
+use crate::collectors::{diskstats, interrupts, netdev, netstat, rapl};
 use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
 use crate::filter::{device_filter, regex_flag};
@@ -163,6 +163,13 @@ pub struct NodeArgs {
     /// /var/lib/prometheus/node-exporter]
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,
+
+    /// The `rapl` collector's flags.
+    #[command(flatten)]
+    pub rapl: rapl::RaplArgs,
+    /// The `interrupts` collector's flags.
+    #[command(flatten)]
+    pub interrupts: interrupts::InterruptsArgs,
 }
 
 /// A new-name / deprecated-name pair: the new one, or the old one with a warning; both is an
@@ -291,6 +298,8 @@ impl NodeArgs {
                 .is_debian12()
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
         };
+        cfg.rapl = self.rapl.clone();
+        cfg.interrupts = self.interrupts.config()?;
         Ok(cfg)
     }
 }

@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
-use crate::collectors::{diskstats, netdev, netstat, vmstat};
+use crate::collectors::{diskstats, interrupts, netdev, netstat, rapl, vmstat};
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
 use aiplatform_prometheus::Compat;
@@ -43,6 +43,10 @@ pub struct Config {
     pub textfile_directory: Option<PathBuf>,
     /// Per-collector time limit.
     pub collector_timeout: Duration,
+    /// The `rapl` collector's flags.
+    pub rapl: rapl::RaplArgs,
+    /// The `interrupts` collector's settings.
+    pub interrupts: interrupts::InterruptsConfig,
 }
 
 impl Config {
@@ -82,6 +86,8 @@ impl Config {
                 .is_debian12()
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
             collector_timeout: aiplatform_prometheus::DEFAULT_COLLECTOR_TIMEOUT,
+            rapl: rapl::RaplArgs::default(),
+            interrupts: interrupts::InterruptsConfig::default(),
         }
     }
 }

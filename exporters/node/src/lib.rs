@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+mod attr;
 pub mod args;
 pub mod collectors;
 pub mod config;

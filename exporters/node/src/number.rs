@@ -21,6 +21,41 @@ pub(crate) fn int(s: &str) -> Result<i64, ParseErrorKind> {
     s.parse::<i64>().map_err(|_| ParseErrorKind::number(s))
 }
 
+/// A signed integer as `strconv.ParseInt(s, 0, 64)` reads it (procfs' value parser): an
+/// optional sign, then `0x`, `0o`, `0b` or a leading `0` (octal) select the base. Go's
+/// digit-separating underscores are not accepted.
+pub(crate) fn int_base0(s: &str) -> Result<i64, ParseErrorKind> {
+    let bad = || ParseErrorKind::number(s);
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or(body.strip_prefix("0X")) {
+        (16, d)
+    } else if let Some(d) = body.strip_prefix("0b").or(body.strip_prefix("0B")) {
+        (2, d)
+    } else if let Some(d) = body.strip_prefix("0o").or(body.strip_prefix("0O")) {
+        (8, d)
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
+    } else {
+        (10, body)
+    };
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return Err(bad());
+    }
+    let magnitude = u64::from_str_radix(digits, radix).map_err(|_| bad())?;
+    if neg {
+        if magnitude > i64::MAX as u64 + 1 {
+            return Err(bad());
+        }
+        Ok((magnitude as i64).wrapping_neg())
+    } else {
+        i64::try_from(magnitude).map_err(|_| bad())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +74,11 @@ mod tests {
             uint("18446744073709551616").is_err() && uint("-1").is_err() && uint("+1").is_err()
         );
         assert_eq!(int("-3").unwrap(), -3);
+        assert_eq!(int_base0("0x10").unwrap(), 16);
+        assert_eq!(int_base0("010").unwrap(), 8);
+        assert_eq!(int_base0("0").unwrap(), 0);
+        assert_eq!(int_base0("-9223372036854775808").unwrap(), i64::MIN);
+        assert!(int_base0("9223372036854775808").is_err() && int_base0("0x").is_err());
+        assert!(int_base0("08").is_err() && int_base0("--1").is_err());
     }
 }
