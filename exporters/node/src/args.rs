@@ -16,7 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser};
 
-use crate::collectors::{diskstats, interrupts, netdev, netstat, rapl};
+use crate::collectors::{diskstats, interrupts, netdev, netstat, rapl, tapestats};
 use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
 use crate::filter::{device_filter, regex_flag};
@@ -170,6 +170,9 @@ pub struct NodeArgs {
     /// The `interrupts` collector's flags.
     #[command(flatten)]
     pub interrupts: interrupts::InterruptsArgs,
+    /// The `tapestats` collector's flags.
+    #[command(flatten)]
+    pub tapestats: tapestats::TapestatsArgs,
 }
 
 /// A new-name / deprecated-name pair: the new one, or the old one with a warning; both is an
@@ -300,6 +303,7 @@ impl NodeArgs {
         };
         cfg.rapl = self.rapl.clone();
         cfg.interrupts = self.interrupts.config()?;
+        cfg.tapestats_ignored = self.tapestats.config()?;
         Ok(cfg)
     }
 }

@@ -81,16 +81,6 @@ pub(crate) fn read_uint(path: &Path, source: &'static str) -> Result<u64, ReadEr
     parse_with(path, source, &read_trimmed(path)?, number::uint)
 }
 
-/// procfs' `SysReadUintFromFile`.
-pub(crate) fn sys_read_uint(path: &Path, source: &'static str) -> Result<u64, ReadError> {
-    parse_with(path, source, &sys_read(path)?, number::uint)
-}
-
-/// procfs' `SysReadIntFromFile`.
-pub(crate) fn sys_read_int(path: &Path, source: &'static str) -> Result<i64, ReadError> {
-    parse_with(path, source, &sys_read(path)?, number::int)
-}
-
 /// The entries of `dir` by name, sorted as Go's `os.ReadDir` returns them (byte order).
 pub(crate) fn sorted_names(dir: &Path) -> Result<Vec<String>, ReadError> {
     let mut names: Vec<String> = fs::read_dir(dir)

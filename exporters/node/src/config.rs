@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
-use crate::collectors::{diskstats, interrupts, netdev, netstat, rapl, vmstat};
+use crate::collectors::{diskstats, interrupts, netdev, netstat, rapl, tapestats, vmstat};
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
 use aiplatform_prometheus::Compat;
@@ -47,6 +47,8 @@ pub struct Config {
     pub rapl: rapl::RaplArgs,
     /// The `interrupts` collector's settings.
     pub interrupts: interrupts::InterruptsConfig,
+    /// `--collector.tapestats.ignored-devices`.
+    pub tapestats_ignored: Regex,
 }
 
 impl Config {
@@ -88,6 +90,7 @@ impl Config {
             collector_timeout: aiplatform_prometheus::DEFAULT_COLLECTOR_TIMEOUT,
             rapl: rapl::RaplArgs::default(),
             interrupts: interrupts::InterruptsConfig::default(),
+            tapestats_ignored: re(tapestats::DEFAULT_IGNORED_DEVICES),
         }
     }
 }

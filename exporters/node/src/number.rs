@@ -31,6 +31,23 @@ pub(crate) fn int_base0(s: &str) -> Result<i64, ParseErrorKind> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
+    let magnitude = base0_magnitude(body).ok_or_else(bad)?;
+    if neg {
+        if magnitude > i64::MAX as u64 + 1 {
+            return Err(bad());
+        }
+        Ok((magnitude as i64).wrapping_neg())
+    } else {
+        i64::try_from(magnitude).map_err(|_| bad())
+    }
+}
+
+/// An unsigned integer as `strconv.ParseUint(s, 0, 64)` reads it (no sign).
+pub(crate) fn uint_base0(s: &str) -> Result<u64, ParseErrorKind> {
+    base0_magnitude(s).ok_or_else(|| ParseErrorKind::number(s))
+}
+
+fn base0_magnitude(body: &str) -> Option<u64> {
     let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or(body.strip_prefix("0X")) {
         (16, d)
     } else if let Some(d) = body.strip_prefix("0b").or(body.strip_prefix("0B")) {
@@ -43,17 +60,9 @@ pub(crate) fn int_base0(s: &str) -> Result<i64, ParseErrorKind> {
         (10, body)
     };
     if digits.is_empty() || digits.starts_with(['+', '-']) {
-        return Err(bad());
+        return None;
     }
-    let magnitude = u64::from_str_radix(digits, radix).map_err(|_| bad())?;
-    if neg {
-        if magnitude > i64::MAX as u64 + 1 {
-            return Err(bad());
-        }
-        Ok((magnitude as i64).wrapping_neg())
-    } else {
-        i64::try_from(magnitude).map_err(|_| bad())
-    }
+    u64::from_str_radix(digits, radix).ok()
 }
 
 #[cfg(test)]
@@ -80,5 +89,7 @@ mod tests {
         assert_eq!(int_base0("-9223372036854775808").unwrap(), i64::MIN);
         assert!(int_base0("9223372036854775808").is_err() && int_base0("0x").is_err());
         assert!(int_base0("08").is_err() && int_base0("--1").is_err());
+        assert_eq!(uint_base0("0x10").unwrap(), 16);
+        assert!(uint_base0("-1").is_err() && uint_base0("+1").is_err());
     }
 }

@@ -165,3 +165,24 @@ fn processes() {
 fn zoneinfo() {
     check("zoneinfo", defaults, Compat::Upstream, "");
 }
+
+#[test]
+fn infiniband() {
+    check("infiniband", defaults, Compat::Upstream, "");
+}
+
+#[test]
+fn fibrechannel() {
+    check("fibrechannel", defaults, Compat::Upstream, "");
+}
+
+#[test]
+fn tapestats() {
+    check("tapestats", defaults, Compat::Upstream, "");
+    check(
+        "tapestats",
+        |c| c.tapestats_ignored = regex::Regex::new("^st1$").unwrap(),
+        Compat::Upstream,
+        "-ignored",
+    );
+}

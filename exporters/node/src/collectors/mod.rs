@@ -14,8 +14,10 @@ pub mod cpu;
 pub mod diskstats;
 pub mod dmi;
 pub mod edac;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
+pub mod infiniband;
 pub mod interrupts;
 pub mod ksmd;
 pub mod loadavg;
@@ -32,6 +34,7 @@ pub mod schedstat;
 pub mod sockstat;
 pub mod stat;
 pub mod statfs;
+pub mod tapestats;
 pub mod textfile;
 pub mod time;
 pub mod uname;
@@ -126,8 +129,10 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
     CollectorSpec::of::<dmi::DmiCollector>(),
     CollectorSpec::of::<edac::EdacCollector>(),
+    CollectorSpec::of::<fibrechannel::FibrechannelCollector>(),
     CollectorSpec::of::<filefd::FileFdCollector>(),
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
+    CollectorSpec::of::<infiniband::InfinibandCollector>(),
     CollectorSpec::of::<interrupts::InterruptsCollector>(),
     CollectorSpec::of::<ksmd::KsmdCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
@@ -142,6 +147,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<schedstat::SchedstatCollector>(),
     CollectorSpec::of::<sockstat::SockstatCollector>(),
     CollectorSpec::of::<stat::StatCollector>(),
+    CollectorSpec::of::<tapestats::TapestatsCollector>(),
     CollectorSpec::of::<textfile::TextfileCollector>(),
     CollectorSpec::of::<time::TimeCollector>(),
     CollectorSpec::of::<uname::UnameCollector>(),
