@@ -16,7 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser};
 
-use crate::collectors::{diskstats, interrupts, netdev, netstat, rapl, tapestats};
+use crate::collectors::{bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats};
 use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
 use crate::filter::{device_filter, regex_flag};
@@ -173,6 +173,12 @@ pub struct NodeArgs {
     /// The `tapestats` collector's flags.
     #[command(flatten)]
     pub tapestats: tapestats::TapestatsArgs,
+    /// The `ipvs` collector's flags.
+    #[command(flatten)]
+    pub ipvs: ipvs::IpvsArgs,
+    /// The `bcache` collector's flags.
+    #[command(flatten)]
+    pub bcache: bcache::BcacheArgs,
 }
 
 /// A new-name / deprecated-name pair: the new one, or the old one with a warning; both is an
@@ -304,6 +310,8 @@ impl NodeArgs {
         cfg.rapl = self.rapl.clone();
         cfg.interrupts = self.interrupts.config()?;
         cfg.tapestats_ignored = self.tapestats.config()?;
+        cfg.ipvs_backend_labels = ipvs::parse_backend_labels(&self.ipvs.backend_labels)?;
+        cfg.bcache = self.bcache.clone();
         Ok(cfg)
     }
 }

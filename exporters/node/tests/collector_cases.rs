@@ -186,3 +186,25 @@ fn tapestats() {
         "-ignored",
     );
 }
+
+#[test]
+fn ipvs() {
+    check("ipvs", defaults, Compat::Upstream, "");
+    check(
+        "ipvs",
+        |c| c.ipvs_backend_labels = vec!["remote_address", "proto"],
+        Compat::Upstream,
+        "-labels",
+    );
+}
+
+#[test]
+fn bcache() {
+    check("bcache", defaults, Compat::Upstream, "");
+    check(
+        "bcache",
+        |c| c.bcache.priority_stats = true,
+        Compat::Debian12,
+        "-debian12-priority",
+    );
+}

@@ -10,6 +10,7 @@ use aiplatform_prometheus::{
 
 use crate::config::Config;
 
+pub mod bcache;
 pub mod cpu;
 pub mod diskstats;
 pub mod dmi;
@@ -19,6 +20,7 @@ pub mod filefd;
 pub mod filesystem;
 pub mod infiniband;
 pub mod interrupts;
+pub mod ipvs;
 pub mod ksmd;
 pub mod loadavg;
 pub mod meminfo;
@@ -125,6 +127,7 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
 /// Every collector this exporter has, in name order, each on or off by default as in
 /// node_exporter.
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec::of::<bcache::BcacheCollector>(),
     CollectorSpec::of::<cpu::CpuCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
     CollectorSpec::of::<dmi::DmiCollector>(),
@@ -134,6 +137,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
     CollectorSpec::of::<infiniband::InfinibandCollector>(),
     CollectorSpec::of::<interrupts::InterruptsCollector>(),
+    CollectorSpec::of::<ipvs::IpvsCollector>(),
     CollectorSpec::of::<ksmd::KsmdCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
