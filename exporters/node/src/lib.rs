@@ -3,8 +3,8 @@
 #![deny(missing_docs)]
 
 pub mod app;
-mod attr;
 pub mod args;
+mod attr;
 pub mod collectors;
 pub mod config;
 pub mod error;

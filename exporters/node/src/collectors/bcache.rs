@@ -58,7 +58,9 @@ pub fn dehumanize(s: &str) -> Result<u64, ParseErrorKind> {
             _ => 0,
         };
         let mul = if mul == 0 { 0.0 } else { 2f64.powi(10 * mul) };
-        let head = s.get(..s.len() - 1).ok_or_else(|| ParseErrorKind::number(s))?;
+        let head = s
+            .get(..s.len() - 1)
+            .ok_or_else(|| ParseErrorKind::number(s))?;
         Ok((pseudo_float(head)? * mul) as u64)
     } else {
         Ok(number::float(s)? as u64)
@@ -67,7 +69,11 @@ pub fn dehumanize(s: &str) -> Result<u64, ParseErrorKind> {
 
 fn dehumanize_signed(s: &str) -> Result<i64, ParseErrorKind> {
     let v = dehumanize(s.strip_prefix('-').unwrap_or(s))? as i64;
-    Ok(if s.starts_with('-') { v.wrapping_neg() } else { v })
+    Ok(if s.starts_with('-') {
+        v.wrapping_neg()
+    } else {
+        v
+    })
 }
 
 /// Reads one value file (a missing one is 0, as procfs reads it).
@@ -106,28 +112,126 @@ fn read_text(path: PathBuf) -> Result<String, ReadError> {
 
 /// The `stats_total` counters of a backing device: file, metric, HELP.
 const PERIOD: [(&str, &str, &str); 7] = [
-    ("bypassed", "bypassed_bytes_total", "Amount of IO (both reads and writes) that has bypassed the cache."),
-    ("cache_hits", "cache_hits_total", "Hits counted per individual IO as bcache sees them."),
-    ("cache_misses", "cache_misses_total", "Misses counted per individual IO as bcache sees them."),
-    ("cache_bypass_hits", "cache_bypass_hits_total", "Hits for IO intended to skip the cache."),
-    ("cache_bypass_misses", "cache_bypass_misses_total", "Misses for IO intended to skip the cache."),
-    ("cache_miss_collisions", "cache_miss_collisions_total", "Instances where data insertion from cache miss raced with write (data already present)."),
-    ("cache_readaheads", "cache_readaheads_total", "Count of times readahead occurred."),
+    (
+        "bypassed",
+        "bypassed_bytes_total",
+        "Amount of IO (both reads and writes) that has bypassed the cache.",
+    ),
+    (
+        "cache_hits",
+        "cache_hits_total",
+        "Hits counted per individual IO as bcache sees them.",
+    ),
+    (
+        "cache_misses",
+        "cache_misses_total",
+        "Misses counted per individual IO as bcache sees them.",
+    ),
+    (
+        "cache_bypass_hits",
+        "cache_bypass_hits_total",
+        "Hits for IO intended to skip the cache.",
+    ),
+    (
+        "cache_bypass_misses",
+        "cache_bypass_misses_total",
+        "Misses for IO intended to skip the cache.",
+    ),
+    (
+        "cache_miss_collisions",
+        "cache_miss_collisions_total",
+        "Instances where data insertion from cache miss raced with write (data already present).",
+    ),
+    (
+        "cache_readaheads",
+        "cache_readaheads_total",
+        "Count of times readahead occurred.",
+    ),
 ];
 
 /// The cache set's own values: directory, file, metric, type, scale, HELP.
 const SET: [(&str, &str, &str, MetricKind, f64, &str); 10] = [
-    ("", "average_key_size", "average_key_size_sectors", MetricKind::Gauge, 1.0, "Average data per key in the btree (sectors)."),
-    ("", "btree_cache_size", "btree_cache_size_bytes", MetricKind::Gauge, 1.0, "Amount of memory currently used by the btree cache."),
-    ("", "cache_available_percent", "cache_available_percent", MetricKind::Gauge, 1.0, "Percentage of cache device without dirty data, usable for writeback (may contain clean cached data)."),
-    ("", "congested", "congested", MetricKind::Gauge, 1.0, "Congestion."),
-    ("", "root_usage_percent", "root_usage_percent", MetricKind::Gauge, 1.0, "Percentage of the root btree node in use (tree depth increases if too high)."),
-    ("", "tree_depth", "tree_depth", MetricKind::Gauge, 1.0, "Depth of the btree."),
-    ("internal", "active_journal_entries", "active_journal_entries", MetricKind::Gauge, 1.0, "Number of journal entries that are newer than the index."),
-    ("internal", "btree_nodes", "btree_nodes", MetricKind::Gauge, 1.0, "Total nodes in the btree."),
+    (
+        "",
+        "average_key_size",
+        "average_key_size_sectors",
+        MetricKind::Gauge,
+        1.0,
+        "Average data per key in the btree (sectors).",
+    ),
+    (
+        "",
+        "btree_cache_size",
+        "btree_cache_size_bytes",
+        MetricKind::Gauge,
+        1.0,
+        "Amount of memory currently used by the btree cache.",
+    ),
+    (
+        "",
+        "cache_available_percent",
+        "cache_available_percent",
+        MetricKind::Gauge,
+        1.0,
+        "Percentage of cache device without dirty data, usable for writeback (may contain clean cached data).",
+    ),
+    (
+        "",
+        "congested",
+        "congested",
+        MetricKind::Gauge,
+        1.0,
+        "Congestion.",
+    ),
+    (
+        "",
+        "root_usage_percent",
+        "root_usage_percent",
+        MetricKind::Gauge,
+        1.0,
+        "Percentage of the root btree node in use (tree depth increases if too high).",
+    ),
+    (
+        "",
+        "tree_depth",
+        "tree_depth",
+        MetricKind::Gauge,
+        1.0,
+        "Depth of the btree.",
+    ),
+    (
+        "internal",
+        "active_journal_entries",
+        "active_journal_entries",
+        MetricKind::Gauge,
+        1.0,
+        "Number of journal entries that are newer than the index.",
+    ),
+    (
+        "internal",
+        "btree_nodes",
+        "btree_nodes",
+        MetricKind::Gauge,
+        1.0,
+        "Total nodes in the btree.",
+    ),
     // procfs reads microseconds into a nanoseconds field; node_exporter scales by 1e-9.
-    ("internal", "btree_read_average_duration_us", "btree_read_average_duration_seconds", MetricKind::Gauge, 1e-9, "Average btree read duration."),
-    ("internal", "cache_read_races", "cache_read_races_total", MetricKind::Counter, 1.0, "Counts instances where while data was being read from the cache, the bucket was reused and invalidated - i.e. where the pointer was stale after the read completed."),
+    (
+        "internal",
+        "btree_read_average_duration_us",
+        "btree_read_average_duration_seconds",
+        MetricKind::Gauge,
+        1e-9,
+        "Average btree read duration.",
+    ),
+    (
+        "internal",
+        "cache_read_races",
+        "cache_read_races_total",
+        MetricKind::Counter,
+        1.0,
+        "Counts instances where while data was being read from the cache, the bucket was reused and invalidated - i.e. where the pointer was stale after the read completed.",
+    ),
 ];
 
 /// Directory entries of `dir` named `<prefix><digit>...`, sorted (a glob).
@@ -170,14 +274,30 @@ fn collect_set(
             source: ParseError::new("fs/bcache/writeback_rate_debug", 1, kind),
         };
         let get = |prefix: &str, suffix: &str| keyed(&wrd, prefix, suffix);
-        let rate = get("rate:", "/sec").map(dehumanize).transpose().map_err(err)?;
+        let rate = get("rate:", "/sec")
+            .map(dehumanize)
+            .transpose()
+            .map_err(err)?;
         let _dirty = get("dirty:", "").map(dehumanize).transpose().map_err(err)?;
-        let target = get("target:", "").map(dehumanize).transpose().map_err(err)?;
-        let prop = get("proportional:", "").map(dehumanize_signed).transpose().map_err(err)?;
-        let integral = get("integral:", "").map(dehumanize_signed).transpose().map_err(err)?;
-        let change = get("change:", "/sec").map(dehumanize_signed).transpose().map_err(err)?;
+        let target = get("target:", "")
+            .map(dehumanize)
+            .transpose()
+            .map_err(err)?;
+        let prop = get("proportional:", "")
+            .map(dehumanize_signed)
+            .transpose()
+            .map_err(err)?;
+        let integral = get("integral:", "")
+            .map(dehumanize_signed)
+            .transpose()
+            .map_err(err)?;
+        let change = get("change:", "/sec")
+            .map(dehumanize_signed)
+            .transpose()
+            .map_err(err)?;
         if let Some(n) = get("next io:", "ms") {
-            n.parse::<i64>().map_err(|_| err(ParseErrorKind::number(n)))?;
+            n.parse::<i64>()
+                .map_err(|_| err(ParseErrorKind::number(n)))?;
         }
         for sub in ["stats_five_minute", "stats_total"] {
             for (file, ..) in PERIOD {
@@ -238,30 +358,99 @@ fn collect_set(
         let g = |set: &mut FamilySet, metric: &str, help: &str, v: f64| {
             set.gauge(metric, help, &blabels, &values, v);
         };
-        g(set, "dirty_data_bytes", "Amount of dirty data for this backing device in the cache.", *dirty as f64);
-        g(set, "dirty_target_bytes", "Current dirty data target threshold for this backing device in bytes.", wrd[0]);
-        g(set, "writeback_rate", "Current writeback rate for this backing device in bytes.", wrd[1]);
-        g(set, "writeback_rate_proportional_term", "Current result of proportional controller, part of writeback rate", wrd[2]);
-        g(set, "writeback_rate_integral_term", "Current result of integral controller, part of writeback rate", wrd[3]);
-        g(set, "writeback_change", "Last writeback rate change step for this backing device.", wrd[4]);
+        g(
+            set,
+            "dirty_data_bytes",
+            "Amount of dirty data for this backing device in the cache.",
+            *dirty as f64,
+        );
+        g(
+            set,
+            "dirty_target_bytes",
+            "Current dirty data target threshold for this backing device in bytes.",
+            wrd[0],
+        );
+        g(
+            set,
+            "writeback_rate",
+            "Current writeback rate for this backing device in bytes.",
+            wrd[1],
+        );
+        g(
+            set,
+            "writeback_rate_proportional_term",
+            "Current result of proportional controller, part of writeback rate",
+            wrd[2],
+        );
+        g(
+            set,
+            "writeback_rate_integral_term",
+            "Current result of integral controller, part of writeback rate",
+            wrd[3],
+        );
+        g(
+            set,
+            "writeback_change",
+            "Last writeback rate change step for this backing device.",
+            wrd[4],
+        );
         for ((_, metric, help), v) in PERIOD.iter().zip(total) {
             // node_exporter 1.5.0 always reports readaheads; later versions only when
             // the kernel counts them.
             if *metric == "cache_readaheads_total" && upstream && *v == 0 {
                 continue;
             }
-            set.add(MetricKind::Counter, metric, help, &blabels, &values, *v as f64);
+            set.add(
+                MetricKind::Counter,
+                metric,
+                help,
+                &blabels,
+                &values,
+                *v as f64,
+            );
         }
     }
     let clabels = ["cache_device", "uuid"];
     for (name, vals, prio) in &caches {
         let values = [name.as_str(), uuid];
-        set.gauge("io_errors", "Number of errors that have occurred, decayed by io_error_halflife.", &clabels, &values, vals[0] as f64);
-        set.add(MetricKind::Counter, "metadata_written_bytes_total", "Sum of all non data writes (btree writes and all other metadata).", &clabels, &values, vals[1] as f64);
-        set.add(MetricKind::Counter, "written_bytes_total", "Sum of all data that has been written to the cache.", &clabels, &values, vals[2] as f64);
+        set.gauge(
+            "io_errors",
+            "Number of errors that have occurred, decayed by io_error_halflife.",
+            &clabels,
+            &values,
+            vals[0] as f64,
+        );
+        set.add(
+            MetricKind::Counter,
+            "metadata_written_bytes_total",
+            "Sum of all non data writes (btree writes and all other metadata).",
+            &clabels,
+            &values,
+            vals[1] as f64,
+        );
+        set.add(
+            MetricKind::Counter,
+            "written_bytes_total",
+            "Sum of all data that has been written to the cache.",
+            &clabels,
+            &values,
+            vals[2] as f64,
+        );
         if let Some((unused, meta)) = prio {
-            set.gauge("priority_stats_unused_percent", "The percentage of the cache that doesn't contain any data.", &clabels, &values, *unused as f64);
-            set.gauge("priority_stats_metadata_percent", "Bcache's metadata overhead.", &clabels, &values, *meta as f64);
+            set.gauge(
+                "priority_stats_unused_percent",
+                "The percentage of the cache that doesn't contain any data.",
+                &clabels,
+                &values,
+                *unused as f64,
+            );
+            set.gauge(
+                "priority_stats_metadata_percent",
+                "Bcache's metadata overhead.",
+                &clabels,
+                &values,
+                *meta as f64,
+            );
         }
     }
     Ok(())
@@ -320,7 +509,10 @@ mod tests {
     #[test]
     fn dehumanizes_like_procfs() {
         assert_eq!(dehumanize("542k").unwrap(), 542 * 1024);
-        assert_eq!(dehumanize("1.5M").unwrap(), ((1.0 + 5.0 / 10.24) * 1048576.0) as u64);
+        assert_eq!(
+            dehumanize("1.5M").unwrap(),
+            ((1.0 + 5.0 / 10.24) * 1048576.0) as u64
+        );
         assert_eq!(dehumanize("12").unwrap(), 12);
         assert_eq!(dehumanize("3x").unwrap(), 0);
         assert!(dehumanize("").is_err() && dehumanize("k").is_err());

@@ -69,18 +69,25 @@ impl BlockingCollector for EdacCollector {
         let mc_dir = self.paths.sys("devices/system/edac/mc");
         // A glob over a missing directory matches nothing: no error, no series.
         let controllers = attr::sorted_names(&mc_dir).unwrap_or_default();
-        let read = |p: std::path::PathBuf| {
-            attr::read_uint(&p, "devices/system/edac/mc").map(|v| v as f64)
-        };
+        let read =
+            |p: std::path::PathBuf| attr::read_uint(&p, "devices/system/edac/mc").map(|v| v as f64);
         for name in &controllers {
             let Some(number) = numbered(name, "mc") else {
                 continue;
             };
             let dir = mc_dir.join(name);
-            push(&mut ce, &[number], read(dir.join("ce_count")).map_err(CollectError::new)?);
+            push(
+                &mut ce,
+                &[number],
+                read(dir.join("ce_count")).map_err(CollectError::new)?,
+            );
             let v = read(dir.join("ce_noinfo_count")).map_err(CollectError::new)?;
             push(&mut row_ce, &[number, "unknown"], v);
-            push(&mut ue, &[number], read(dir.join("ue_count")).map_err(CollectError::new)?);
+            push(
+                &mut ue,
+                &[number],
+                read(dir.join("ue_count")).map_err(CollectError::new)?,
+            );
             let v = read(dir.join("ue_noinfo_count")).map_err(CollectError::new)?;
             push(&mut row_ue, &[number, "unknown"], v);
             for row in attr::sorted_names(&dir).unwrap_or_default() {
@@ -94,7 +101,11 @@ impl BlockingCollector for EdacCollector {
                 push(&mut row_ue, &[number, csrow], v);
             }
         }
-        out.extend([ce, ue, row_ce, row_ue].into_iter().filter(|f| !f.is_empty()));
+        out.extend(
+            [ce, ue, row_ce, row_ue]
+                .into_iter()
+                .filter(|f| !f.is_empty()),
+        );
         Ok(())
     }
 }

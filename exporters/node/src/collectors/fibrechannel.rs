@@ -15,20 +15,72 @@ use crate::paths::Paths;
 
 /// `statistics/` files: file, metric, HELP.
 const COUNTERS: [(&str, &str, &str); 14] = [
-    ("dumped_frames", "dumped_frames_total", "Number of dumped frames"),
-    ("error_frames", "error_frames_total", "Number of errors in frames"),
-    ("invalid_crc_count", "invalid_crc_total", "Invalid Cyclic Redundancy Check count"),
+    (
+        "dumped_frames",
+        "dumped_frames_total",
+        "Number of dumped frames",
+    ),
+    (
+        "error_frames",
+        "error_frames_total",
+        "Number of errors in frames",
+    ),
+    (
+        "invalid_crc_count",
+        "invalid_crc_total",
+        "Invalid Cyclic Redundancy Check count",
+    ),
     ("rx_frames", "rx_frames_total", "Number of frames received"),
-    ("rx_words", "rx_words_total", "Number of words received by host port"),
-    ("tx_frames", "tx_frames_total", "Number of frames transmitted by host port"),
-    ("tx_words", "tx_words_total", "Number of words transmitted by host port"),
-    ("seconds_since_last_reset", "seconds_since_last_reset_total", "Number of seconds since last host port reset"),
-    ("invalid_tx_word_count", "invalid_tx_words_total", "Number of invalid words transmitted by host port"),
-    ("link_failure_count", "link_failure_total", "Number of times the host port link has failed"),
-    ("loss_of_sync_count", "loss_of_sync_total", "Number of failures on either bit or transmission word boundaries"),
-    ("loss_of_signal_count", "loss_of_signal_total", "Number of times signal has been lost"),
-    ("nos_count", "nos_total", "Number Not_Operational Primitive Sequence received by host port"),
-    ("fcp_packet_aborts", "fcp_packet_aborts_total", "Number of aborted packets"),
+    (
+        "rx_words",
+        "rx_words_total",
+        "Number of words received by host port",
+    ),
+    (
+        "tx_frames",
+        "tx_frames_total",
+        "Number of frames transmitted by host port",
+    ),
+    (
+        "tx_words",
+        "tx_words_total",
+        "Number of words transmitted by host port",
+    ),
+    (
+        "seconds_since_last_reset",
+        "seconds_since_last_reset_total",
+        "Number of seconds since last host port reset",
+    ),
+    (
+        "invalid_tx_word_count",
+        "invalid_tx_words_total",
+        "Number of invalid words transmitted by host port",
+    ),
+    (
+        "link_failure_count",
+        "link_failure_total",
+        "Number of times the host port link has failed",
+    ),
+    (
+        "loss_of_sync_count",
+        "loss_of_sync_total",
+        "Number of failures on either bit or transmission word boundaries",
+    ),
+    (
+        "loss_of_signal_count",
+        "loss_of_signal_total",
+        "Number of times signal has been lost",
+    ),
+    (
+        "nos_count",
+        "nos_total",
+        "Number Not_Operational Primitive Sequence received by host port",
+    ),
+    (
+        "fcp_packet_aborts",
+        "fcp_packet_aborts_total",
+        "Number of aborted packets",
+    ),
 ];
 
 /// The attribute files, in procfs' order; `node_name` is read but not exported.
@@ -70,7 +122,9 @@ pub fn read_fc_hosts(paths: &Paths) -> Result<Vec<FcHost>, ReadError> {
                 Err(e) if is_missing(&e) => continue,
                 Err(e) => return Err(e),
             };
-            if matches!(*f, "node_name" | "port_id" | "port_name" | "fabric_name") && value.len() > 2 {
+            if matches!(*f, "node_name" | "port_id" | "port_name" | "fabric_name")
+                && value.len() > 2
+            {
                 value = value.get(2..).unwrap_or_default().to_owned();
             }
             attrs[i] = Some(value);
@@ -161,7 +215,19 @@ impl BlockingCollector for FibrechannelCollector {
                     "supported_speeds",
                     "symbolic_name",
                 ],
-                &[a(7), a(6), &h.name, a(4), a(5), a(1), a(2), a(0), a(9), a(10), a(8)],
+                &[
+                    a(7),
+                    a(6),
+                    &h.name,
+                    a(4),
+                    a(5),
+                    a(1),
+                    a(2),
+                    a(0),
+                    a(9),
+                    a(10),
+                    a(8),
+                ],
                 1.0,
             );
             for (c, v) in COUNTERS.iter().zip(h.counters) {
@@ -169,7 +235,14 @@ impl BlockingCollector for FibrechannelCollector {
                 // (node_exporter 1.10 dereferences a missing file's value and panics; it is
                 // left out here.)
                 if let Some(v) = v.filter(|v| *v != u64::MAX) {
-                    set.add(MetricKind::Counter, c.1, c.2, &["fc_host"], &[&h.name], v as f64);
+                    set.add(
+                        MetricKind::Counter,
+                        c.1,
+                        c.2,
+                        &["fc_host"],
+                        &[&h.name],
+                        v as f64,
+                    );
                 }
             }
         }

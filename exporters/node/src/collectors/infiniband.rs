@@ -19,53 +19,225 @@ type Counter = (&'static str, &'static str, bool, &'static str);
 
 /// `counters/`, in node_exporter's emission order.
 const COUNTERS: [Counter; 22] = [
-    ("excessive_buffer_overrun_errors", "excessive_buffer_overrun_errors_total", false, "Number of times that OverrunErrors consecutive flow control update periods occurred, each having at least one overrun error."),
-    ("link_downed", "link_downed_total", false, "Number of times the link failed to recover from an error state and went down"),
-    ("link_error_recovery", "link_error_recovery_total", false, "Number of times the link successfully recovered from an error state"),
-    ("local_link_integrity_errors", "local_link_integrity_errors_total", false, "Number of times that the count of local physical errors exceeded the threshold specified by LocalPhyErrors."),
-    ("multicast_rcv_packets", "multicast_packets_received_total", false, "Number of multicast packets received (including errors)"),
-    ("multicast_xmit_packets", "multicast_packets_transmitted_total", false, "Number of multicast packets transmitted (including errors)"),
-    ("port_rcv_constraint_errors", "port_constraint_errors_received_total", false, "Number of packets received on the switch physical port that are discarded"),
-    ("port_xmit_constraint_errors", "port_constraint_errors_transmitted_total", false, "Number of packets not transmitted from the switch physical port"),
-    ("port_rcv_data", "port_data_received_bytes_total", true, "Number of data octets received on all links"),
-    ("port_xmit_data", "port_data_transmitted_bytes_total", true, "Number of data octets transmitted on all links"),
-    ("port_rcv_discards", "port_discards_received_total", false, "Number of inbound packets discarded by the port because the port is down or congested"),
-    ("port_xmit_discards", "port_discards_transmitted_total", false, "Number of outbound packets discarded by the port because the port is down or congested"),
-    ("port_rcv_errors", "port_errors_received_total", false, "Number of packets containing an error that were received on this port"),
-    ("port_rcv_packets", "port_packets_received_total", false, "Number of packets received on all VLs by this port (including errors)"),
-    ("port_xmit_packets", "port_packets_transmitted_total", false, "Number of packets transmitted on all VLs from this port (including errors)"),
-    ("port_xmit_wait", "port_transmit_wait_total", false, "Number of ticks during which the port had data to transmit but no data was sent during the entire tick"),
-    ("unicast_rcv_packets", "unicast_packets_received_total", false, "Number of unicast packets received (including errors)"),
-    ("unicast_xmit_packets", "unicast_packets_transmitted_total", false, "Number of unicast packets transmitted (including errors)"),
-    ("port_rcv_remote_physical_errors", "port_receive_remote_physical_errors_total", false, "Number of packets marked with the EBP (End of Bad Packet) delimiter received on the port."),
-    ("port_rcv_switch_relay_errors", "port_receive_switch_relay_errors_total", false, "Number of packets that could not be forwarded by the switch."),
-    ("symbol_error", "symbol_error_total", false, "Number of minor link errors detected on one or more physical lanes."),
-    ("VL15_dropped", "vl15_dropped_total", false, "Number of incoming VL15 packets dropped due to resource limitations."),
+    (
+        "excessive_buffer_overrun_errors",
+        "excessive_buffer_overrun_errors_total",
+        false,
+        "Number of times that OverrunErrors consecutive flow control update periods occurred, each having at least one overrun error.",
+    ),
+    (
+        "link_downed",
+        "link_downed_total",
+        false,
+        "Number of times the link failed to recover from an error state and went down",
+    ),
+    (
+        "link_error_recovery",
+        "link_error_recovery_total",
+        false,
+        "Number of times the link successfully recovered from an error state",
+    ),
+    (
+        "local_link_integrity_errors",
+        "local_link_integrity_errors_total",
+        false,
+        "Number of times that the count of local physical errors exceeded the threshold specified by LocalPhyErrors.",
+    ),
+    (
+        "multicast_rcv_packets",
+        "multicast_packets_received_total",
+        false,
+        "Number of multicast packets received (including errors)",
+    ),
+    (
+        "multicast_xmit_packets",
+        "multicast_packets_transmitted_total",
+        false,
+        "Number of multicast packets transmitted (including errors)",
+    ),
+    (
+        "port_rcv_constraint_errors",
+        "port_constraint_errors_received_total",
+        false,
+        "Number of packets received on the switch physical port that are discarded",
+    ),
+    (
+        "port_xmit_constraint_errors",
+        "port_constraint_errors_transmitted_total",
+        false,
+        "Number of packets not transmitted from the switch physical port",
+    ),
+    (
+        "port_rcv_data",
+        "port_data_received_bytes_total",
+        true,
+        "Number of data octets received on all links",
+    ),
+    (
+        "port_xmit_data",
+        "port_data_transmitted_bytes_total",
+        true,
+        "Number of data octets transmitted on all links",
+    ),
+    (
+        "port_rcv_discards",
+        "port_discards_received_total",
+        false,
+        "Number of inbound packets discarded by the port because the port is down or congested",
+    ),
+    (
+        "port_xmit_discards",
+        "port_discards_transmitted_total",
+        false,
+        "Number of outbound packets discarded by the port because the port is down or congested",
+    ),
+    (
+        "port_rcv_errors",
+        "port_errors_received_total",
+        false,
+        "Number of packets containing an error that were received on this port",
+    ),
+    (
+        "port_rcv_packets",
+        "port_packets_received_total",
+        false,
+        "Number of packets received on all VLs by this port (including errors)",
+    ),
+    (
+        "port_xmit_packets",
+        "port_packets_transmitted_total",
+        false,
+        "Number of packets transmitted on all VLs from this port (including errors)",
+    ),
+    (
+        "port_xmit_wait",
+        "port_transmit_wait_total",
+        false,
+        "Number of ticks during which the port had data to transmit but no data was sent during the entire tick",
+    ),
+    (
+        "unicast_rcv_packets",
+        "unicast_packets_received_total",
+        false,
+        "Number of unicast packets received (including errors)",
+    ),
+    (
+        "unicast_xmit_packets",
+        "unicast_packets_transmitted_total",
+        false,
+        "Number of unicast packets transmitted (including errors)",
+    ),
+    (
+        "port_rcv_remote_physical_errors",
+        "port_receive_remote_physical_errors_total",
+        false,
+        "Number of packets marked with the EBP (End of Bad Packet) delimiter received on the port.",
+    ),
+    (
+        "port_rcv_switch_relay_errors",
+        "port_receive_switch_relay_errors_total",
+        false,
+        "Number of packets that could not be forwarded by the switch.",
+    ),
+    (
+        "symbol_error",
+        "symbol_error_total",
+        false,
+        "Number of minor link errors detected on one or more physical lanes.",
+    ),
+    (
+        "VL15_dropped",
+        "vl15_dropped_total",
+        false,
+        "Number of incoming VL15 packets dropped due to resource limitations.",
+    ),
 ];
 
 /// `counters_ext/` (the legacy 64-bit counters).
 const COUNTERS_EXT: [Counter; 8] = [
-    ("port_multicast_rcv_packets", "legacy_multicast_packets_received_total", false, "Number of multicast packets received"),
-    ("port_multicast_xmit_packets", "legacy_multicast_packets_transmitted_total", false, "Number of multicast packets transmitted"),
-    ("port_rcv_data_64", "legacy_data_received_bytes_total", true, "Number of data octets received on all links"),
-    ("port_rcv_packets_64", "legacy_packets_received_total", false, "Number of data packets received on all links"),
-    ("port_unicast_rcv_packets", "legacy_unicast_packets_received_total", false, "Number of unicast packets received"),
-    ("port_unicast_xmit_packets", "legacy_unicast_packets_transmitted_total", false, "Number of unicast packets transmitted"),
-    ("port_xmit_data_64", "legacy_data_transmitted_bytes_total", true, "Number of data octets transmitted on all links"),
-    ("port_xmit_packets_64", "legacy_packets_transmitted_total", false, "Number of data packets received on all links"),
+    (
+        "port_multicast_rcv_packets",
+        "legacy_multicast_packets_received_total",
+        false,
+        "Number of multicast packets received",
+    ),
+    (
+        "port_multicast_xmit_packets",
+        "legacy_multicast_packets_transmitted_total",
+        false,
+        "Number of multicast packets transmitted",
+    ),
+    (
+        "port_rcv_data_64",
+        "legacy_data_received_bytes_total",
+        true,
+        "Number of data octets received on all links",
+    ),
+    (
+        "port_rcv_packets_64",
+        "legacy_packets_received_total",
+        false,
+        "Number of data packets received on all links",
+    ),
+    (
+        "port_unicast_rcv_packets",
+        "legacy_unicast_packets_received_total",
+        false,
+        "Number of unicast packets received",
+    ),
+    (
+        "port_unicast_xmit_packets",
+        "legacy_unicast_packets_transmitted_total",
+        false,
+        "Number of unicast packets transmitted",
+    ),
+    (
+        "port_xmit_data_64",
+        "legacy_data_transmitted_bytes_total",
+        true,
+        "Number of data octets transmitted on all links",
+    ),
+    (
+        "port_xmit_packets_64",
+        "legacy_packets_transmitted_total",
+        false,
+        "Number of data packets received on all links",
+    ),
 ];
 
 /// `hw_counters/` procfs parses (node_exporter exports none, but one that does not parse
 /// fails the read).
 const HW_COUNTERS: [&str; 30] = [
-    "duplicate_request", "implied_nak_seq_err", "lifespan", "local_ack_timeout_err",
-    "np_cnp_sent", "np_ecn_marked_roce_packets", "out_of_buffer", "out_of_sequence",
-    "packet_seq_err", "req_cqe_error", "req_cqe_flush_error", "req_remote_access_errors",
-    "req_remote_invalid_request", "resp_cqe_error", "resp_cqe_flush_error",
-    "resp_local_length_error", "resp_remote_access_errors", "rnr_nak_retry_err",
-    "roce_adp_retrans", "roce_adp_retrans_to", "roce_slow_restart", "roce_slow_restart_cnps",
-    "roce_slow_restart_trans", "rp_cnp_handled", "rp_cnp_ignored", "rx_atomic_requests",
-    "rx_dct_connect", "rx_icrc_encapsulated", "rx_read_requests", "rx_write_requests",
+    "duplicate_request",
+    "implied_nak_seq_err",
+    "lifespan",
+    "local_ack_timeout_err",
+    "np_cnp_sent",
+    "np_ecn_marked_roce_packets",
+    "out_of_buffer",
+    "out_of_sequence",
+    "packet_seq_err",
+    "req_cqe_error",
+    "req_cqe_flush_error",
+    "req_remote_access_errors",
+    "req_remote_invalid_request",
+    "resp_cqe_error",
+    "resp_cqe_flush_error",
+    "resp_local_length_error",
+    "resp_remote_access_errors",
+    "rnr_nak_retry_err",
+    "roce_adp_retrans",
+    "roce_adp_retrans_to",
+    "roce_slow_restart",
+    "roce_slow_restart_cnps",
+    "roce_slow_restart_trans",
+    "rp_cnp_handled",
+    "rp_cnp_ignored",
+    "rx_atomic_requests",
+    "rx_dct_connect",
+    "rx_icrc_encapsulated",
+    "rx_read_requests",
+    "rx_write_requests",
 ];
 
 /// One port.
@@ -130,7 +302,11 @@ pub fn parse_rate(s: &str) -> Result<u64, ParseErrorKind> {
 
 /// Reads one counter directory: the regular files of `table` as unsigned numbers
 /// (`N/A (no PMA)` and unreadable files skipped).
-fn read_counters(dir: &Path, table: &[Counter], known: &[&str]) -> Result<Vec<Option<u64>>, ReadError> {
+fn read_counters(
+    dir: &Path,
+    table: &[Counter],
+    known: &[&str],
+) -> Result<Vec<Option<u64>>, ReadError> {
     let mut out = vec![None; table.len()];
     for name in attr::sorted_names(dir)? {
         let path = dir.join(&name);
@@ -185,7 +361,8 @@ fn read_port(dir: &Path, port: &str) -> Result<Port, ReadError> {
     let phys_state_id =
         parse_state(&raw("phys_state")?).map_err(|k| parse_err(&dir.join("phys_state"), k))?;
     let rate = parse_rate(&raw("rate")?).map_err(|k| parse_err(&dir.join("rate"), k))?;
-    let (mut counters, mut counters_ext) = (vec![None; COUNTERS.len()], vec![None; COUNTERS_EXT.len()]);
+    let (mut counters, mut counters_ext) =
+        (vec![None; COUNTERS.len()], vec![None; COUNTERS_EXT.len()]);
     if dir.join("counters").exists() {
         counters = read_counters(&dir.join("counters"), &COUNTERS, &[])?;
         counters_ext = match read_counters(&dir.join("counters_ext"), &COUNTERS_EXT, &[]) {
@@ -281,8 +458,18 @@ impl BlockingCollector for InfinibandCollector {
                 let values = [d.name.as_str(), port.as_str()];
                 set.gauge("state_id", "State of the InfiniBand port (0: no change, 1: down, 2: init, 3: armed, 4: active, 5: act defer)", &labels, &values, p.state_id as f64);
                 set.gauge("physical_state_id", "Physical state of the InfiniBand port (0: no change, 1: sleep, 2: polling, 3: disable, 4: shift, 5: link up, 6: link error recover, 7: phytest)", &labels, &values, p.phys_state_id as f64);
-                set.gauge("rate_bytes_per_second", "Maximum signal transfer rate", &labels, &values, p.rate as f64);
-                for (c, v) in COUNTERS_EXT.iter().zip(&p.counters_ext).chain(COUNTERS.iter().zip(&p.counters)) {
+                set.gauge(
+                    "rate_bytes_per_second",
+                    "Maximum signal transfer rate",
+                    &labels,
+                    &values,
+                    p.rate as f64,
+                );
+                for (c, v) in COUNTERS_EXT
+                    .iter()
+                    .zip(&p.counters_ext)
+                    .chain(COUNTERS.iter().zip(&p.counters))
+                {
                     if let Some(v) = v {
                         set.add(MetricKind::Counter, c.1, c.3, &labels, &values, *v as f64);
                     }

@@ -102,7 +102,11 @@ pub struct Interrupt<'a> {
 pub fn parse_interrupts(text: &str) -> Result<Vec<Interrupt<'_>>, ParseError> {
     let mut lines = text.lines();
     let header = lines.next().ok_or_else(|| {
-        ParseError::new("interrupts", 1, ParseErrorKind::malformed("header", "interrupts empty"))
+        ParseError::new(
+            "interrupts",
+            1,
+            ParseErrorKind::malformed("header", "interrupts empty"),
+        )
     })?;
     let cpus = header.split_ascii_whitespace().count();
     let mut out: Vec<Interrupt<'_>> = Vec::new();
@@ -170,8 +174,8 @@ impl BlockingCollector for InterruptsCollector {
                     continue;
                 }
                 for (cpu, value) in irq.values.iter().enumerate() {
-                    let v = number::float(value)
-                        .map_err(|k| ParseError::new("interrupts", 0, k))?;
+                    let v =
+                        number::float(value).map_err(|k| ParseError::new("interrupts", 0, k))?;
                     if !self.config.include_zeros && v == 0.0 {
                         continue;
                     }

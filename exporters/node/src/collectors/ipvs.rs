@@ -31,9 +31,11 @@ pub const BACKEND_LABELS: [&str; 6] = [
 #[derive(Debug, Clone, Args)]
 pub struct IpvsArgs {
     /// Comma separated list for IPVS backend stats labels.
-    #[arg(long = "collector.ipvs.backend-labels",
-          default_value = "local_address,local_port,remote_address,remote_port,proto,local_mark",
-          value_name = "LABELS")]
+    #[arg(
+        long = "collector.ipvs.backend-labels",
+        default_value = "local_address,local_port,remote_address,remote_port,proto,local_mark",
+        value_name = "LABELS"
+    )]
     pub backend_labels: String,
 }
 
@@ -160,7 +162,8 @@ fn parse_ip_port(s: &str) -> Result<(String, u16), ParseErrorKind> {
 /// Parses `/proc/net/ip_vs` as procfs does.
 pub fn parse_ipvs_backends(text: &str) -> Result<Vec<Backend>, ParseError> {
     let mut out = Vec::new();
-    let (mut proto, mut mark, mut addr, mut port) = (String::new(), String::new(), String::new(), 0u16);
+    let (mut proto, mut mark, mut addr, mut port) =
+        (String::new(), String::new(), String::new(), 0u16);
     for (i, line) in text.lines().enumerate() {
         let err = |kind| ParseError::new("net/ip_vs", i + 1, kind);
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -231,7 +234,10 @@ impl NodeCollector for IpvsCollector {
 
 impl BlockingCollector for IpvsCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let stats = match self.buf.with(&self.paths.proc("net/ip_vs_stats"), parse_ipvs_stats) {
+        let stats = match self
+            .buf
+            .with(&self.paths.proc("net/ip_vs_stats"), parse_ipvs_stats)
+        {
             Ok(s) => s,
             Err(e) if is_missing(&e) => {
                 tracing::debug!("ipvs collector metrics are not available for this system");
@@ -244,11 +250,26 @@ impl BlockingCollector for IpvsCollector {
             .with(&self.paths.proc("net/ip_vs"), parse_ipvs_backends)
             .map_err(CollectError::new)?;
         const TOTALS: [(&str, &str); 5] = [
-            ("node_ipvs_connections_total", "The total number of connections made."),
-            ("node_ipvs_incoming_packets_total", "The total number of incoming packets."),
-            ("node_ipvs_outgoing_packets_total", "The total number of outgoing packets."),
-            ("node_ipvs_incoming_bytes_total", "The total amount of incoming data."),
-            ("node_ipvs_outgoing_bytes_total", "The total amount of outgoing data."),
+            (
+                "node_ipvs_connections_total",
+                "The total number of connections made.",
+            ),
+            (
+                "node_ipvs_incoming_packets_total",
+                "The total number of incoming packets.",
+            ),
+            (
+                "node_ipvs_outgoing_packets_total",
+                "The total number of outgoing packets.",
+            ),
+            (
+                "node_ipvs_incoming_bytes_total",
+                "The total amount of incoming data.",
+            ),
+            (
+                "node_ipvs_outgoing_bytes_total",
+                "The total amount of outgoing data.",
+            ),
         ];
         for ((name, help), v) in TOTALS.iter().zip(stats.totals) {
             out.push(scalar(MetricKind::Counter, name, help, v as f64));
@@ -271,16 +292,33 @@ impl BlockingCollector for IpvsCollector {
                     _ => b.local_mark.clone(),
                 })
                 .collect();
-            let entry = sums.entry(kv.join("-")).or_insert_with(|| (Vec::new(), [0; 3]));
+            let entry = sums
+                .entry(kv.join("-"))
+                .or_insert_with(|| (Vec::new(), [0; 3]));
             entry.1[0] = entry.1[0].wrapping_add(b.active);
             entry.1[1] = entry.1[1].wrapping_add(b.inactive);
             entry.1[2] = entry.1[2].wrapping_add(b.weight);
             entry.0 = kv;
         }
         let mut families = [
-            family(MetricKind::Gauge, "node_ipvs_backend_connections_active", "The current active connections by local and remote address.", &sorted),
-            family(MetricKind::Gauge, "node_ipvs_backend_connections_inactive", "The current inactive connections by local and remote address.", &sorted),
-            family(MetricKind::Gauge, "node_ipvs_backend_weight", "The current backend weight by local and remote address.", &sorted),
+            family(
+                MetricKind::Gauge,
+                "node_ipvs_backend_connections_active",
+                "The current active connections by local and remote address.",
+                &sorted,
+            ),
+            family(
+                MetricKind::Gauge,
+                "node_ipvs_backend_connections_inactive",
+                "The current inactive connections by local and remote address.",
+                &sorted,
+            ),
+            family(
+                MetricKind::Gauge,
+                "node_ipvs_backend_weight",
+                "The current backend weight by local and remote address.",
+                &sorted,
+            ),
         ];
         for (kv, values) in sums.values() {
             let kv: Vec<&str> = order.iter().map(|&i| kv[i].as_str()).collect();

@@ -133,14 +133,28 @@ mod tests {
 
     #[test]
     fn parses_node_meminfo_and_numastat() {
-        let m = parse_meminfo_numa("Node 0 MemTotal:  1024 kB\nNode 0 Active(anon): 2 kB\nNode 0 HugePages_Total: 3\n").unwrap();
-        assert_eq!(m[0], ("MemTotal".into(), MetricKind::Gauge, "0".into(), 1048576.0));
+        let m = parse_meminfo_numa(
+            "Node 0 MemTotal:  1024 kB\nNode 0 Active(anon): 2 kB\nNode 0 HugePages_Total: 3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m[0],
+            ("MemTotal".into(), MetricKind::Gauge, "0".into(), 1048576.0)
+        );
         assert_eq!(m[1].0, "Active_anon");
         assert_eq!(m[2].3, 3.0);
         assert!(parse_meminfo_numa("Node 0 X: 1 MB\n").is_err());
         assert!(parse_meminfo_numa("Node 0\n").is_err());
         let s = parse_numastat("numa_hit 5\n", "1").unwrap();
-        assert_eq!(s[0], ("numa_hit_total".into(), MetricKind::Counter, "1".into(), 5.0));
+        assert_eq!(
+            s[0],
+            (
+                "numa_hit_total".into(),
+                MetricKind::Counter,
+                "1".into(),
+                5.0
+            )
+        );
         assert!(parse_numastat("numa_hit 5 6\n", "1").is_err());
     }
 }

@@ -55,7 +55,9 @@ pub fn parse_proc_stat(text: &str) -> Result<ProcStat, ParseError> {
     }
     Ok(ProcStat {
         state: fields[0].to_owned(),
-        num_threads: fields[17].parse().map_err(|_| err(ParseErrorKind::number(fields[17])))?,
+        num_threads: fields[17]
+            .parse()
+            .map_err(|_| err(ParseErrorKind::number(fields[17])))?,
     })
 }
 
@@ -194,7 +196,11 @@ impl BlockingCollector for ProcessesCollector {
         for (s, n) in &c.thread_states {
             push(&mut thread_states, &[s], *n as f64);
         }
-        out.extend([states, thread_states].into_iter().filter(|f| !f.is_empty()));
+        out.extend(
+            [states, thread_states]
+                .into_iter()
+                .filter(|f| !f.is_empty()),
+        );
         out.push(scalar(
             MetricKind::Gauge,
             "node_processes_pids",

@@ -46,10 +46,7 @@ fn index_and_name(seen: &[(String, u64)], name: &str) -> (u64, String) {
         // Go's `strconv.Atoi`: a sign is allowed; a negative index still prints as given.
         return (i as u64, parts[0].to_owned());
     }
-    let count = seen
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or(0, |(_, c)| *c);
+    let count = seen.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
     (count, name.to_owned())
 }
 
@@ -136,7 +133,13 @@ impl BlockingCollector for RaplCollector {
             } else {
                 let name = format!("{}_joules_total", attr::sanitize_metric_name(&zone.name));
                 let help = format!("Current RAPL {} value in joules", zone.name);
-                set.counter(&name, &help, &["index", "path"], &[&index, &zone.path], joules);
+                set.counter(
+                    &name,
+                    &help,
+                    &["index", "path"],
+                    &[&index, &zone.path],
+                    joules,
+                );
             }
         }
         set.finish(out);

@@ -100,7 +100,11 @@ impl BlockingCollector for SchedstatCollector {
             push(&mut waiting, &[&c.cpu], c.waiting_ns as f64 / 1e9);
             push(&mut slices, &[&c.cpu], c.timeslices as f64);
         }
-        out.extend([running, waiting, slices].into_iter().filter(|f| !f.is_empty()));
+        out.extend(
+            [running, waiting, slices]
+                .into_iter()
+                .filter(|f| !f.is_empty()),
+        );
         Ok(())
     }
 }

@@ -17,40 +17,210 @@ use crate::read::TextBuf;
 /// The fields procfs reads, in its struct's order: the `/proc/zoneinfo` key, the metric
 /// name, its type and HELP.
 const FIELDS: [(&str, &str, MetricKind, &str); 34] = [
-    ("nr_free_pages", "nr_free_pages", MetricKind::Gauge, "Total number of free pages in the zone"),
-    ("min", "min_pages", MetricKind::Gauge, "Zone watermark pages_min"),
-    ("low", "low_pages", MetricKind::Gauge, "Zone watermark pages_low"),
-    ("high", "high_pages", MetricKind::Gauge, "Zone watermark pages_high"),
-    ("scanned", "scanned_pages", MetricKind::Gauge, "Pages scanned since last reclaim"),
-    ("spanned", "spanned_pages", MetricKind::Gauge, "Total pages spanned by the zone, including holes"),
-    ("present", "present_pages", MetricKind::Gauge, "Physical pages existing within the zone"),
-    ("managed", "managed_pages", MetricKind::Gauge, "Present pages managed by the buddy system"),
-    ("nr_active_anon", "nr_active_anon_pages", MetricKind::Gauge, "Number of anonymous pages recently more used"),
-    ("nr_inactive_anon", "nr_inactive_anon_pages", MetricKind::Gauge, "Number of anonymous pages recently less used"),
-    ("nr_isolated_anon", "nr_isolated_anon_pages", MetricKind::Gauge, "Temporary isolated pages from anon lru"),
-    ("nr_anon_pages", "nr_anon_pages", MetricKind::Gauge, "Number of anonymous pages currently used by the system"),
-    ("nr_anon_transparent_hugepages", "nr_anon_transparent_hugepages", MetricKind::Gauge, "Number of anonymous transparent huge pages currently used by the system"),
-    ("nr_active_file", "nr_active_file_pages", MetricKind::Gauge, "Number of active pages with file-backing"),
-    ("nr_inactive_file", "nr_inactive_file_pages", MetricKind::Gauge, "Number of inactive pages with file-backing"),
-    ("nr_isolated_file", "nr_isolated_file_pages", MetricKind::Gauge, "Temporary isolated pages from file lru"),
-    ("nr_file_pages", "nr_file_pages", MetricKind::Gauge, "Number of file pages"),
-    ("nr_slab_reclaimable", "nr_slab_reclaimable_pages", MetricKind::Gauge, "Number of reclaimable slab pages"),
-    ("nr_slab_unreclaimable", "nr_slab_unreclaimable_pages", MetricKind::Gauge, "Number of unreclaimable slab pages"),
-    ("nr_mlock_stack", "nr_mlock_stack_pages", MetricKind::Gauge, "mlock()ed pages found and moved off LRU"),
-    ("nr_kernel_stack", "nr_kernel_stacks", MetricKind::Gauge, "Number of kernel stacks"),
-    ("nr_mapped", "nr_mapped_pages", MetricKind::Gauge, "Number of mapped pages"),
-    ("nr_dirty", "nr_dirty_pages", MetricKind::Gauge, "Number of dirty pages"),
-    ("nr_writeback", "nr_writeback_pages", MetricKind::Gauge, "Number of writeback pages"),
-    ("nr_unevictable", "nr_unevictable_pages", MetricKind::Gauge, "Number of unevictable pages"),
-    ("nr_shmem", "nr_shmem_pages", MetricKind::Gauge, "Number of shmem pages (included tmpfs/GEM pages)"),
-    ("nr_dirtied", "nr_dirtied_total", MetricKind::Counter, "Page dirtyings since bootup"),
-    ("nr_written", "nr_written_total", MetricKind::Counter, "Page writings since bootup"),
-    ("numa_hit", "numa_hit_total", MetricKind::Counter, "Allocated in intended node"),
-    ("numa_miss", "numa_miss_total", MetricKind::Counter, "Allocated in non intended node"),
-    ("numa_foreign", "numa_foreign_total", MetricKind::Counter, "Was intended here, hit elsewhere"),
-    ("numa_interleave", "numa_interleave_total", MetricKind::Counter, "Interleaver preferred this zone"),
-    ("numa_local", "numa_local_total", MetricKind::Counter, "Allocation from local node"),
-    ("numa_other", "numa_other_total", MetricKind::Counter, "Allocation from other node"),
+    (
+        "nr_free_pages",
+        "nr_free_pages",
+        MetricKind::Gauge,
+        "Total number of free pages in the zone",
+    ),
+    (
+        "min",
+        "min_pages",
+        MetricKind::Gauge,
+        "Zone watermark pages_min",
+    ),
+    (
+        "low",
+        "low_pages",
+        MetricKind::Gauge,
+        "Zone watermark pages_low",
+    ),
+    (
+        "high",
+        "high_pages",
+        MetricKind::Gauge,
+        "Zone watermark pages_high",
+    ),
+    (
+        "scanned",
+        "scanned_pages",
+        MetricKind::Gauge,
+        "Pages scanned since last reclaim",
+    ),
+    (
+        "spanned",
+        "spanned_pages",
+        MetricKind::Gauge,
+        "Total pages spanned by the zone, including holes",
+    ),
+    (
+        "present",
+        "present_pages",
+        MetricKind::Gauge,
+        "Physical pages existing within the zone",
+    ),
+    (
+        "managed",
+        "managed_pages",
+        MetricKind::Gauge,
+        "Present pages managed by the buddy system",
+    ),
+    (
+        "nr_active_anon",
+        "nr_active_anon_pages",
+        MetricKind::Gauge,
+        "Number of anonymous pages recently more used",
+    ),
+    (
+        "nr_inactive_anon",
+        "nr_inactive_anon_pages",
+        MetricKind::Gauge,
+        "Number of anonymous pages recently less used",
+    ),
+    (
+        "nr_isolated_anon",
+        "nr_isolated_anon_pages",
+        MetricKind::Gauge,
+        "Temporary isolated pages from anon lru",
+    ),
+    (
+        "nr_anon_pages",
+        "nr_anon_pages",
+        MetricKind::Gauge,
+        "Number of anonymous pages currently used by the system",
+    ),
+    (
+        "nr_anon_transparent_hugepages",
+        "nr_anon_transparent_hugepages",
+        MetricKind::Gauge,
+        "Number of anonymous transparent huge pages currently used by the system",
+    ),
+    (
+        "nr_active_file",
+        "nr_active_file_pages",
+        MetricKind::Gauge,
+        "Number of active pages with file-backing",
+    ),
+    (
+        "nr_inactive_file",
+        "nr_inactive_file_pages",
+        MetricKind::Gauge,
+        "Number of inactive pages with file-backing",
+    ),
+    (
+        "nr_isolated_file",
+        "nr_isolated_file_pages",
+        MetricKind::Gauge,
+        "Temporary isolated pages from file lru",
+    ),
+    (
+        "nr_file_pages",
+        "nr_file_pages",
+        MetricKind::Gauge,
+        "Number of file pages",
+    ),
+    (
+        "nr_slab_reclaimable",
+        "nr_slab_reclaimable_pages",
+        MetricKind::Gauge,
+        "Number of reclaimable slab pages",
+    ),
+    (
+        "nr_slab_unreclaimable",
+        "nr_slab_unreclaimable_pages",
+        MetricKind::Gauge,
+        "Number of unreclaimable slab pages",
+    ),
+    (
+        "nr_mlock_stack",
+        "nr_mlock_stack_pages",
+        MetricKind::Gauge,
+        "mlock()ed pages found and moved off LRU",
+    ),
+    (
+        "nr_kernel_stack",
+        "nr_kernel_stacks",
+        MetricKind::Gauge,
+        "Number of kernel stacks",
+    ),
+    (
+        "nr_mapped",
+        "nr_mapped_pages",
+        MetricKind::Gauge,
+        "Number of mapped pages",
+    ),
+    (
+        "nr_dirty",
+        "nr_dirty_pages",
+        MetricKind::Gauge,
+        "Number of dirty pages",
+    ),
+    (
+        "nr_writeback",
+        "nr_writeback_pages",
+        MetricKind::Gauge,
+        "Number of writeback pages",
+    ),
+    (
+        "nr_unevictable",
+        "nr_unevictable_pages",
+        MetricKind::Gauge,
+        "Number of unevictable pages",
+    ),
+    (
+        "nr_shmem",
+        "nr_shmem_pages",
+        MetricKind::Gauge,
+        "Number of shmem pages (included tmpfs/GEM pages)",
+    ),
+    (
+        "nr_dirtied",
+        "nr_dirtied_total",
+        MetricKind::Counter,
+        "Page dirtyings since bootup",
+    ),
+    (
+        "nr_written",
+        "nr_written_total",
+        MetricKind::Counter,
+        "Page writings since bootup",
+    ),
+    (
+        "numa_hit",
+        "numa_hit_total",
+        MetricKind::Counter,
+        "Allocated in intended node",
+    ),
+    (
+        "numa_miss",
+        "numa_miss_total",
+        MetricKind::Counter,
+        "Allocated in non intended node",
+    ),
+    (
+        "numa_foreign",
+        "numa_foreign_total",
+        MetricKind::Counter,
+        "Was intended here, hit elsewhere",
+    ),
+    (
+        "numa_interleave",
+        "numa_interleave_total",
+        MetricKind::Counter,
+        "Interleaver preferred this zone",
+    ),
+    (
+        "numa_local",
+        "numa_local_total",
+        MetricKind::Counter,
+        "Allocation from local node",
+    ),
+    (
+        "numa_other",
+        "numa_other_total",
+        MetricKind::Counter,
+        "Allocation from other node",
+    ),
 ];
 
 /// One zone: procfs' `Zoneinfo`.
@@ -104,8 +274,11 @@ pub fn parse_zoneinfo(text: &str) -> Vec<Zone> {
                     continue;
                 };
                 let values = values.replacen('(', "", 1).replacen(')', "", 1);
-                let parsed: Result<Vec<i64>, _> =
-                    values.trim().split(", ").map(|v| v.parse::<i64>()).collect();
+                let parsed: Result<Vec<i64>, _> = values
+                    .trim()
+                    .split(", ")
+                    .map(|v| v.parse::<i64>())
+                    .collect();
                 if let Ok(p) = parsed {
                     z.protection = p;
                 }
