@@ -337,7 +337,7 @@ fn collect_set(
             };
             let pct = |p: &str| {
                 keyed(&text, p, "%")
-                    .map(|v| number::uint(v))
+                    .map(number::uint)
                     .transpose()
                     .map_err(err)
             };
