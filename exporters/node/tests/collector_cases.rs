@@ -208,3 +208,8 @@ fn bcache() {
         "-debian12-priority",
     );
 }
+
+#[test]
+fn mountstats() {
+    check("mountstats", defaults, Compat::Upstream, "");
+}

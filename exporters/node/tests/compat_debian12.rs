@@ -1,9 +1,8 @@
 //! Our exporter with `--compat=debian12` against Debian 12's Go `prometheus-node-exporter`
-//! (node_exporter 1.5.0) on this host, both with the same collectors (every default one both
-//! have, and the non-default `interrupts`, `ksmd`, `meminfo_numa`, `processes` and `zoneinfo`
-//! enabled in both): for every
-//! `node_*` family the Go binary exposes, the same name, type, HELP, label names and series,
-//! and values that agree (counters between two Go scrapes taken before and after ours,
+//! (node_exporter 1.5.0) on this host, both with the same collectors (the default ones both
+//! have, and the non-default `interrupts`, `ksmd`, `meminfo_numa`, `mountstats`, `processes`
+//! and `zoneinfo` enabled in both): for every `node_*` family the Go binary exposes, the same
+//! name, type, HELP, label names and series, and values that agree (counters between two Go scrapes taken before and after ours,
 //! gauges within a tolerance for the ones that move).
 //!
 //! Families that cannot match are listed in [`EXCEPTIONS`] with the reason; the test fails if
@@ -17,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aiplatform_metrics::MetricKind;
 use aiplatform_testkit::{Exporter, Scrape, host};
 
-const COLLECTORS: [&str; 30] = [
+const COLLECTORS: [&str; 31] = [
     "bcache",
     "cpu",
     "diskstats",
@@ -33,6 +32,7 @@ const COLLECTORS: [&str; 30] = [
     "loadavg",
     "meminfo",
     "meminfo_numa",
+    "mountstats",
     "netdev",
     "netstat",
     "os",

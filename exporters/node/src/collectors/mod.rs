@@ -25,6 +25,7 @@ pub mod ksmd;
 pub mod loadavg;
 pub mod meminfo;
 pub mod meminfo_numa;
+pub mod mountstats;
 pub mod netdev;
 pub mod netlink;
 pub mod netstat;
@@ -142,6 +143,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
     CollectorSpec::of::<meminfo_numa::MeminfoNumaCollector>(),
+    CollectorSpec::of::<mountstats::MountstatsCollector>(),
     CollectorSpec::of::<netdev::NetdevCollector>(),
     CollectorSpec::of::<netstat::NetstatCollector>(),
     CollectorSpec::of::<os::OsCollector>(),
