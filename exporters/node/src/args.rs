@@ -387,4 +387,27 @@ mod tests {
         );
         assert!(config(&["--collector.vmstat.fields=("]).is_err());
     }
+
+    #[test]
+    fn optional_source_collector_flags() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.ipvs_backend_labels, ipvs::BACKEND_LABELS);
+        assert!(c.interrupts.include_zeros && !c.rapl.enable_zone_label);
+        assert!(!c.bcache.priority_stats && c.tapestats_ignored.is_match(""));
+        let c = config(&[
+            "--collector.ipvs.backend-labels=proto,local_port",
+            "--no-collector.interrupts.include-zeros",
+            "--collector.interrupts.name-exclude=^NMI;",
+            "--collector.rapl.enable-zone-label",
+            "--collector.bcache.priorityStats",
+            "--collector.tapestats.ignored-devices=^st1$",
+        ])
+        .unwrap();
+        assert_eq!(c.ipvs_backend_labels, ["local_port", "proto"]);
+        assert!(!c.interrupts.include_zeros && c.interrupts.filter.ignored("NMI;x;"));
+        assert!(c.rapl.enable_zone_label && c.bcache.priority_stats);
+        assert!(c.tapestats_ignored.is_match("st1") && !c.tapestats_ignored.is_match("st0"));
+        assert!(config(&["--collector.ipvs.backend-labels=proto,bogus"]).is_err());
+        assert!(config(&["--collector.tapestats.ignored-devices=("]).is_err());
+    }
 }

@@ -3,8 +3,7 @@
 //! text, and text built from the tokens their files are made of.
 
 use aiplatform_node_exporter::collectors::{
-    bcache, infiniband, interrupts, ipvs, meminfo_numa, mountstats, processes, schedstat,
-    zoneinfo,
+    bcache, infiniband, interrupts, ipvs, meminfo_numa, mountstats, processes, schedstat, zoneinfo,
 };
 use proptest::prelude::*;
 
