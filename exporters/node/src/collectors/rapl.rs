@@ -17,8 +17,9 @@ use crate::paths::Paths;
 /// The `rapl` collector's flags.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RaplArgs {
-    /// Enables service unit metric unit_start_time_seconds (node_exporter's HELP text; the
-    /// flag adds the `rapl_zone` label to one `node_rapl_joules_total` family).
+    // node_exporter's help text, copied from its systemd collector; the flag puts every zone
+    // in one `node_rapl_joules_total` family with a `rapl_zone` label.
+    /// Enables service unit metric unit_start_time_seconds
     #[arg(long = "collector.rapl.enable-zone-label", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_name = "BOOL",
           value_parser = BoolishValueParser::new())]
