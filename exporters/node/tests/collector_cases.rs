@@ -213,3 +213,8 @@ fn bcache() {
 fn mountstats() {
     check("mountstats", defaults, Compat::Upstream, "");
 }
+
+#[test]
+fn fibrechannel_as_node_exporter_1_5_0() {
+    check("fibrechannel", defaults, Compat::Debian12, "-debian12");
+}

@@ -109,8 +109,9 @@ pub struct FcHost {
     pub counters: [Option<u64>; 14],
 }
 
-/// procfs' `FibreChannelClass`.
-pub fn read_fc_hosts(paths: &Paths) -> Result<Vec<FcHost>, ReadError> {
+/// procfs' `FibreChannelClass`. `legacy` reads as procfs 0.8 (node_exporter 1.5.0) did: a
+/// missing attribute file fails the read, a missing counter reads as 0.
+pub fn read_fc_hosts(paths: &Paths, legacy: bool) -> Result<Vec<FcHost>, ReadError> {
     let class = paths.sys("class/fc_host");
     let mut hosts = Vec::new();
     for name in attr::sorted_names(&class)? {
@@ -119,7 +120,15 @@ pub fn read_fc_hosts(paths: &Paths) -> Result<Vec<FcHost>, ReadError> {
         for (i, f) in ATTRS.iter().enumerate() {
             let mut value = match attr::sys_read(&dir.join(f)) {
                 Ok(v) => v,
-                Err(e) if is_missing(&e) => continue,
+                Err(e) if is_missing(&e) && !legacy => continue,
+                // procfs 0.8 wraps the error, so node_exporter 1.5.0 reports a failure rather
+                // than no data.
+                Err(ReadError::Io { path, source }) if legacy => {
+                    return Err(ReadError::Io {
+                        path,
+                        source: std::io::Error::other(format!("failed to read file: {source}")),
+                    });
+                }
                 Err(e) => return Err(e),
             };
             if matches!(*f, "node_name" | "port_id" | "port_name" | "fabric_name")
@@ -129,7 +138,7 @@ pub fn read_fc_hosts(paths: &Paths) -> Result<Vec<FcHost>, ReadError> {
             }
             attrs[i] = Some(value);
         }
-        let mut counters = [None; 14];
+        let mut counters = [if legacy { Some(0) } else { None }; 14];
         let stats = dir.join("statistics");
         for file in attr::sorted_names(&stats)? {
             let path = stats.join(&file);
@@ -173,6 +182,7 @@ pub fn read_fc_hosts(paths: &Paths) -> Result<Vec<FcHost>, ReadError> {
 #[derive(Debug)]
 pub struct FibrechannelCollector {
     paths: Paths,
+    legacy: bool,
 }
 
 impl NodeCollector for FibrechannelCollector {
@@ -181,13 +191,14 @@ impl NodeCollector for FibrechannelCollector {
     fn from_config(c: &Config) -> FibrechannelCollector {
         FibrechannelCollector {
             paths: c.paths.clone(),
+            legacy: c.compat.is_debian12(),
         }
     }
 }
 
 impl BlockingCollector for FibrechannelCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let hosts = match read_fc_hosts(&self.paths) {
+        let hosts = match read_fc_hosts(&self.paths, self.legacy) {
             Ok(h) => h,
             Err(e) if is_missing(&e) => {
                 tracing::debug!("fibrechannel statistics not found, skipping");
@@ -233,7 +244,7 @@ impl BlockingCollector for FibrechannelCollector {
             for (c, v) in COUNTERS.iter().zip(h.counters) {
                 // All ones is what the driver reports for a counter it does not keep.
                 // (node_exporter 1.10 dereferences a missing file's value and panics; it is
-                // left out here.)
+                // left out here. 1.5.0 reported it as 0.)
                 if let Some(v) = v.filter(|v| *v != u64::MAX) {
                     set.add(
                         MetricKind::Counter,
