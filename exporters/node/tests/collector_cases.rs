@@ -218,3 +218,8 @@ fn mountstats() {
 fn fibrechannel_as_node_exporter_1_5_0() {
     check("fibrechannel", defaults, Compat::Debian12, "-debian12");
 }
+
+#[test]
+fn infiniband_as_node_exporter_1_5_0() {
+    check("infiniband", defaults, Compat::Debian12, "-debian12");
+}

@@ -345,12 +345,14 @@ fn read_counters(
     Ok(out)
 }
 
-fn read_port(dir: &Path, port: &str) -> Result<Port, ReadError> {
+fn read_port(dir: &Path, port: &str, legacy: bool) -> Result<Port, ReadError> {
     let number: u32 = port
         .parse()
         .map_err(|_| parse_err(dir, ParseErrorKind::number(port)))?;
     let dir = dir.join(port);
-    attr::read_trimmed(&dir.join("link_layer"))?;
+    if !legacy {
+        attr::read_trimmed(&dir.join("link_layer"))?;
+    }
     let raw = |f: &str| {
         let p = dir.join(f);
         fs::read(&p)
@@ -363,15 +365,15 @@ fn read_port(dir: &Path, port: &str) -> Result<Port, ReadError> {
     let rate = parse_rate(&raw("rate")?).map_err(|k| parse_err(&dir.join("rate"), k))?;
     let (mut counters, mut counters_ext) =
         (vec![None; COUNTERS.len()], vec![None; COUNTERS_EXT.len()]);
-    if dir.join("counters").exists() {
+    if legacy || dir.join("counters").exists() {
         counters = read_counters(&dir.join("counters"), &COUNTERS, &[])?;
         counters_ext = match read_counters(&dir.join("counters_ext"), &COUNTERS_EXT, &[]) {
             Ok(c) => c,
-            Err(e) if is_missing(&e) => vec![None; COUNTERS_EXT.len()],
+            Err(e) if is_missing(&e) && !legacy => vec![None; COUNTERS_EXT.len()],
             Err(e) => return Err(e),
         };
     }
-    if dir.join("hw_counters").exists() {
+    if !legacy && dir.join("hw_counters").exists() {
         read_counters(&dir.join("hw_counters"), &[], &HW_COUNTERS)?;
     }
     Ok(Port {
@@ -384,8 +386,10 @@ fn read_port(dir: &Path, port: &str) -> Result<Port, ReadError> {
     })
 }
 
-/// procfs' `InfiniBandClass`.
-pub fn read_infiniband(paths: &Paths) -> Result<Vec<Device>, ReadError> {
+/// procfs' `InfiniBandClass`. `legacy` reads as procfs 0.8 (node_exporter 1.5.0) did:
+/// `board_id`, `counters/` and `counters_ext/` required, `link_layer`, `node_guid` and
+/// `hw_counters/` not read.
+pub fn read_infiniband(paths: &Paths, legacy: bool) -> Result<Vec<Device>, ReadError> {
     let class = paths.sys("class/infiniband");
     let mut devices = Vec::new();
     for name in attr::sorted_names(&class)? {
@@ -393,16 +397,18 @@ pub fn read_infiniband(paths: &Paths) -> Result<Vec<Device>, ReadError> {
         let firmware_version = attr::sys_read(&dir.join("fw_ver"))?;
         let optional = |f: &str| match attr::sys_read(&dir.join(f)) {
             Ok(v) => Ok(v),
-            Err(e) if is_missing(&e) => Ok(String::new()),
+            Err(e) if is_missing(&e) && (f == "hca_type" || !legacy) => Ok(String::new()),
             Err(e) => Err(e),
         };
         let board_id = optional("board_id")?;
         let hca_type = optional("hca_type")?;
-        optional("node_guid")?;
+        if !legacy {
+            optional("node_guid")?;
+        }
         let ports_dir = dir.join("ports");
         let mut ports = Vec::new();
         for p in attr::sorted_names(&ports_dir)? {
-            ports.push(read_port(&ports_dir, &p)?);
+            ports.push(read_port(&ports_dir, &p, legacy)?);
         }
         ports.sort_by_key(|p| p.port);
         ports.dedup_by_key(|p| p.port);
@@ -421,6 +427,7 @@ pub fn read_infiniband(paths: &Paths) -> Result<Vec<Device>, ReadError> {
 #[derive(Debug)]
 pub struct InfinibandCollector {
     paths: Paths,
+    legacy: bool,
 }
 
 impl NodeCollector for InfinibandCollector {
@@ -429,13 +436,14 @@ impl NodeCollector for InfinibandCollector {
     fn from_config(c: &Config) -> InfinibandCollector {
         InfinibandCollector {
             paths: c.paths.clone(),
+            legacy: c.compat.is_debian12(),
         }
     }
 }
 
 impl BlockingCollector for InfinibandCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let devices = match read_infiniband(&self.paths) {
+        let devices = match read_infiniband(&self.paths, self.legacy) {
             Ok(d) => d,
             Err(e) if is_missing(&e) => {
                 tracing::debug!("infiniband statistics not found, skipping");
