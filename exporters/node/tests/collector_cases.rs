@@ -223,3 +223,8 @@ fn fibrechannel_as_node_exporter_1_5_0() {
 fn infiniband_as_node_exporter_1_5_0() {
     check("infiniband", defaults, Compat::Debian12, "-debian12");
 }
+
+#[test]
+fn mountstats_as_node_exporter_1_5_0() {
+    check("mountstats", defaults, Compat::Debian12, "-debian12");
+}

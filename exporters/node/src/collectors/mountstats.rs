@@ -139,6 +139,12 @@ fn parse_transport(f: &[&str], version: &str, line: usize) -> Result<Transport, 
 
 /// Parses `/proc/self/mountstats` as procfs does.
 pub fn parse_mountstats(text: &str) -> Result<Vec<MountStats>, ParseError> {
+    parse_mountstats_as(text, false)
+}
+
+/// [`parse_mountstats`]; `legacy` reads as procfs 0.8 (node_exporter 1.5.0) did: no RDMA
+/// transport, and only the last `xprt:` line of a mount kept.
+pub fn parse_mountstats_as(text: &str, legacy: bool) -> Result<Vec<MountStats>, ParseError> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
     let mut mounts = Vec::new();
     while let Some((n, line)) = lines.next() {
@@ -172,7 +178,16 @@ pub fn parse_mountstats(text: &str) -> Result<Vec<MountStats>, ParseError> {
                     "events:" if f.len() != 28 => return Err(err(n, "NFS events", line)),
                     "events:" => s.events = uints(&f[1..], n)?,
                     "xprt:" if f.len() < 3 => return Err(err(n, "NFS transport", line)),
-                    "xprt:" => s.transports.push(parse_transport(&f[1..], version, n)?),
+                    "xprt:" if legacy && f[1] == "rdma" => {
+                        return Err(err(n, "NFS transport protocol", f[1]));
+                    }
+                    "xprt:" => {
+                        let t = parse_transport(&f[1..], version, n)?;
+                        if legacy {
+                            s.transports.clear();
+                        }
+                        s.transports.push(t);
+                    }
                     _ => {}
                 }
                 if key == "per-op" {
@@ -561,6 +576,7 @@ fn add_mount(set: &mut FamilySet, s: &NfsStats, export: &str, protocol: &str, ad
 #[derive(Debug)]
 pub struct MountstatsCollector {
     paths: Paths,
+    legacy: bool,
     buf: TextBuf,
 }
 
@@ -571,6 +587,7 @@ impl NodeCollector for MountstatsCollector {
     fn from_config(c: &Config) -> MountstatsCollector {
         MountstatsCollector {
             paths: c.paths.clone(),
+            legacy: c.compat.is_debian12(),
             buf: TextBuf::default(),
         }
     }
@@ -578,10 +595,9 @@ impl NodeCollector for MountstatsCollector {
 
 impl BlockingCollector for MountstatsCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let mounts = match self
-            .buf
-            .with(&self.paths.proc("self/mountstats"), parse_mountstats)
-        {
+        let mounts = match self.buf.with(&self.paths.proc("self/mountstats"), |t| {
+            parse_mountstats_as(t, self.legacy)
+        }) {
             Ok(m) => m,
             Err(e) if is_missing(&e) => return Err(CollectError::NoData),
             Err(e) => return Err(CollectError::new(e)),
