@@ -15,9 +15,12 @@ use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
 use crate::paths::Paths;
 
-/// The types of the 42 fields procfs scans after the command name: `s`tring, `i`nteger,
+/// The types of the 42 fields procfs 0.19 scans after the command name: `s`tring, `i`nteger,
 /// `u`nsigned. A stat line that does not scan fails the whole collection, as upstream.
-const STAT_FIELDS: &[u8; 42] = b"siiiiiuuuuuuuiiiiiiuuiuuuuuuuuuuuuuiuuuuii";
+const STAT_FIELDS: &[u8] = b"siiiiiuuuuuuuiiiiiiuuiuuuuuuuuuuuuuiuuuuii";
+
+/// The 40 fields procfs 0.8 (node_exporter 1.5.0) scanned.
+const STAT_FIELDS_LEGACY: &[u8] = b"siiiiiuuuuuuuiiiiiiuuiuuuuuuuuuuuuuiiuuu";
 
 /// What the collector needs from `/proc/<pid>/stat`: the state letter and thread count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,19 +34,29 @@ pub struct ProcStat {
 /// Parses a `stat` file as procfs' `Proc.Stat` does: the command name is between the first
 /// `(` and the last `)`, and 42 typed fields must follow.
 pub fn parse_proc_stat(text: &str) -> Result<ProcStat, ParseError> {
+    parse_proc_stat_as(text, false)
+}
+
+/// [`parse_proc_stat`]; `legacy` checks the fields procfs 0.8 (node_exporter 1.5.0) scanned.
+pub fn parse_proc_stat_as(text: &str, legacy: bool) -> Result<ProcStat, ParseError> {
+    let sig = if legacy {
+        STAT_FIELDS_LEGACY
+    } else {
+        STAT_FIELDS
+    };
     let err = |kind| ParseError::new("pid/stat", 1, kind);
     let (Some(_), Some(r)) = (text.find('('), text.rfind(')')) else {
         return Err(err(ParseErrorKind::malformed("command name", text)));
     };
     let rest = text.get(r + 2..).unwrap_or("");
-    let fields: Vec<&str> = rest.split_ascii_whitespace().take(42).collect();
-    if fields.len() < 42 {
+    let fields: Vec<&str> = rest.split_ascii_whitespace().take(sig.len()).collect();
+    if fields.len() < sig.len() {
         return Err(err(ParseErrorKind::FieldCount {
-            expected: 42,
+            expected: sig.len(),
             found: fields.len(),
         }));
     }
-    for (field, kind) in fields.iter().zip(STAT_FIELDS) {
+    for (field, kind) in fields.iter().zip(sig) {
         let ok = match kind {
             b'i' => field.parse::<i64>().is_ok(),
             b'u' => field.parse::<u64>().is_ok(),
@@ -78,12 +91,12 @@ fn vanished(e: &ReadError) -> bool {
         || matches!(e, ReadError::Io { source, .. } if source.raw_os_error() == Some(libc::ESRCH))
 }
 
-fn read_stat(path: &Path) -> Result<ProcStat, ReadError> {
+fn read_stat(path: &Path, legacy: bool) -> Result<ProcStat, ReadError> {
     let text = fs::read(path).map_err(|source| ReadError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse_proc_stat(&String::from_utf8_lossy(&text)).map_err(|source| ReadError::Parse {
+    parse_proc_stat_as(&String::from_utf8_lossy(&text), legacy).map_err(|source| ReadError::Parse {
         path: path.to_owned(),
         source,
     })
@@ -104,11 +117,11 @@ pub struct Counts {
 
 /// Counts processes and threads under the procfs root, as node_exporter's
 /// `getAllocatedThreads`.
-pub fn count(paths: &Paths) -> Result<Counts, ReadError> {
+pub fn count(paths: &Paths, legacy: bool) -> Result<Counts, ReadError> {
     let proc_dir = paths.proc("");
     let mut c = Counts::default();
     for pid in pids(&proc_dir)? {
-        let stat = match read_stat(&proc_dir.join(format!("{pid}/stat"))) {
+        let stat = match read_stat(&proc_dir.join(format!("{pid}/stat")), legacy) {
             Ok(s) => s,
             Err(e) if vanished(&e) => continue,
             Err(e) => return Err(e),
@@ -127,7 +140,7 @@ pub fn count(paths: &Paths) -> Result<Counts, ReadError> {
                 *c.thread_states.entry(stat.state.clone()).or_default() += 1;
                 continue;
             }
-            match read_stat(&task_dir.join(format!("{tid}/stat"))) {
+            match read_stat(&task_dir.join(format!("{tid}/stat")), legacy) {
                 Ok(t) => *c.thread_states.entry(t.state).or_default() += 1,
                 Err(e) if vanished(&e) => {}
                 Err(e) => return Err(e),
@@ -141,6 +154,7 @@ pub fn count(paths: &Paths) -> Result<Counts, ReadError> {
 #[derive(Debug)]
 pub struct ProcessesCollector {
     paths: Paths,
+    legacy: bool,
 }
 
 impl NodeCollector for ProcessesCollector {
@@ -150,13 +164,14 @@ impl NodeCollector for ProcessesCollector {
     fn from_config(c: &Config) -> ProcessesCollector {
         ProcessesCollector {
             paths: c.paths.clone(),
+            legacy: c.compat.is_debian12(),
         }
     }
 }
 
 impl BlockingCollector for ProcessesCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let c = match count(&self.paths) {
+        let c = match count(&self.paths, self.legacy) {
             Ok(c) => c,
             Err(e) if is_missing(&e) => return Err(CollectError::NoData),
             Err(e) => return Err(CollectError::new(e)),
@@ -229,5 +244,8 @@ mod tests {
         assert!(parse_proc_stat("1 (x) S 0 1\n").is_err());
         assert!(parse_proc_stat("no parens").is_err());
         assert!(parse_proc_stat(&line.replace(" 4194560 ", " -4 ")).is_err());
+        // procfs 0.8 read 40 fields.
+        let short: String = line.split(' ').take(43).collect::<Vec<_>>().join(" ");
+        assert!(parse_proc_stat(&short).is_err() && parse_proc_stat_as(&short, true).is_ok());
     }
 }
