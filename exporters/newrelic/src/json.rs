@@ -79,6 +79,13 @@ pub(crate) fn f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Appends a finite float always in float form (`1.0`, `0.005`), for attributes whose values
+/// must keep one numeric type across series (New Relic types an attribute by its values).
+pub(crate) fn float(out: &mut Vec<u8>, v: f64) {
+    debug_assert!(v.is_finite());
+    out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +120,8 @@ mod tests {
         assert_eq!(s(|o| f64(o, -0.25)), "-0.25");
         assert_eq!(s(|o| f64(o, 1e300)), "1e300");
         assert_eq!(s(|o| i64(o, -7)), "-7");
+        assert_eq!(s(|o| float(o, 1.0)), "1.0");
+        assert_eq!(s(|o| float(o, 0.005)), "0.005");
     }
 
     #[test]

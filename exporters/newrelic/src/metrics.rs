@@ -138,9 +138,11 @@ impl MetricEncoder {
 
     /// Writes the metric objects of one series as one record.
     fn write_series(&mut self, point: &Point<'_>, out: &mut RecordWriter<'_>) {
+        // Both ends in whole milliseconds first, so that one interval starts exactly where
+        // the previous one ended.
         let start_ms = (point.start_unix_nano / 1_000_000) as i64;
-        let interval_ms = ((point.time_unix_nano.saturating_sub(point.start_unix_nano)) / 1_000_000)
-            .max(1) as i64;
+        let end_ms = (point.time_unix_nano / 1_000_000) as i64;
+        let interval_ms = (end_ms - start_ms).max(1);
         let count_time = Time::Interval(start_ms, interval_ms);
         let gauge_time = Time::At(point.timestamp_ms());
         let buf = out.begin();
@@ -278,7 +280,7 @@ impl Objects<'_> {
                 }
                 json::string(b, k);
                 b.push(b':');
-                json::f64(b, v);
+                json::float(b, v);
             }
             b.push(b'}');
         }
