@@ -13,6 +13,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::Error;
 use crate::clock::{Clock, SystemClock};
 use crate::encode::ecs::EcsStatic;
+use crate::event::LogResource;
+use crate::export::{Encoding, EventEncoder};
 use crate::fingerprint::Fingerprint;
 use crate::layer::{LogLayer, Shared};
 use crate::metrics::SelfMetrics;
@@ -361,8 +363,17 @@ impl LogBuilder {
             self.origin,
             self.ecs_fields,
         ));
+        let resource = Arc::new(LogResource {
+            service_name: service.name.clone(),
+            service_version: service.version.clone(),
+            service_environment: service.environment.clone(),
+            service_node_name: service.node_name.clone(),
+            host_name: host.clone(),
+            pid,
+        });
         let seq = Arc::new(AtomicU64::new(0));
         let mut sinks: Vec<(Format, Arc<dyn Sink>)> = Vec::with_capacity(outputs.len());
+        let mut custom: Vec<(Arc<dyn EventEncoder>, Arc<dyn Sink>)> = Vec::new();
         let mut started: Vec<Arc<dyn Sink>> = Vec::new();
         for out in outputs {
             let name = out
@@ -371,7 +382,15 @@ impl LogBuilder {
                 .unwrap_or_else(|| out.default_name().to_owned());
             let sm = metrics.sink(&name);
             let queue = Queue::new(out.capacity, out.policy, sm.clone());
-            let notice = Notice::new(out.format, ecs.clone(), self.clock.clone(), seq.clone());
+            let encoding = out.encoding();
+            let notice = Notice::new(
+                encoding.clone(),
+                ecs.clone(),
+                resource.clone(),
+                self.clock.clone(),
+                seq.clone(),
+                self.redactor.clone(),
+            );
             let sink = crate::sink::start(out.target, &name, queue, notice, sm);
             let sink = match sink {
                 Ok(s) => s,
@@ -383,7 +402,10 @@ impl LogBuilder {
                 }
             };
             started.push(sink.clone());
-            sinks.push((out.format, sink));
+            match encoding {
+                Encoding::Format(format) => sinks.push((format, sink)),
+                Encoding::Custom(encoder) => custom.push((encoder, sink)),
+            }
         }
         let mut formats: Vec<Format> = Vec::new();
         for (f, _) in &sinks {
@@ -396,7 +418,9 @@ impl LogBuilder {
             ecs,
             fingerprint: self.fingerprint,
             outputs: sinks,
+            custom,
             formats,
+            resource,
             clock: self.clock,
             metrics,
             service: service.name,

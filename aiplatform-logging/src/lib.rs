@@ -97,6 +97,16 @@
 //! spelled out in [`LogstashConfig`]; [`Fingerprint`] shows the Logstash and
 //! Elasticsearch settings that drop the duplicates.
 //!
+//! # Outputs from other crates
+//!
+//! A crate that ships logs somewhere this one does not know (a vendor's HTTP intake, OTLP)
+//! adds an output with [`Output::export`]: the layer collects, redacts and encodes each event
+//! once, on the application thread (in a built-in [`Format`] or with the output's own
+//! [`EventEncoder`], which sees a [`LogEvent`]); the output's thread packs the records into
+//! batches and hands them to its [`LogExporter`], with the same bounded queue, drop accounting
+//! and flush on shutdown as the Logstash output, plus retries with backoff, `Retry-After` and
+//! halving on "too large". See the [`export`] module for the rules and an example.
+//!
 //! # Exporter binaries
 //!
 //! Binaries that mimic the Go exporters take `--log.level` and `--log.format`:
@@ -120,7 +130,7 @@
 //! | metric | labels |
 //! |---|---|
 //! | `aiplatform_log_events_total` | |
-//! | `aiplatform_log_events_dropped_total` | `sink`, `reason` (`queue_full`, `queue_timeout`, `spool_full`, `spool_corrupt`, `shutdown`, `closed`, `io_error`) |
+//! | `aiplatform_log_events_dropped_total` | `sink`, `reason` (`queue_full`, `queue_timeout`, `spool_full`, `spool_corrupt`, `shutdown`, `closed`, `io_error`, `rejected`, `too_large`) |
 //! | `aiplatform_log_redactions_total` | |
 //! | `aiplatform_log_sink_reconnects_total` | `sink` |
 //! | `aiplatform_log_sink_resent_total` | `sink` |
@@ -138,6 +148,8 @@ mod builder;
 mod clock;
 mod encode;
 mod error;
+mod event;
+pub mod export;
 mod fingerprint;
 mod layer;
 mod metrics;
@@ -155,6 +167,8 @@ pub use builder::{
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use encode::ecs::ECS_VERSION;
 pub use error::Error;
+pub use event::{ErrorFields, FieldValue, LogEvent, LogResource};
+pub use export::{EventEncoder, ExportConfig, ExportOutcome, LogBatch, LogExporter};
 pub use fingerprint::Fingerprint;
 pub use layer::LogLayer;
 pub use output::{Format, Output};
