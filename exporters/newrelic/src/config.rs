@@ -9,13 +9,21 @@ use aiplatform_push::{
     SecretSource, Temporality,
 };
 
+use std::sync::Arc;
+
+use aiplatform_logging::{ExportConfig, Output};
+
 use crate::attributes::check_configured;
+use crate::logs::{Common, LogEncoder, LogSender, MAX_LOG_VALUE_BYTES};
 use crate::metrics::{MAX_METRIC_VALUE_CHARS, MetricEncoder};
 use crate::region::Region;
 use crate::response::classifier;
 
 /// The `backend` label of the metrics pipeline's self-metrics.
 pub const METRICS_BACKEND: &str = "newrelic";
+
+/// The `sink` label of the log output's self-metrics.
+pub const LOGS_SINK: &str = "newrelic";
 
 /// Largest body, compressed, the Metric and Log APIs take (10^6 bytes).
 pub const MAX_PAYLOAD_BYTES: usize = 1_000_000;
@@ -60,8 +68,8 @@ impl IngestKey {
     }
 }
 
-/// Sends an [`aiplatform_metrics::Registry`] to New Relic's Metric API, configured in one
-/// place.
+/// Sends an [`aiplatform_metrics::Registry`] to New Relic's Metric API and `tracing` events
+/// to its Log API, configured in one place.
 ///
 /// ```no_run
 /// use aiplatform_metrics::Registry;
@@ -372,7 +380,12 @@ impl NewRelic {
             )
             .auth(auth)
             .client_options(self.client.clone())
-            .classifier(classifier(api, self.key.kind(), self.key.header()))
+            .classifier(classifier(
+                api,
+                self.key.kind(),
+                self.key.header(),
+                api != "Log API",
+            ))
             .build()
     }
 
@@ -406,6 +419,52 @@ impl NewRelic {
     /// Builds and starts the metrics pipeline with its defaults (a push every 15 s).
     pub fn start_metrics(&self, registry: &Registry) -> Result<Pipeline, BuildError> {
         self.metrics(registry)?.build()
+    }
+
+    /// The Log API export for an `aiplatform-logging` output, to adjust (batch size, linger,
+    /// backoff) before [`Output::export`]: events encoded by [`LogEncoder`], batches of at
+    /// most 1000 events and 1 MiB sent by [`LogSender`], at the latest 1 s after their first
+    /// event.
+    pub fn log_export(&self) -> Result<ExportConfig, BuildError> {
+        let common = self.common_attributes(std::iter::empty(), MAX_LOG_VALUE_BYTES)?;
+        // service.name and host.name come from here when set, else from the logging layer.
+        let configured: Vec<(String, String)> = common
+            .into_iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "service.name" | "host.name" | "instrumentation.provider"
+                )
+            })
+            .collect();
+        let common = Arc::new(Common::new(
+            configured,
+            self.service_name.clone(),
+            self.host_name.clone(),
+        ));
+        let transport = self.transport(&self.log_endpoint()?, "Log API")?;
+        let sender = LogSender::new(transport, common.clone()).map_err(BuildError::Thread)?;
+        Ok(ExportConfig::new(sender)
+            .encoder(LogEncoder { common })
+            .max_batch_records(1000)
+            .max_batch_bytes(1024 * 1024))
+    }
+
+    /// An `aiplatform-logging` output that ships events to the Log API (the `sink` label of
+    /// its self-metrics is `newrelic`):
+    ///
+    /// ```no_run
+    /// # let newrelic = aiplatform_newrelic::NewRelic::license_key(aiplatform_push::SecretSource::env("NEW_RELIC_LICENSE_KEY"));
+    /// let _guard = aiplatform_logging::builder()
+    ///     .service_name("billing")
+    ///     .output(aiplatform_logging::Output::stdout(aiplatform_logging::Format::Json))
+    ///     .output(newrelic.log_output()?)
+    ///     .init()?;
+    /// tracing::info!(order.id = 42, "payment accepted");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_output(&self) -> Result<Output, BuildError> {
+        Ok(Output::export(self.log_export()?).name(LOGS_SINK))
     }
 }
 

@@ -108,10 +108,12 @@
 mod attributes;
 mod config;
 mod json;
+mod logs;
 mod metrics;
 mod region;
 mod response;
 
-pub use config::{IngestKey, MAX_PAYLOAD_BYTES, METRICS_BACKEND, NewRelic};
+pub use config::{IngestKey, LOGS_SINK, MAX_PAYLOAD_BYTES, METRICS_BACKEND, NewRelic};
+pub use logs::{LogEncoder, LogSender, MAX_LOG_ATTRIBUTES, MAX_LOG_VALUE_BYTES};
 pub use metrics::MetricEncoder;
 pub use region::Region;

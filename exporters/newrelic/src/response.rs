@@ -15,12 +15,19 @@ use bytes::Bytes;
 use http::Response;
 
 /// The classifier for one API (`"Metric API"`, `"Log API"`) and key kind (`"license key"`).
-pub(crate) fn classifier(api: &'static str, key: &'static str, header: &'static str) -> Classifier {
+/// `log_ids`: log each accepted payload's `requestId` at debug level (not for the Log API:
+/// its events would come back to it, one per request).
+pub(crate) fn classifier(
+    api: &'static str,
+    key: &'static str,
+    header: &'static str,
+    log_ids: bool,
+) -> Classifier {
     Arc::new(move |response: &Response<Bytes>, detail: &str| {
         let status = response.status().as_u16();
         match status {
             200..=299 => {
-                if let Some(id) = request_id(response.body()) {
+                if log_ids && let Some(id) = request_id(response.body()) {
                     tracing::debug!(request_id = id, "newrelic: the {api} accepted a payload");
                 }
                 Some(Outcome::Delivered)
@@ -69,7 +76,7 @@ mod tests {
 
     #[test]
     fn statuses() {
-        let c = classifier("Metric API", "license key", "Api-Key");
+        let c = classifier("Metric API", "license key", "Api-Key", true);
         assert_eq!(
             c(&response(202, r#"{"requestId":"a"}"#), ""),
             Some(Outcome::Delivered)

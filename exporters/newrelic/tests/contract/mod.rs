@@ -262,3 +262,120 @@ pub fn metric_payload(req: &Captured, key_header: &str, key: &str) -> Vec<Metric
     }
     out
 }
+
+/// Attributes New Relic drops or keeps for itself on log events.
+const LOG_RESERVED: &[&str] = &[
+    "accountId",
+    "eventType",
+    "entity.guid",
+    "entity.name",
+    "entity.type",
+    "instrumentation.name",
+    "instrumentation.provider",
+    "instrumentation.version",
+];
+
+/// One log event as New Relic stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Log {
+    pub timestamp: i64,
+    pub message: String,
+    pub attributes: serde_json::Map<String, Value>,
+    pub common: serde_json::Map<String, Value>,
+}
+
+impl Log {
+    pub fn attr(&self, k: &str) -> &Value {
+        self.attributes.get(k).unwrap_or(&Value::Null)
+    }
+}
+
+fn log_attributes(v: &Value, what: &str) -> serde_json::Map<String, Value> {
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: attributes must be an object"))
+        .clone();
+    for (k, v) in &obj {
+        assert!(
+            !k.is_empty() && k.chars().count() <= 255,
+            "{what}: attribute name {k:?} must be 1..=255 characters"
+        );
+        assert!(
+            !LOG_RESERVED.contains(&k.as_str()),
+            "{what}: attribute {k:?} is reserved"
+        );
+        match v {
+            Value::String(s) => assert!(
+                s.len() <= 128_000,
+                "{what}: {k} is {} bytes, past what New Relic keeps",
+                s.len()
+            ),
+            Value::Number(_) | Value::Bool(_) => {}
+            other => panic!("{what}: {k} = {other}: arrays and objects are not supported"),
+        }
+    }
+    obj
+}
+
+/// Decodes one Log API request and checks every documented field; returns its events.
+pub fn log_payload(req: &Captured, key_header: &str, key: &str) -> Vec<Log> {
+    assert_eq!(req.path, "/log/v1");
+    check_headers(req, key_header, key);
+    let body: Value = serde_json::from_slice(&req.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", req.text()));
+    let maps = body.as_array().expect("the detailed format: an array of maps");
+    let now = now_ms();
+    let mut out = Vec::new();
+    for map in maps {
+        let map = map.as_object().expect("each element is a map");
+        for k in map.keys() {
+            assert!(k == "common" || k == "logs", "unexpected top-level key {k}");
+        }
+        let common = map
+            .get("common")
+            .map(|c| {
+                let c = c.as_object().expect("common is an object");
+                assert!(c.keys().all(|k| k == "attributes" || k == "timestamp"));
+                c.get("attributes")
+                    .map(|a| log_attributes(a, "common"))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let logs = map
+            .get("logs")
+            .and_then(Value::as_array)
+            .expect("logs is an array");
+        for l in logs {
+            let obj = l.as_object().expect("a log is an object");
+            for k in obj.keys() {
+                assert!(
+                    ["timestamp", "message", "attributes"].contains(&k.as_str()),
+                    "unexpected log key {k}"
+                );
+            }
+            let timestamp = obj["timestamp"]
+                .as_i64()
+                .expect("timestamp: integer ms since the epoch");
+            assert!(
+                timestamp > now - 48 * 3_600_000 && timestamp <= now + 60_000,
+                "timestamp {timestamp}"
+            );
+            let message = obj["message"].as_str().expect("message is a string").to_owned();
+            assert!(message.len() <= 128_000);
+            let attributes = obj
+                .get("attributes")
+                .map(|a| log_attributes(a, &message))
+                .unwrap_or_default();
+            let names: std::collections::BTreeSet<&String> =
+                common.keys().chain(attributes.keys()).collect();
+            assert!(names.len() <= 255, "more than 255 attributes");
+            out.push(Log {
+                timestamp,
+                message,
+                attributes,
+                common: common.clone(),
+            });
+        }
+    }
+    out
+}
