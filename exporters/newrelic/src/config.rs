@@ -14,7 +14,7 @@ use std::sync::Arc;
 use aiplatform_logging::{ExportConfig, Output};
 
 use crate::attributes::check_configured;
-use crate::logs::{Common, LogEncoder, LogSender, MAX_LOG_VALUE_BYTES};
+use crate::logs::{Common, LogEncoder, LogSender, MAX_LOG_SEARCHABLE_CHARS};
 use crate::metrics::{MAX_METRIC_VALUE_CHARS, MetricEncoder};
 use crate::region::Region;
 use crate::response::classifier;
@@ -426,7 +426,7 @@ impl NewRelic {
     /// most 1000 events and 1 MiB sent by [`LogSender`], at the latest 1 s after their first
     /// event.
     pub fn log_export(&self) -> Result<ExportConfig, BuildError> {
-        let common = self.common_attributes(std::iter::empty(), MAX_LOG_VALUE_BYTES)?;
+        let common = self.common_attributes(std::iter::empty(), MAX_LOG_SEARCHABLE_CHARS)?;
         // service.name and host.name come from here when set, else from the logging layer.
         let configured: Vec<(String, String)> = common
             .into_iter()

@@ -114,6 +114,8 @@ mod region;
 mod response;
 
 pub use config::{IngestKey, LOGS_SINK, MAX_PAYLOAD_BYTES, METRICS_BACKEND, NewRelic};
-pub use logs::{LogEncoder, LogSender, MAX_LOG_ATTRIBUTES, MAX_LOG_VALUE_BYTES};
+pub use logs::{
+    LogEncoder, LogSender, MAX_LOG_ATTRIBUTES, MAX_LOG_BLOB_BYTES, MAX_LOG_SEARCHABLE_CHARS,
+};
 pub use metrics::MetricEncoder;
 pub use region::Region;

@@ -28,11 +28,14 @@ use crate::json;
 /// Most attributes New Relic keeps on a log event (common ones included).
 pub const MAX_LOG_ATTRIBUTES: usize = 255;
 
-/// Longest attribute value New Relic keeps, in bytes: the first 4094 characters are
-/// searchable, the rest up to 128 KB is kept as a blob, and anything beyond is cut. Values
-/// longer than this are cut here instead, on a character boundary, ending with
-/// `…[truncated: <kept> of <total> bytes]`, so the cut shows.
-pub const MAX_LOG_VALUE_BYTES: usize = 128_000;
+/// Characters of a string attribute New Relic stores searchable, in the attribute itself.
+pub const MAX_LOG_SEARCHABLE_CHARS: usize = 4094;
+
+/// Bytes New Relic keeps past the searchable part, as a blob in `newrelic.ext.<name>`;
+/// anything past that it drops. Values longer than both together are cut here instead, at
+/// the same point, on a character boundary, the last bytes replaced by
+/// `…[truncated: <kept> of <total> bytes]`, so the cut shows in New Relic.
+pub const MAX_LOG_BLOB_BYTES: usize = 128_000;
 
 /// Names this encoder writes itself; an event field of one of these names (or of a name New
 /// Relic reserves) is sent as `field.<name>`.
@@ -136,9 +139,7 @@ impl Common {
 
     /// The prefix once an event was seen (always, for a batch: batches hold encoded events).
     fn prefix(&self) -> &[u8] {
-        self.prefix
-            .get()
-            .map_or(b"[{\"logs\":[", |(p, _)| &p[..])
+        self.prefix.get().map_or(b"[{\"logs\":[", |(p, _)| &p[..])
     }
 }
 
@@ -159,7 +160,8 @@ impl Common {
 ///
 /// A field named like one of the above or like an attribute New Relic reserves is sent as
 /// `field.<name>`. Integers beyond the range of a Java `long` and non-finite floats are sent
-/// as strings. Values longer than [`MAX_LOG_VALUE_BYTES`] are cut with a marker; an event with
+/// as strings. Values longer than New Relic stores are cut where it would cut them, with a
+/// marker (see [`MAX_LOG_BLOB_BYTES`]); an event with
 /// more fields than fit New Relic's 255 attributes keeps the first ones and says how many
 /// it left out in `aiplatform.dropped_attributes`.
 #[derive(Debug, Clone)]
@@ -261,22 +263,31 @@ fn name(out: &mut Vec<u8>, key: &str) {
     json::string(out, json::cut_chars(key, MAX_NAME_CHARS).0);
 }
 
-/// A string value, cut with a marker past [`MAX_LOG_VALUE_BYTES`].
+/// A string value, cut with a marker where New Relic would cut it silently (see
+/// [`MAX_LOG_BLOB_BYTES`]).
 fn value(out: &mut Vec<u8>, s: &str) {
-    if s.len() <= MAX_LOG_VALUE_BYTES {
+    let keep = kept_bytes(s);
+    if s.len() <= keep {
         json::string(out, s);
         return;
     }
-    // The marker's numbers have at most 6 and 20 digits.
-    let room = MAX_LOG_VALUE_BYTES - "…[truncated: 000000 of 00000000000000000000 bytes]".len();
-    let mut cut = room;
+    let total = s.len();
+    let marker = |kept: usize| format!("…[truncated: {kept} of {total} bytes]");
+    let mut cut = keep.saturating_sub(marker(keep).len());
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
     out.push(b'"');
     json::escaped(out, &s[..cut]);
-    json::escaped(out, &format!("…[truncated: {cut} of {} bytes]", s.len()));
+    json::escaped(out, &marker(cut));
     out.push(b'"');
+}
+
+/// How many bytes of `s` New Relic stores: its first [`MAX_LOG_SEARCHABLE_CHARS`]
+/// characters and [`MAX_LOG_BLOB_BYTES`] more.
+fn kept_bytes(s: &str) -> usize {
+    let searchable = json::cut_chars(s, MAX_LOG_SEARCHABLE_CHARS).0.len();
+    searchable + MAX_LOG_BLOB_BYTES
 }
 
 fn field(out: &mut Vec<u8>, v: FieldValue<'_>) {
@@ -434,18 +445,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_values_are_cut_with_a_marker_within_the_limit() {
+    fn long_values_are_cut_where_new_relic_cuts_them_with_a_marker() {
+        let decode = |s: &str| {
+            let mut out = Vec::new();
+            value(&mut out, s);
+            serde_json::from_slice::<String>(&out).unwrap()
+        };
+        // 4094 two-byte characters are searchable, then 128 000 bytes of blob.
+        let limit = 4094 * 2 + MAX_LOG_BLOB_BYTES;
         let long = "é".repeat(100_000); // 200 000 bytes
-        let mut out = Vec::new();
-        value(&mut out, &long);
-        let back: String = serde_json::from_slice(&out).unwrap();
-        assert!(back.len() <= MAX_LOG_VALUE_BYTES, "{}", back.len());
-        assert!(back.len() > MAX_LOG_VALUE_BYTES - 100);
-        assert!(back.ends_with(" of 200000 bytes]"), "{}", &back[back.len() - 60..]);
-        assert!(back.starts_with("éé"));
-        let mut out = Vec::new();
-        value(&mut out, "short");
-        assert_eq!(out, b"\"short\"");
+        let back = decode(&long);
+        assert!(back.len() <= limit, "{}", back.len());
+        assert!(back.len() > limit - 60, "{}", back.len());
+        let tail = &back[back.len() - 60..];
+        assert!(tail.ends_with(" of 200000 bytes]"), "{tail}");
+        let kept: usize = tail
+            .split("truncated: ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(&back[..kept], &long[..kept]);
+        // Exactly what New Relic keeps goes whole; one character more is cut.
+        let fits = "é".repeat(limit / 2);
+        assert_eq!(decode(&fits), fits);
+        assert!(decode(&format!("{fits}x")).contains("…[truncated: "));
+        assert_eq!(decode("short"), "short");
     }
 
     #[test]

@@ -143,3 +143,73 @@ fn a_key_file_is_read_again_for_every_request() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn keys_never_show_in_what_the_log_output_sends_logs_or_shows() {
+    use aiplatform_logging::Output;
+    use aiplatform_newrelic::LOGS_SINK;
+    use tracing_subscriber::prelude::*;
+
+    capture_logs();
+    let mut shown = Vec::new();
+    let mut bodies = Vec::new();
+    for (status, nr, header, key) in [
+        (
+            400,
+            NewRelic::insert_key(SecretSource::value(INSERT)),
+            "x-insert-key",
+            INSERT,
+        ),
+        (
+            403,
+            NewRelic::license_key(SecretSource::value(LICENSE)),
+            "api-key",
+            LICENSE,
+        ),
+    ] {
+        let rx = echoing(status);
+        let nr = nr.log_url(rx.url("/log/v1"));
+        let export = nr.log_export().unwrap();
+        shown.push(format!("{export:?}"));
+        let output = Output::export(export).name(LOGS_SINK);
+        shown.push(format!("{output:?}"));
+        let (layer, guard) = aiplatform_logging::builder()
+            .registry(Registry::new())
+            .output(output)
+            .build()
+            .unwrap();
+        let emit = |n: u32| {
+            tracing::subscriber::with_default(
+                tracing_subscriber::registry().with(layer.clone()),
+                || tracing::info!(n, "checkout"),
+            )
+        };
+        emit(1);
+        guard.flush(Duration::from_secs(5));
+        // The drop notice (at most one a second) carries what the intake answered.
+        std::thread::sleep(Duration::from_millis(1100));
+        emit(2);
+        guard.flush(Duration::from_secs(5));
+        drop(guard);
+        let reqs = rx.requests();
+        assert!(!reqs.is_empty());
+        for q in &reqs {
+            contract::check_headers(q, header, key);
+            bodies.push(q.text());
+        }
+    }
+    let echoed = bodies.iter().any(|b| b.contains("rejected; you sent"));
+    assert!(
+        echoed,
+        "the 400's drop notice carries the answer: {bodies:?}"
+    );
+    let logs = logs();
+    assert!(logs.contains("refused the license key"), "{logs}");
+    shown.push(logs);
+    shown.extend(bodies);
+    for text in &shown {
+        for key in [LICENSE, INSERT, "SECRET"] {
+            assert!(!text.contains(key), "{key} shown in:\n{text}");
+        }
+    }
+}

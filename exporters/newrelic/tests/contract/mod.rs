@@ -305,11 +305,14 @@ fn log_attributes(v: &Value, what: &str) -> serde_json::Map<String, Value> {
             "{what}: attribute {k:?} is reserved"
         );
         match v {
-            Value::String(s) => assert!(
-                s.len() <= 128_000,
-                "{what}: {k} is {} bytes, past what New Relic keeps",
-                s.len()
-            ),
+            Value::String(s) => {
+                let searchable: usize = s.chars().take(4094).map(char::len_utf8).sum();
+                assert!(
+                    s.len() <= searchable + 128_000,
+                    "{what}: {k} is {} bytes, past what New Relic keeps (4094 characters and 128 000 bytes more)",
+                    s.len()
+                )
+            }
             Value::Number(_) | Value::Bool(_) => {}
             other => panic!("{what}: {k} = {other}: arrays and objects are not supported"),
         }
@@ -323,7 +326,9 @@ pub fn log_payload(req: &Captured, key_header: &str, key: &str) -> Vec<Log> {
     check_headers(req, key_header, key);
     let body: Value = serde_json::from_slice(&req.body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", req.text()));
-    let maps = body.as_array().expect("the detailed format: an array of maps");
+    let maps = body
+        .as_array()
+        .expect("the detailed format: an array of maps");
     let now = now_ms();
     let mut out = Vec::new();
     for map in maps {
@@ -360,7 +365,10 @@ pub fn log_payload(req: &Captured, key_header: &str, key: &str) -> Vec<Log> {
                 timestamp > now - 48 * 3_600_000 && timestamp <= now + 60_000,
                 "timestamp {timestamp}"
             );
-            let message = obj["message"].as_str().expect("message is a string").to_owned();
+            let message = obj["message"]
+                .as_str()
+                .expect("message is a string")
+                .to_owned();
             assert!(message.len() <= 128_000);
             let attributes = obj
                 .get("attributes")
