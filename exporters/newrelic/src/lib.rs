@@ -1,7 +1,9 @@
-//! New Relic from an [`aiplatform_metrics::Registry`]: the [Metric API] (`/metric/v1`), on the
-//! shared push pipeline, configured like New Relic's own agents.
+//! New Relic from an [`aiplatform_metrics::Registry`] and from `tracing` events: the
+//! [Metric API] (`/metric/v1`) on the shared push pipeline, and the [Log API] (`/log/v1`) as an
+//! `aiplatform-logging` output, both configured like New Relic's own agents.
 //!
 //! [Metric API]: https://docs.newrelic.com/docs/data-apis/ingest-apis/metric-api/introduction-metric-api/
+//! [Log API]: https://docs.newrelic.com/docs/logs/log-api/introduction-log-api/
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -78,6 +80,36 @@
 //!
 //! The key travels only in its header (marked sensitive); it is never in a log line, an error,
 //! a metric or `Debug` output, and an error page that echoes it is scrubbed before logging.
+//!
+//! # Logs
+//!
+//! [`NewRelic::log_output`] is an `aiplatform-logging` output: events are collected and
+//! redacted once by the logging layer, encoded on the application thread by [`LogEncoder`]
+//! (one log object each: `timestamp`, `message`, `level`, `logger.name`, `trace.id`,
+//! `span.id`, `error.*`, the event's and its spans' fields), queued in the output's bounded
+//! queue, and sent by [`LogSender`] on the output's own thread as
+//! `[{"common":{"attributes":{...}},"logs":[...]}]`, gzip-compressed, in batches of at most
+//! 1000 events, at the latest 1 s after their first. The `common` block carries
+//! `service.name`, `service.version`, `service.environment`, `host.name`, `process.pid`,
+//! `collector.name`, `collector.version` and your attributes, once per request.
+//!
+//! - Limits as New Relic applies them: a string value longer than what New Relic stores (its
+//!   first [`MAX_LOG_SEARCHABLE_CHARS`] characters, searchable, and [`MAX_LOG_BLOB_BYTES`]
+//!   more as a blob) is cut at the same point, its end replaced by
+//!   `…[truncated: <kept> of <total> bytes]`, instead of New Relic dropping the rest
+//!   silently; names are cut to 254 characters; an event keeps at most
+//!   [`MAX_LOG_ATTRIBUTES`] attributes, common ones included, and says how many it left out
+//!   in `aiplatform.dropped_attributes`.
+//! - A field named like an attribute New Relic reserves or one the encoder writes (`count`,
+//!   `level`, `message`, `eventType`, ...) is sent as `field.<name>`. Integers beyond a Java
+//!   `long` and non-finite floats go as strings (New Relic would drop the number).
+//! - A batch whose compressed body is over 10^6 bytes is not sent: the output halves it and
+//!   tries again. Answers as for metrics: `400` and other 4xx dropped, `413` halved, `408`,
+//!   `429` and 5xx retried (after `Retry-After`); `403` and `401` stop the output (an ERROR
+//!   event says once that the key was refused; later batches are dropped without being sent).
+//!   What is dropped is counted in
+//!   `aiplatform_log_events_dropped_total{sink="newrelic",reason}` and explained by the
+//!   logging crate's drop notice.
 //!
 //! # What is on the wire
 //!

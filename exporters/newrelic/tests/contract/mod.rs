@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::support::Captured;
+use super::Captured;
 
 /// The compressed body limit of the Metric and Log APIs.
 pub const MAX_PAYLOAD: usize = 1_000_000;
