@@ -98,8 +98,8 @@
 //!   more as a blob) is cut at the same point, its end replaced by
 //!   `…[truncated: <kept> of <total> bytes]`, instead of New Relic dropping the rest
 //!   silently; names are cut to 254 characters; an event keeps at most
-//!   [`MAX_LOG_ATTRIBUTES`] attributes, common ones included, and says how many it left out
-//!   in `aiplatform.dropped_attributes`.
+//!   [`MAX_LOG_ATTRIBUTES`] attributes, common ones included (the fields closest to it
+//!   first), and says how many it left out in `aiplatform.dropped_attributes`.
 //! - A field named like an attribute New Relic reserves or one the encoder writes (`count`,
 //!   `level`, `message`, `eventType`, ...) is sent as `field.<name>`. Integers beyond a Java
 //!   `long` and non-finite floats go as strings (New Relic would drop the number).

@@ -161,9 +161,9 @@ impl Common {
 /// A field named like one of the above or like an attribute New Relic reserves is sent as
 /// `field.<name>`. Integers beyond the range of a Java `long` and non-finite floats are sent
 /// as strings. Values longer than New Relic stores are cut where it would cut them, with a
-/// marker (see [`MAX_LOG_BLOB_BYTES`]); an event with
-/// more fields than fit New Relic's 255 attributes keeps the first ones and says how many
-/// it left out in `aiplatform.dropped_attributes`.
+/// marker (see [`MAX_LOG_BLOB_BYTES`]). An event with more fields than fit New Relic's 255
+/// attributes keeps those closest to it (the innermost span's before the outer ones') and
+/// says how many it left out in `aiplatform.dropped_attributes`.
 #[derive(Debug, Clone)]
 pub struct LogEncoder {
     pub(crate) common: Arc<Common>,

@@ -412,3 +412,343 @@ fn a_403_stops_the_output_and_says_once_that_the_key_was_refused() {
     assert!(!said[0].contains(KEY));
     drop(guard);
 }
+
+/// Nine spans of thirty fields each: 270 fields on one event, more than New Relic keeps.
+fn in_wide_spans(f: impl FnOnce()) {
+    let s0 = tracing::info_span!(
+        "wide0",
+        w0_0 = 0u64,
+        w0_1 = 1u64,
+        w0_2 = 2u64,
+        w0_3 = 3u64,
+        w0_4 = 4u64,
+        w0_5 = 5u64,
+        w0_6 = 6u64,
+        w0_7 = 7u64,
+        w0_8 = 8u64,
+        w0_9 = 9u64,
+        w0_10 = 10u64,
+        w0_11 = 11u64,
+        w0_12 = 12u64,
+        w0_13 = 13u64,
+        w0_14 = 14u64,
+        w0_15 = 15u64,
+        w0_16 = 16u64,
+        w0_17 = 17u64,
+        w0_18 = 18u64,
+        w0_19 = 19u64,
+        w0_20 = 20u64,
+        w0_21 = 21u64,
+        w0_22 = 22u64,
+        w0_23 = 23u64,
+        w0_24 = 24u64,
+        w0_25 = 25u64,
+        w0_26 = 26u64,
+        w0_27 = 27u64,
+        w0_28 = 28u64,
+        w0_29 = 29u64
+    );
+    let _e0 = s0.enter();
+    let s1 = tracing::info_span!(
+        "wide1",
+        w1_0 = 0u64,
+        w1_1 = 1u64,
+        w1_2 = 2u64,
+        w1_3 = 3u64,
+        w1_4 = 4u64,
+        w1_5 = 5u64,
+        w1_6 = 6u64,
+        w1_7 = 7u64,
+        w1_8 = 8u64,
+        w1_9 = 9u64,
+        w1_10 = 10u64,
+        w1_11 = 11u64,
+        w1_12 = 12u64,
+        w1_13 = 13u64,
+        w1_14 = 14u64,
+        w1_15 = 15u64,
+        w1_16 = 16u64,
+        w1_17 = 17u64,
+        w1_18 = 18u64,
+        w1_19 = 19u64,
+        w1_20 = 20u64,
+        w1_21 = 21u64,
+        w1_22 = 22u64,
+        w1_23 = 23u64,
+        w1_24 = 24u64,
+        w1_25 = 25u64,
+        w1_26 = 26u64,
+        w1_27 = 27u64,
+        w1_28 = 28u64,
+        w1_29 = 29u64
+    );
+    let _e1 = s1.enter();
+    let s2 = tracing::info_span!(
+        "wide2",
+        w2_0 = 0u64,
+        w2_1 = 1u64,
+        w2_2 = 2u64,
+        w2_3 = 3u64,
+        w2_4 = 4u64,
+        w2_5 = 5u64,
+        w2_6 = 6u64,
+        w2_7 = 7u64,
+        w2_8 = 8u64,
+        w2_9 = 9u64,
+        w2_10 = 10u64,
+        w2_11 = 11u64,
+        w2_12 = 12u64,
+        w2_13 = 13u64,
+        w2_14 = 14u64,
+        w2_15 = 15u64,
+        w2_16 = 16u64,
+        w2_17 = 17u64,
+        w2_18 = 18u64,
+        w2_19 = 19u64,
+        w2_20 = 20u64,
+        w2_21 = 21u64,
+        w2_22 = 22u64,
+        w2_23 = 23u64,
+        w2_24 = 24u64,
+        w2_25 = 25u64,
+        w2_26 = 26u64,
+        w2_27 = 27u64,
+        w2_28 = 28u64,
+        w2_29 = 29u64
+    );
+    let _e2 = s2.enter();
+    let s3 = tracing::info_span!(
+        "wide3",
+        w3_0 = 0u64,
+        w3_1 = 1u64,
+        w3_2 = 2u64,
+        w3_3 = 3u64,
+        w3_4 = 4u64,
+        w3_5 = 5u64,
+        w3_6 = 6u64,
+        w3_7 = 7u64,
+        w3_8 = 8u64,
+        w3_9 = 9u64,
+        w3_10 = 10u64,
+        w3_11 = 11u64,
+        w3_12 = 12u64,
+        w3_13 = 13u64,
+        w3_14 = 14u64,
+        w3_15 = 15u64,
+        w3_16 = 16u64,
+        w3_17 = 17u64,
+        w3_18 = 18u64,
+        w3_19 = 19u64,
+        w3_20 = 20u64,
+        w3_21 = 21u64,
+        w3_22 = 22u64,
+        w3_23 = 23u64,
+        w3_24 = 24u64,
+        w3_25 = 25u64,
+        w3_26 = 26u64,
+        w3_27 = 27u64,
+        w3_28 = 28u64,
+        w3_29 = 29u64
+    );
+    let _e3 = s3.enter();
+    let s4 = tracing::info_span!(
+        "wide4",
+        w4_0 = 0u64,
+        w4_1 = 1u64,
+        w4_2 = 2u64,
+        w4_3 = 3u64,
+        w4_4 = 4u64,
+        w4_5 = 5u64,
+        w4_6 = 6u64,
+        w4_7 = 7u64,
+        w4_8 = 8u64,
+        w4_9 = 9u64,
+        w4_10 = 10u64,
+        w4_11 = 11u64,
+        w4_12 = 12u64,
+        w4_13 = 13u64,
+        w4_14 = 14u64,
+        w4_15 = 15u64,
+        w4_16 = 16u64,
+        w4_17 = 17u64,
+        w4_18 = 18u64,
+        w4_19 = 19u64,
+        w4_20 = 20u64,
+        w4_21 = 21u64,
+        w4_22 = 22u64,
+        w4_23 = 23u64,
+        w4_24 = 24u64,
+        w4_25 = 25u64,
+        w4_26 = 26u64,
+        w4_27 = 27u64,
+        w4_28 = 28u64,
+        w4_29 = 29u64
+    );
+    let _e4 = s4.enter();
+    let s5 = tracing::info_span!(
+        "wide5",
+        w5_0 = 0u64,
+        w5_1 = 1u64,
+        w5_2 = 2u64,
+        w5_3 = 3u64,
+        w5_4 = 4u64,
+        w5_5 = 5u64,
+        w5_6 = 6u64,
+        w5_7 = 7u64,
+        w5_8 = 8u64,
+        w5_9 = 9u64,
+        w5_10 = 10u64,
+        w5_11 = 11u64,
+        w5_12 = 12u64,
+        w5_13 = 13u64,
+        w5_14 = 14u64,
+        w5_15 = 15u64,
+        w5_16 = 16u64,
+        w5_17 = 17u64,
+        w5_18 = 18u64,
+        w5_19 = 19u64,
+        w5_20 = 20u64,
+        w5_21 = 21u64,
+        w5_22 = 22u64,
+        w5_23 = 23u64,
+        w5_24 = 24u64,
+        w5_25 = 25u64,
+        w5_26 = 26u64,
+        w5_27 = 27u64,
+        w5_28 = 28u64,
+        w5_29 = 29u64
+    );
+    let _e5 = s5.enter();
+    let s6 = tracing::info_span!(
+        "wide6",
+        w6_0 = 0u64,
+        w6_1 = 1u64,
+        w6_2 = 2u64,
+        w6_3 = 3u64,
+        w6_4 = 4u64,
+        w6_5 = 5u64,
+        w6_6 = 6u64,
+        w6_7 = 7u64,
+        w6_8 = 8u64,
+        w6_9 = 9u64,
+        w6_10 = 10u64,
+        w6_11 = 11u64,
+        w6_12 = 12u64,
+        w6_13 = 13u64,
+        w6_14 = 14u64,
+        w6_15 = 15u64,
+        w6_16 = 16u64,
+        w6_17 = 17u64,
+        w6_18 = 18u64,
+        w6_19 = 19u64,
+        w6_20 = 20u64,
+        w6_21 = 21u64,
+        w6_22 = 22u64,
+        w6_23 = 23u64,
+        w6_24 = 24u64,
+        w6_25 = 25u64,
+        w6_26 = 26u64,
+        w6_27 = 27u64,
+        w6_28 = 28u64,
+        w6_29 = 29u64
+    );
+    let _e6 = s6.enter();
+    let s7 = tracing::info_span!(
+        "wide7",
+        w7_0 = 0u64,
+        w7_1 = 1u64,
+        w7_2 = 2u64,
+        w7_3 = 3u64,
+        w7_4 = 4u64,
+        w7_5 = 5u64,
+        w7_6 = 6u64,
+        w7_7 = 7u64,
+        w7_8 = 8u64,
+        w7_9 = 9u64,
+        w7_10 = 10u64,
+        w7_11 = 11u64,
+        w7_12 = 12u64,
+        w7_13 = 13u64,
+        w7_14 = 14u64,
+        w7_15 = 15u64,
+        w7_16 = 16u64,
+        w7_17 = 17u64,
+        w7_18 = 18u64,
+        w7_19 = 19u64,
+        w7_20 = 20u64,
+        w7_21 = 21u64,
+        w7_22 = 22u64,
+        w7_23 = 23u64,
+        w7_24 = 24u64,
+        w7_25 = 25u64,
+        w7_26 = 26u64,
+        w7_27 = 27u64,
+        w7_28 = 28u64,
+        w7_29 = 29u64
+    );
+    let _e7 = s7.enter();
+    let s8 = tracing::info_span!(
+        "wide8",
+        w8_0 = 0u64,
+        w8_1 = 1u64,
+        w8_2 = 2u64,
+        w8_3 = 3u64,
+        w8_4 = 4u64,
+        w8_5 = 5u64,
+        w8_6 = 6u64,
+        w8_7 = 7u64,
+        w8_8 = 8u64,
+        w8_9 = 9u64,
+        w8_10 = 10u64,
+        w8_11 = 11u64,
+        w8_12 = 12u64,
+        w8_13 = 13u64,
+        w8_14 = 14u64,
+        w8_15 = 15u64,
+        w8_16 = 16u64,
+        w8_17 = 17u64,
+        w8_18 = 18u64,
+        w8_19 = 19u64,
+        w8_20 = 20u64,
+        w8_21 = 21u64,
+        w8_22 = 22u64,
+        w8_23 = 23u64,
+        w8_24 = 24u64,
+        w8_25 = 25u64,
+        w8_26 = 26u64,
+        w8_27 = 27u64,
+        w8_28 = 28u64,
+        w8_29 = 29u64
+    );
+    let _e8 = s8.enter();
+    f();
+}
+
+#[test]
+fn an_event_keeps_at_most_255_attributes_and_says_how_many_it_left_out() {
+    let rx = Receiver::start_with(None, Arc::new(|_: &Captured, _: &[Captured]| accepted()));
+    let registry = Registry::new();
+    let (layer, guard) = logging(newrelic(&rx).log_output().unwrap(), &registry);
+    emit(&layer, || in_wide_spans(|| tracing::info!("wide")));
+    assert!(guard.flush(Duration::from_secs(10)));
+    // The contract checks that common and own attributes together are at most 255.
+    let logs: Vec<Log> = decoded(&rx).into_iter().flatten().collect();
+    assert_eq!(logs.len(), 1);
+    let l = &logs[0];
+    assert_eq!(
+        l.common.len() + l.attributes.len(),
+        255,
+        "as many as fit: {l:?}"
+    );
+    let kept = l.attributes.keys().filter(|k| k.starts_with('w')).count();
+    let left_out = l.attr("aiplatform.dropped_attributes").as_u64().unwrap();
+    assert!(kept > 200, "{kept}");
+    assert_eq!(kept as u64 + left_out, 270);
+    // The event's closest context is kept (the innermost span's fields, with their values);
+    // the outermost span's fields are what is left out.
+    for i in 0..30u64 {
+        assert_eq!(l.attr(&format!("w8_{i}")), &json!(i));
+        assert_eq!(l.attr(&format!("w0_{i}")), &Value::Null);
+    }
+    drop(guard);
+}
