@@ -443,7 +443,7 @@ impl NewRelic {
             self.host_name.clone(),
         ));
         let transport = self.transport(&self.log_endpoint()?, "Log API")?;
-        let sender = LogSender::new(transport, common.clone()).map_err(BuildError::Thread)?;
+        let sender = LogSender::new(transport, common.clone());
         Ok(ExportConfig::new(sender)
             .encoder(LogEncoder { common })
             .max_batch_records(1000)

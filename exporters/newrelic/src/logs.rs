@@ -316,7 +316,9 @@ fn field(out: &mut Vec<u8>, v: FieldValue<'_>) {
 /// are dropped and counted (`aiplatform_log_events_dropped_total{sink="newrelic",reason="rejected"}`).
 pub struct LogSender {
     transport: HttpTransport,
-    runtime: tokio::runtime::Runtime,
+    /// Built on the output's thread at the first batch: a runtime must not be dropped inside
+    /// an async context, where the output may be configured and, on an error, dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     compressor: Compressor,
     common: Arc<Common>,
     body: Vec<u8>,
@@ -334,21 +336,16 @@ impl std::fmt::Debug for LogSender {
 }
 
 impl LogSender {
-    pub(crate) fn new(
-        transport: HttpTransport,
-        common: Arc<Common>,
-    ) -> Result<LogSender, std::io::Error> {
-        Ok(LogSender {
+    pub(crate) fn new(transport: HttpTransport, common: Arc<Common>) -> LogSender {
+        LogSender {
             transport,
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?,
+            runtime: None,
             compressor: Compressor::new(Compression::Gzip),
             common,
             body: Vec::new(),
             compressed: Vec::new(),
             stopped: None,
-        })
+        }
     }
 
     fn frame(&mut self, batch: &LogBatch<'_>) {
@@ -394,8 +391,23 @@ impl LogExporter for LogSender {
         request
             .headers_mut()
             .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let runtime = match &mut self.runtime {
+            Some(r) => r,
+            slot @ None => match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => slot.insert(r),
+                Err(e) => {
+                    return ExportOutcome::Retry {
+                        after: None,
+                        detail: format!("starting the sender's runtime: {e}"),
+                    };
+                }
+            },
+        };
         let transport = &self.transport;
-        let outcome = self.runtime.block_on(async {
+        let outcome = runtime.block_on(async {
             let exchange = transport.exchange(request);
             match batch.deadline() {
                 Some(deadline) => {

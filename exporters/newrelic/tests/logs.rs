@@ -752,3 +752,14 @@ fn an_event_keeps_at_most_255_attributes_and_says_how_many_it_left_out() {
     }
     drop(guard);
 }
+
+/// An application configures logging inside `#[tokio::main]`; an output it drops there (a
+/// later setting failed) must not take the process down.
+#[tokio::test]
+async fn an_output_configured_and_dropped_inside_an_async_context_is_harmless() {
+    let nr = NewRelic::license_key(SecretSource::value(KEY)).log_url("http://127.0.0.1:9/log/v1");
+    let output = nr.log_output().unwrap();
+    drop(output);
+    let export = nr.log_export().unwrap();
+    drop(export);
+}
