@@ -7,7 +7,8 @@
 #   - scrape throughput and latency with `wrk -c1 -t1 -d10s --latency`.
 # The two are measured one after the other, never at the same time.
 #
-# Usage: [RUNS=3] exporters/node/scripts/compare.sh [OUR_BINARY]
+# Usage: [RUNS=3] [COLLECTORS="cpu meminfo ..."] exporters/node/scripts/compare.sh [OUR_BINARY]
+#   COLLECTORS restricts both exporters to exactly these.
 #   OUR_BINARY defaults to $CARGO_TARGET_DIR (or target)/release/aiplatform-node-exporter;
 #   build it first with `cargo build --release -p aiplatform-node-exporter`.
 # Needs: /usr/bin/prometheus-node-exporter, wrk, python3 (scripts/lib/deps.sh installs them).
