@@ -213,10 +213,7 @@ pub fn parse_cpuinfo(text: &str) -> Result<Vec<CpuInfo>, ParseError> {
 
 /// Go's `strconv.ParseUint(s, 0, 32)`.
 fn go_uint32(s: &str) -> Option<u32> {
-    if s.starts_with(['+', '-']) {
-        return None;
-    }
-    u32::try_from(super::netclass::parse_go_int(s)?).ok()
+    u32::try_from(number::uint_base0(s).ok()?).ok()
 }
 
 /// `--collector.cpu.info` and its filters.

@@ -16,6 +16,7 @@ use regex::Regex;
 
 use super::NodeCollector;
 use crate::config::Config;
+use crate::number;
 use crate::paths::Paths;
 
 /// `--collector.netclass.ignored-devices`' default: no device is ignored.
@@ -59,54 +60,9 @@ const TRAILING: [(&str, &str, MetricKind); 2] = [
 ];
 const STRINGS: [&str; 5] = ["address", "broadcast", "duplex", "ifalias", "operstate"];
 
-/// Go's `strconv.ParseInt(s, 0, 64)`: decimal, `0x` hex, `0o`/leading-0 octal, `0b` binary,
-/// an optional sign and `_` separators after a prefix. procfs keeps 0 for a value it cannot
-/// parse, and so does this.
+/// procfs' `PInt64`: Go's `strconv.ParseInt(s, 0, 64)`, and 0 for a value it cannot parse.
 pub fn go_int(s: &str) -> i64 {
-    parse_go_int(s).unwrap_or(0)
-}
-
-/// Go's `strconv.ParseInt(s, 0, 64)`; `None` where Go returns an error.
-pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d, true)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d, true)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d, true)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..], true)
-    } else {
-        (10, lower.as_str(), false)
-    };
-    let digits = if prefixed && digits.contains('_') {
-        // Go accepts underscores only in base-prefixed literals, between digits (the prefix
-        // counts as one).
-        if digits.ends_with('_') || digits.contains("__") {
-            return None;
-        }
-        digits.replace('_', "")
-    } else {
-        digits.to_owned()
-    };
-    if digits.is_empty() || digits.starts_with(['+', '-']) {
-        return None;
-    }
-    let magnitude = u64::from_str_radix(&digits, radix).ok()?;
-    if neg {
-        if magnitude > i64::MAX as u64 + 1 {
-            return None;
-        }
-        Some((magnitude as i64).wrapping_neg())
-    } else {
-        i64::try_from(magnitude).ok()
-    }
+    number::int_base0(s).unwrap_or(0)
 }
 
 /// One interface's attributes, as read.
@@ -359,9 +315,6 @@ mod tests {
         assert_eq!(go_int("-1"), -1);
         assert_eq!(go_int("010"), 8);
         assert_eq!(go_int("0b11"), 3);
-        assert_eq!(go_int("0x_1"), 1);
-        assert_eq!(go_int("1_0"), 0);
-        assert_eq!((go_int("0x1_"), go_int("0x__1"), go_int("0_7")), (0, 0, 7));
         assert_eq!(go_int("unknown"), 0);
         assert_eq!(go_int(""), 0);
         assert_eq!(go_int("9223372036854775808"), 0);
