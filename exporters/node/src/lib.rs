@@ -12,3 +12,4 @@ mod number;
 pub mod paths;
 mod read;
 pub mod self_metrics;
+mod sysfs;

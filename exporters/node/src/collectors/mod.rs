@@ -11,6 +11,7 @@ use aiplatform_prometheus::{
 use crate::config::Config;
 
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
 pub mod filefd;
 pub mod filesystem;
@@ -25,6 +26,7 @@ pub mod sockstat;
 pub mod stat;
 pub mod statfs;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
 pub mod uname;
 pub mod vmstat;
@@ -106,6 +108,7 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
 /// Every collector this exporter has, in name order (all on by default, as in node_exporter).
 pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<cpu::CpuCollector>(),
+    CollectorSpec::of::<cpufreq::CpuFreqCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
     CollectorSpec::of::<filefd::FileFdCollector>(),
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
@@ -118,6 +121,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<sockstat::SockstatCollector>(),
     CollectorSpec::of::<stat::StatCollector>(),
     CollectorSpec::of::<textfile::TextfileCollector>(),
+    CollectorSpec::of::<thermal_zone::ThermalZoneCollector>(),
     CollectorSpec::of::<time::TimeCollector>(),
     CollectorSpec::of::<uname::UnameCollector>(),
     CollectorSpec::of::<vmstat::VmstatCollector>(),
