@@ -1,5 +1,5 @@
 //! Our exporter with `--compat=debian12` against Debian 12's Go `prometheus-node-exporter`
-//! (node_exporter 1.5.0) on this host, both with the same sixteen collectors: for every
+//! (node_exporter 1.5.0) on this host, both with the same collectors: for every
 //! `node_*` family the Go binary exposes, the same name, type, HELP, label names and series,
 //! and values that agree (counters between two Go scrapes taken before and after ours,
 //! gauges within a tolerance for the ones that move).
@@ -15,20 +15,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use aiplatform_metrics::MetricKind;
 use aiplatform_testkit::{Exporter, Scrape, host};
 
-const COLLECTORS: [&str; 16] = [
+const COLLECTORS: [&str; 21] = [
+    "bonding",
     "cpu",
+    "cpufreq",
     "diskstats",
     "filefd",
     "filesystem",
     "loadavg",
+    "mdadm",
     "meminfo",
     "netdev",
     "netstat",
+    "nvme",
     "os",
     "pressure",
     "sockstat",
     "stat",
     "textfile",
+    "thermal_zone",
     "time",
     "uname",
     "vmstat",

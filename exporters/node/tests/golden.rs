@@ -97,10 +97,21 @@ fn every_collector_succeeds_on_the_fixture_tree() {
         "{success:?}"
     );
     for s in success {
+        let name = s.labels.get("collector").map(String::as_str).unwrap_or("");
+        // Their sources are absent from this tree, so they report no data (success 0) as
+        // node_exporter does; their own fixture trees are in `sysfs_cases.rs`.
+        let want = if NO_SOURCE_HERE.contains(&name) {
+            0.0
+        } else {
+            1.0
+        };
         assert_eq!(
             s.scalar(),
-            Some(1.0),
-            "collector failed on the fixture tree: {s:?}"
+            Some(want),
+            "collector {name} on the fixture tree: {s:?}"
         );
     }
 }
+
+/// Collectors whose source the shared fixture tree does not have.
+const NO_SOURCE_HERE: &[&str] = &["bonding", "mdadm", "nvme"];

@@ -148,7 +148,7 @@ fn check(collector: &str, huge: impl Fn(&Path)) {
 #[test]
 fn thermal_zone() {
     check("thermal_zone", |root| {
-        for i in 0..2000 {
+        for i in 0..300 {
             let z = format!("sys/class/thermal/thermal_zone{i}");
             put(root, &format!("{z}/type"), "acpitz\n");
             put(root, &format!("{z}/policy"), "step_wise\n");
@@ -171,7 +171,7 @@ fn thermal_zone() {
 fn cpufreq() {
     check("cpufreq", |root| {
         put(root, "sys/devices/system/cpu/offline", "\n");
-        for i in 0..1024 {
+        for i in 0..256 {
             let d = format!("sys/devices/system/cpu/cpu{i}/cpufreq");
             for (f, v) in [
                 ("cpuinfo_cur_freq", "800000"),
@@ -189,5 +189,57 @@ fn cpufreq() {
                 put(root, &format!("{d}/{f}"), &format!("{v}\n"));
             }
         }
+    });
+}
+
+#[test]
+fn nvme() {
+    check("nvme", |root| {
+        for i in 0..300 {
+            for f in ["firmware_rev", "model", "serial", "state", "cntlid"] {
+                put(
+                    root,
+                    &format!("sys/class/nvme/nvme{i}/{f}"),
+                    &format!("{f}{i}\n"),
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn bonding() {
+    check("bonding", |root| {
+        let masters: Vec<String> = (0..100).map(|i| format!("bond{i}")).collect();
+        put(root, "sys/class/net/bonding_masters", &masters.join(" "));
+        for m in &masters {
+            let slaves: Vec<String> = (0..8).map(|i| format!("eth{i}")).collect();
+            put(
+                root,
+                &format!("sys/class/net/{m}/bonding/slaves"),
+                &slaves.join(" "),
+            );
+            for s in &slaves {
+                put(
+                    root,
+                    &format!("sys/class/net/{m}/lower_{s}/bonding_slave/mii_status"),
+                    "up\n",
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn mdadm() {
+    check("mdadm", |root| {
+        let mut text = String::from("Personalities : [raid1]\n");
+        for i in 0..5000 {
+            text.push_str(&format!(
+                "md{i} : active raid1 sda{i}[0] sdb{i}[1]\n      1000 blocks [2/2] [UU]\n\n"
+            ));
+        }
+        text.push_str("unused devices: <none>\n");
+        put(root, "proc/mdstat", &text);
     });
 }

@@ -10,16 +10,19 @@ use aiplatform_prometheus::{
 
 use crate::config::Config;
 
+pub mod bonding;
 pub mod cpu;
 pub mod cpufreq;
 pub mod diskstats;
 pub mod filefd;
 pub mod filesystem;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod netdev;
 pub mod netlink;
 pub mod netstat;
+pub mod nvme;
 pub mod os;
 pub mod pressure;
 pub mod sockstat;
@@ -107,15 +110,18 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
 
 /// Every collector this exporter has, in name order (all on by default, as in node_exporter).
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec::of::<bonding::BondingCollector>(),
     CollectorSpec::of::<cpu::CpuCollector>(),
     CollectorSpec::of::<cpufreq::CpuFreqCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
     CollectorSpec::of::<filefd::FileFdCollector>(),
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
+    CollectorSpec::of::<mdadm::MdadmCollector>(),
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
     CollectorSpec::of::<netdev::NetdevCollector>(),
     CollectorSpec::of::<netstat::NetstatCollector>(),
+    CollectorSpec::of::<nvme::NvmeCollector>(),
     CollectorSpec::of::<os::OsCollector>(),
     CollectorSpec::of::<pressure::PressureCollector>(),
     CollectorSpec::of::<sockstat::SockstatCollector>(),
