@@ -150,6 +150,19 @@ pub struct NodeArgs {
     #[arg(long = "collector.diskstats.device-include", value_name = "REGEX")]
     pub diskstats_include: Option<String>,
 
+    /// Regexp of hwmon chip to include (mutually exclusive to device-exclude).
+    #[arg(long = "collector.hwmon.chip-include", value_name = "REGEX")]
+    pub hwmon_chip_include: Option<String>,
+    /// Regexp of hwmon chip to exclude (mutually exclusive to device-include).
+    #[arg(long = "collector.hwmon.chip-exclude", value_name = "REGEX")]
+    pub hwmon_chip_exclude: Option<String>,
+    /// Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude).
+    #[arg(long = "collector.hwmon.sensor-include", value_name = "REGEX")]
+    pub hwmon_sensor_include: Option<String>,
+    /// Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include).
+    #[arg(long = "collector.hwmon.sensor-exclude", value_name = "REGEX")]
+    pub hwmon_sensor_exclude: Option<String>,
+
     /// Regexp of fields to return for netstat collector. [default: node_exporter's; upstream
     /// adds TCPOFOQueue and TCPRcvQDrop]
     #[arg(long = "collector.netstat.fields", value_name = "REGEX")]
@@ -276,6 +289,17 @@ impl NodeArgs {
             "collector.diskstats.device-exclude",
             dexclude.as_deref(),
             self.diskstats_include.as_deref(),
+        )?;
+
+        cfg.hwmon_chip_filter = device_filter(
+            "collector.hwmon.chip-exclude",
+            self.hwmon_chip_exclude.as_deref(),
+            self.hwmon_chip_include.as_deref(),
+        )?;
+        cfg.hwmon_sensor_filter = device_filter(
+            "collector.hwmon.sensor-exclude",
+            self.hwmon_sensor_exclude.as_deref(),
+            self.hwmon_sensor_include.as_deref(),
         )?;
 
         if let Some(p) = &self.netstat_fields {

@@ -35,6 +35,10 @@ pub struct Config {
     pub netdev_detailed: bool,
     /// `--collector.diskstats.device-exclude` / `-include`.
     pub diskstats_filter: DeviceFilter,
+    /// `--collector.hwmon.chip-exclude` / `-include`.
+    pub hwmon_chip_filter: DeviceFilter,
+    /// `--collector.hwmon.sensor-exclude` / `-include` (on `<chip>;<sensor>`).
+    pub hwmon_sensor_filter: DeviceFilter,
     /// `--collector.netstat.fields`.
     pub netstat_fields: Regex,
     /// `--collector.vmstat.fields`.
@@ -76,6 +80,8 @@ impl Config {
             netdev_detailed: false,
             diskstats_filter: DeviceFilter::new(Some(diskstats::default_exclude(compat)), None)
                 .expect("built-in pattern"),
+            hwmon_chip_filter: DeviceFilter::default(),
+            hwmon_sensor_filter: DeviceFilter::default(),
             netstat_fields: re(netstat::default_fields(compat)),
             vmstat_fields: re(vmstat::DEFAULT_FIELDS),
             textfile_directory: compat

@@ -15,13 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use aiplatform_metrics::MetricKind;
 use aiplatform_testkit::{Exporter, Scrape, host};
 
-const COLLECTORS: [&str; 21] = [
+const COLLECTORS: [&str; 22] = [
     "bonding",
     "cpu",
     "cpufreq",
     "diskstats",
     "filefd",
     "filesystem",
+    "hwmon",
     "loadavg",
     "mdadm",
     "meminfo",

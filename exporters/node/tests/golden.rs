@@ -100,7 +100,7 @@ fn every_collector_succeeds_on_the_fixture_tree() {
         let name = s.labels.get("collector").map(String::as_str).unwrap_or("");
         // Their sources are absent from this tree, so they report no data (success 0) as
         // node_exporter does; their own fixture trees are in `sysfs_cases.rs`.
-        let want = if NO_SOURCE_HERE.contains(&name) {
+        let want = if support::NO_SOURCE_HERE.contains(&name) {
             0.0
         } else {
             1.0
@@ -112,6 +112,3 @@ fn every_collector_succeeds_on_the_fixture_tree() {
         );
     }
 }
-
-/// Collectors whose source the shared fixture tree does not have.
-const NO_SOURCE_HERE: &[&str] = &["bonding", "mdadm", "nvme"];

@@ -243,3 +243,17 @@ fn mdadm() {
         put(root, "proc/mdstat", &text);
     });
 }
+
+#[test]
+fn hwmon() {
+    check("hwmon", |root| {
+        for i in 0..100 {
+            let d = format!("sys/class/hwmon/hwmon{i}");
+            put(root, &format!("{d}/name"), &format!("chip{i}\n"));
+            for s in 0..20 {
+                put(root, &format!("{d}/temp{s}_input"), "42000\n");
+                put(root, &format!("{d}/temp{s}_label"), &"L".repeat(4096));
+            }
+        }
+    });
+}

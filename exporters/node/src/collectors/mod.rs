@@ -16,6 +16,7 @@ pub mod cpufreq;
 pub mod diskstats;
 pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
 pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;
@@ -116,6 +117,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
     CollectorSpec::of::<filefd::FileFdCollector>(),
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
+    CollectorSpec::of::<hwmon::HwmonCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
     CollectorSpec::of::<mdadm::MdadmCollector>(),
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
