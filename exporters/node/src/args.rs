@@ -167,6 +167,11 @@ pub struct NodeArgs {
     /// adds TCPOFOQueue and TCPRcvQDrop]
     #[arg(long = "collector.netstat.fields", value_name = "REGEX")]
     pub netstat_fields: Option<String>,
+    /// Regexp of power supplies to ignore for powersupplyclass collector.
+    #[arg(long = "collector.powersupply.ignored-supplies",
+          default_value = crate::collectors::powersupplyclass::DEFAULT_IGNORED_SUPPLIES,
+          value_name = "REGEX")]
+    pub powersupply_ignored: String,
     /// Regexp of fields to return for vmstat collector.
     #[arg(long = "collector.vmstat.fields", default_value = crate::collectors::vmstat::DEFAULT_FIELDS,
           value_name = "REGEX")]
@@ -309,6 +314,10 @@ impl NodeArgs {
                 regex_flag("collector.netstat.fields", netstat::default_fields(compat))?;
         }
         cfg.vmstat_fields = regex_flag("collector.vmstat.fields", &self.vmstat_fields)?;
+        cfg.powersupply_ignored = regex_flag(
+            "collector.powersupply.ignored-supplies",
+            &self.powersupply_ignored,
+        )?;
         cfg.textfile_directory = match &self.textfile_directory {
             Some(d) => Some(d.clone()).filter(|d| !d.as_os_str().is_empty()),
             None => compat

@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
-use crate::collectors::{diskstats, netdev, netstat, vmstat};
+use crate::collectors::{diskstats, netdev, netstat, powersupplyclass, vmstat};
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
 use aiplatform_prometheus::Compat;
@@ -41,6 +41,8 @@ pub struct Config {
     pub hwmon_sensor_filter: DeviceFilter,
     /// `--collector.netstat.fields`.
     pub netstat_fields: Regex,
+    /// `--collector.powersupply.ignored-supplies`.
+    pub powersupply_ignored: Regex,
     /// `--collector.vmstat.fields`.
     pub vmstat_fields: Regex,
     /// `--collector.textfile.directory` (`None`: not set).
@@ -83,6 +85,7 @@ impl Config {
             hwmon_chip_filter: DeviceFilter::default(),
             hwmon_sensor_filter: DeviceFilter::default(),
             netstat_fields: re(netstat::default_fields(compat)),
+            powersupply_ignored: re(powersupplyclass::DEFAULT_IGNORED_SUPPLIES),
             vmstat_fields: re(vmstat::DEFAULT_FIELDS),
             textfile_directory: compat
                 .is_debian12()

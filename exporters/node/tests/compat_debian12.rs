@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aiplatform_metrics::MetricKind;
 use aiplatform_testkit::{Exporter, Scrape, host};
 
-const COLLECTORS: [&str; 22] = [
+const COLLECTORS: [&str; 24] = [
     "bonding",
     "cpu",
     "cpufreq",
@@ -30,6 +30,7 @@ const COLLECTORS: [&str; 22] = [
     "netstat",
     "nvme",
     "os",
+    "powersupplyclass",
     "pressure",
     "sockstat",
     "stat",
@@ -38,6 +39,7 @@ const COLLECTORS: [&str; 22] = [
     "time",
     "uname",
     "vmstat",
+    "xfs",
 ];
 
 /// Families whose values cannot agree, and why. Their name, type, HELP and label names are

@@ -257,3 +257,30 @@ fn hwmon() {
         }
     });
 }
+
+#[test]
+fn powersupplyclass() {
+    check("powersupplyclass", |root| {
+        for i in 0..200 {
+            let d = format!("sys/class/power_supply/BAT{i}");
+            put(root, &format!("{d}/type"), "Battery\n");
+            put(root, &format!("{d}/capacity"), &format!("{}\n", i % 100));
+            put(root, &format!("{d}/voltage_now"), "12229000\n");
+            put(root, &format!("{d}/model_name"), &"M".repeat(1 << 16));
+        }
+    });
+}
+
+#[test]
+fn xfs() {
+    check("xfs", |root| {
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("unknown_{i} 1 2 3\n"));
+        }
+        text.push_str("rw 1 2\n");
+        for i in 0..20 {
+            put(root, &format!("sys/fs/xfs/dm-{i}/stats/stats"), &text);
+        }
+    });
+}

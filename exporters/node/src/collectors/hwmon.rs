@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_metrics::MetricFamily;
 use aiplatform_prometheus::family::{FamilySet, Naming};
 use aiplatform_prometheus::{BlockingCollector, CollectError, Compat, ScrapeContext};
 use regex::Regex;

@@ -25,6 +25,7 @@ pub mod netlink;
 pub mod netstat;
 pub mod nvme;
 pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod sockstat;
 pub mod stat;
@@ -34,6 +35,7 @@ pub mod thermal_zone;
 pub mod time;
 pub mod uname;
 pub mod vmstat;
+pub mod xfs;
 
 /// A node collector: it reads one source, is built from the [`Config`], and is registered by
 /// name in [`COLLECTORS`], as node_exporter's `registerCollector` does. A new collector is a
@@ -125,6 +127,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<netstat::NetstatCollector>(),
     CollectorSpec::of::<nvme::NvmeCollector>(),
     CollectorSpec::of::<os::OsCollector>(),
+    CollectorSpec::of::<powersupplyclass::PowerSupplyClassCollector>(),
     CollectorSpec::of::<pressure::PressureCollector>(),
     CollectorSpec::of::<sockstat::SockstatCollector>(),
     CollectorSpec::of::<stat::StatCollector>(),
@@ -133,6 +136,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<time::TimeCollector>(),
     CollectorSpec::of::<uname::UnameCollector>(),
     CollectorSpec::of::<vmstat::VmstatCollector>(),
+    CollectorSpec::of::<xfs::XfsCollector>(),
 ];
 
 /// A boxed collector, registered like any other.
