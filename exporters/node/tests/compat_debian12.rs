@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use aiplatform_metrics::MetricKind;
 use aiplatform_testkit::{Exporter, Scrape, host};
 
-const COLLECTORS: [&str; 24] = [
+const COLLECTORS: [&str; 25] = [
     "bonding",
+    "btrfs",
     "cpu",
     "cpufreq",
     "diskstats",

@@ -284,3 +284,24 @@ fn xfs() {
         }
     });
 }
+
+#[test]
+fn btrfs() {
+    check("btrfs", |root| {
+        for i in 0..50 {
+            let fs = format!("sys/fs/btrfs/{i:08}-0000-0000-0000-000000000000");
+            put(root, &format!("{fs}/label"), &"L".repeat(1 << 16));
+            std::fs::create_dir_all(root.join(format!("{fs}/features"))).unwrap();
+            for d in 0..20 {
+                put(root, &format!("{fs}/devices/sd{d}/size"), "1000\n");
+            }
+            for t in ["data", "metadata", "system"] {
+                put(
+                    root,
+                    &format!("{fs}/allocation/{t}/single/total_bytes"),
+                    "1\n",
+                );
+            }
+        }
+    });
+}

@@ -11,6 +11,7 @@ use aiplatform_prometheus::{
 use crate::config::Config;
 
 pub mod bonding;
+pub mod btrfs;
 pub mod cpu;
 pub mod cpufreq;
 pub mod diskstats;
@@ -114,6 +115,7 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
 /// Every collector this exporter has, in name order (all on by default, as in node_exporter).
 pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<bonding::BondingCollector>(),
+    CollectorSpec::of::<btrfs::BtrfsCollector>(),
     CollectorSpec::of::<cpu::CpuCollector>(),
     CollectorSpec::of::<cpufreq::CpuFreqCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
