@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aiplatform_metrics::MetricKind;
 use aiplatform_testkit::{Exporter, Scrape, host};
 
-const COLLECTORS: [&str; 25] = [
+const COLLECTORS: [&str; 27] = [
     "bonding",
     "btrfs",
     "cpu",
@@ -29,6 +29,8 @@ const COLLECTORS: [&str; 25] = [
     "meminfo",
     "netdev",
     "netstat",
+    "nfs",
+    "nfsd",
     "nvme",
     "os",
     "powersupplyclass",

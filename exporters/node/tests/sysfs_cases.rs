@@ -305,3 +305,28 @@ fn btrfs() {
         }
     });
 }
+
+#[test]
+fn nfs() {
+    check("nfs", |root| {
+        // A kernel that grew far more NFSv4 operations than procfs knows.
+        let ops: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+        put(
+            root,
+            "proc/net/rpc/nfs",
+            &format!("net 1 2 3 4\nproc4 {} {}\n", ops.len(), ops.join(" ")),
+        );
+    });
+}
+
+#[test]
+fn nfsd() {
+    check("nfsd", |root| {
+        let ops: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+        put(
+            root,
+            "proc/net/rpc/nfsd",
+            &format!("rc 1 2 3\nproc4ops {} {}\n", ops.len(), ops.join(" ")),
+        );
+    });
+}

@@ -24,6 +24,8 @@ pub mod meminfo;
 pub mod netdev;
 pub mod netlink;
 pub mod netstat;
+pub mod nfs;
+pub mod nfsd;
 pub mod nvme;
 pub mod os;
 pub mod powersupplyclass;
@@ -127,6 +129,8 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
     CollectorSpec::of::<netdev::NetdevCollector>(),
     CollectorSpec::of::<netstat::NetstatCollector>(),
+    CollectorSpec::of::<nfs::NfsCollector>(),
+    CollectorSpec::of::<nfsd::NfsdCollector>(),
     CollectorSpec::of::<nvme::NvmeCollector>(),
     CollectorSpec::of::<os::OsCollector>(),
     CollectorSpec::of::<powersupplyclass::PowerSupplyClassCollector>(),
