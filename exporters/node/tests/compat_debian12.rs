@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aiplatform_metrics::MetricKind;
 use aiplatform_testkit::{Exporter, Scrape, host};
 
-const COLLECTORS: [&str; 27] = [
+const COLLECTORS: [&str; 28] = [
     "bonding",
     "btrfs",
     "cpu",
@@ -43,6 +43,7 @@ const COLLECTORS: [&str; 27] = [
     "uname",
     "vmstat",
     "xfs",
+    "zfs",
 ];
 
 /// Families whose values cannot agree, and why. Their name, type, HELP and label names are

@@ -330,3 +330,21 @@ fn nfsd() {
         );
     });
 }
+
+#[test]
+fn zfs() {
+    check("zfs", |root| {
+        let mut text = String::from("6 1 0x01\nname type data\n");
+        for i in 0..2_000 {
+            text.push_str(&format!("stat_{i} 4 {i}\n"));
+        }
+        put(root, "proc/spl/kstat/zfs/arcstats", &text);
+        for p in 0..100 {
+            put(
+                root,
+                &format!("proc/spl/kstat/zfs/pool{p}/state"),
+                "ONLINE\n",
+            );
+        }
+    });
+}

@@ -39,6 +39,7 @@ pub mod time;
 pub mod uname;
 pub mod vmstat;
 pub mod xfs;
+pub mod zfs;
 
 /// A node collector: it reads one source, is built from the [`Config`], and is registered by
 /// name in [`COLLECTORS`], as node_exporter's `registerCollector` does. A new collector is a
@@ -143,6 +144,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<uname::UnameCollector>(),
     CollectorSpec::of::<vmstat::VmstatCollector>(),
     CollectorSpec::of::<xfs::XfsCollector>(),
+    CollectorSpec::of::<zfs::ZfsCollector>(),
 ];
 
 /// A boxed collector, registered like any other.

@@ -33,6 +33,7 @@ pub const NO_SOURCE_HERE: &[&str] = &[
     "nfsd",
     "nvme",
     "powersupplyclass",
+    "zfs",
 ];
 
 /// Paths into the fixture tree.
