@@ -1,10 +1,12 @@
 //! `btrfs`: per-filesystem allocation (`node_btrfs_*`, label `uuid`) from
 //! `/sys/fs/btrfs/<uuid>/`, and upstream the commit statistics.
 //!
-//! Device sizes come from sysfs (`node_btrfs_device_size_bytes{device,uuid}`), as
-//! node_exporter reports them when it cannot query the filesystem with ioctls.
+//! Each mounted btrfs filesystem is also queried with ioctls ([`crate::btrfs_ioctl`]) for
+//! its devices' sizes, unused bytes and error counters (`btrfs_dev_uuid` label); where that
+//! fails (not mounted, not permitted) the device sizes come from sysfs instead, as in
+//! node_exporter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -13,8 +15,11 @@ use aiplatform_prometheus::family::{FamilySet, Naming};
 use aiplatform_prometheus::{BlockingCollector, CollectError, Compat, ScrapeContext};
 
 use super::NodeCollector;
+use crate::btrfs_ioctl::{self, DevStats};
+use crate::collectors::filesystem::read_mounts_into;
 use crate::config::Config;
 use crate::paths::Paths;
+use crate::read::TextBuf;
 use crate::sysfs;
 
 /// A layout (`single`, `raid1`, ...) of one block-group type.
@@ -253,6 +258,7 @@ pub fn read_btrfs(dir: &Path, compat: Compat) -> io::Result<BtrfsStats> {
 pub struct BtrfsCollector {
     paths: Paths,
     compat: Compat,
+    mounts: TextBuf,
 }
 
 impl NodeCollector for BtrfsCollector {
@@ -262,11 +268,97 @@ impl NodeCollector for BtrfsCollector {
         BtrfsCollector {
             paths: c.paths.clone(),
             compat: c.compat,
+            mounts: TextBuf::default(),
         }
     }
 }
 
 const TYPES: [&str; 3] = ["data", "metadata", "system"];
+
+const ERROR_TYPES: [&str; 5] = ["write", "read", "flush", "corruption", "generation"];
+
+impl BtrfsCollector {
+    /// Devices of each mounted btrfs filesystem by filesystem id (hex, no dashes); a mount
+    /// that cannot be opened or queried is skipped.
+    fn ioctl_stats(&self) -> io::Result<HashMap<String, Vec<DevStats>>> {
+        let mounts = read_mounts_into(&self.paths, self.compat, &self.mounts)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut done = HashSet::new();
+        let mut out = HashMap::new();
+        for m in mounts.iter().filter(|m| m.fstype == "btrfs") {
+            if done.contains(&m.device) {
+                continue;
+            }
+            let path = self.paths.rootfs_join(&m.mountpoint);
+            let file = match btrfs_ioctl::open_subvolume(&path) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    tracing::debug!(mount_point = %path.display(), "Error inspecting btrfs mountpoint: not a btrfs subvolume");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(mount_point = %path.display(), err = %e, "Error inspecting btrfs mountpoint");
+                    continue;
+                }
+            };
+            let info = match btrfs_ioctl::fs_info(&file) {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::debug!(mount_point = %path.display(), err = %e, "Error querying btrfs filesystem");
+                    continue;
+                }
+            };
+            let id = info.fsid_hex();
+            if out.contains_key(&id) {
+                continue;
+            }
+            match btrfs_ioctl::devices(&file, &info) {
+                Ok(devices) => {
+                    done.insert(m.device.clone());
+                    out.insert(id, devices);
+                }
+                Err(e) => {
+                    tracing::debug!(mount_point = %path.display(), err = %e, "Error querying btrfs device stats");
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+const SIZE_HELP: &str = "Size of a device that is part of the filesystem.";
+
+/// The per-device families from the ioctls.
+fn device_families(set: &mut FamilySet, uuid: &str, devices: &[DevStats]) {
+    for d in devices {
+        let device = d.path.rsplit('/').next().unwrap_or("");
+        let values = [d.uuid.as_str(), device, uuid];
+        let labels = ["btrfs_dev_uuid", "device", "uuid"];
+        set.gauge(
+            "node_btrfs_device_size_bytes",
+            SIZE_HELP,
+            &labels,
+            &values,
+            d.total_bytes as f64,
+        );
+        set.gauge(
+            "node_btrfs_device_unused_bytes",
+            "Unused bytes unused on a device that is part of the filesystem.",
+            &labels,
+            &values,
+            d.total_bytes.wrapping_sub(d.bytes_used) as f64,
+        );
+        for (kind, v) in ERROR_TYPES.iter().zip(d.errors) {
+            set.counter(
+                "node_btrfs_device_errors_total",
+                "Errors reported for the device",
+                &["btrfs_dev_uuid", "device", "type", "uuid"],
+                &[&d.uuid, device, kind, uuid],
+                v as f64,
+            );
+        }
+    }
+}
 
 impl BlockingCollector for BtrfsCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
@@ -280,6 +372,14 @@ impl BlockingCollector for BtrfsCollector {
             })?;
             all.push(s);
         }
+        let ioctl = if all.is_empty() {
+            HashMap::new()
+        } else {
+            self.ioctl_stats().unwrap_or_else(|e| {
+                tracing::debug!(err = %e, "Error querying btrfs device stats with ioctl");
+                HashMap::new()
+            })
+        };
         let mut set = FamilySet::new(Naming::Standard);
         for s in &all {
             let u = s.uuid.as_str();
@@ -362,17 +462,55 @@ impl BlockingCollector for BtrfsCollector {
                     );
                 }
             }
-            for (device, size) in &s.devices {
-                set.gauge(
-                    "node_btrfs_device_size_bytes",
-                    "Size of a device that is part of the filesystem.",
-                    &["device", "uuid"],
-                    &[device, u],
-                    *size as f64,
-                );
+            match ioctl.get(&s.uuid.replace('-', "")) {
+                None => {
+                    for (device, size) in &s.devices {
+                        set.gauge(
+                            "node_btrfs_device_size_bytes",
+                            SIZE_HELP,
+                            &["device", "uuid"],
+                            &[device, u],
+                            *size as f64,
+                        );
+                    }
+                }
+                Some(devices) => device_families(&mut set, u, devices),
             }
         }
         set.finish(out);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_devices_make_size_unused_and_error_series() {
+        let mut set = FamilySet::new(Naming::Standard);
+        let dev = DevStats {
+            path: "/dev/sda1".into(),
+            uuid: "5b8f2c4a-0000-0000-0000-000000000001".into(),
+            bytes_used: 400,
+            total_bytes: 1000,
+            errors: [1, 2, 3, 4, 5],
+        };
+        device_families(&mut set, "0abb23a9-579b-43e6-ad30-227ef47fcb9d", &[dev]);
+        let families = set.into_families();
+        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "node_btrfs_device_size_bytes",
+                "node_btrfs_device_unused_bytes",
+                "node_btrfs_device_errors"
+            ]
+        );
+        assert_eq!(families[2].len(), 5);
+        assert_eq!(
+            families[0].label_names().collect::<Vec<_>>(),
+            ["btrfs_dev_uuid", "device", "uuid"]
+        );
     }
 }
