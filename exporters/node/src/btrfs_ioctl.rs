@@ -128,8 +128,9 @@ pub fn open_subvolume(path: &Path) -> io::Result<Option<File>> {
     }
     let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: a zeroed statfs is a valid out-parameter; `cpath` is NUL-terminated.
+    // SAFETY: `statfs` is plain data, for which all zero bytes is a valid value.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpath` is NUL-terminated and `st` a valid out-parameter.
     if unsafe { libc::statfs(cpath.as_ptr(), &mut st) } < 0 {
         return Err(io::Error::last_os_error());
     }
