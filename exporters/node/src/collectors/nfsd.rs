@@ -10,51 +10,10 @@ use crate::config::Config;
 use crate::paths::Paths;
 use crate::sysfs;
 
-/// `proc4ops` operations, by position after the count, in node_exporter 1.5.0's procfs.
-const V4_OPS_DEBIAN: [&str; 38] = [
-    "Op0Unused",
-    "Op1Unused",
-    "Op2Future",
-    "Access",
-    "Close",
-    "Commit",
-    "Create",
-    "DelegPurge",
-    "DelegReturn",
-    "GetAttr",
-    "GetFH",
-    "Link",
-    "Lock",
-    "Lockt",
-    "Locku",
-    "Lookup",
-    "LookupRoot",
-    "Nverify",
-    "Open",
-    "OpenAttr",
-    "OpenConfirm",
-    "OpenDgrd",
-    "PutFH",
-    "PutPubFH",
-    "PutRootFH",
-    "Read",
-    "ReadDir",
-    "ReadLink",
-    "Remove",
-    "Rename",
-    "Renew",
-    "RestoreFH",
-    "SaveFH",
-    "SecInfo",
-    "SetAttr",
-    "Verify",
-    "Write",
-    "RelLockOwner",
-];
-
-/// The same in later versions: `SetClientID` and `SetClientIDConfirm` are read, and
-/// `RelLockOwner` is the 40th value when there is one.
-const V4_OPS_UPSTREAM: [&str; 40] = [
+/// `proc4ops` operations, by position after the count. node_exporter 1.5.0's procfs does not
+/// know `SetClientID` and `SetClientIDConfirm` (so reads the next ones two places early);
+/// later versions read `RelLockOwner` as the 40th value when there is one.
+const V4_OPS: [&str; 40] = [
     "Op0Unused",
     "Op1Unused",
     "Op2Future",
@@ -200,13 +159,10 @@ pub fn parse_server(text: &str, compat: Compat) -> std::io::Result<ServerStats> 
             }
             "proc4ops" => {
                 let ops = counted("V4Ops", &v, 39, false)?;
-                let names: &[&'static str] = if compat.is_debian12() {
-                    &V4_OPS_DEBIAN
-                } else {
-                    &V4_OPS_UPSTREAM
-                };
-                s.v4ops = names
+                let debian = compat.is_debian12();
+                s.v4ops = V4_OPS
                     .iter()
+                    .filter(|n| !(debian && n.starts_with("SetClientID")))
                     .enumerate()
                     .map(|(i, n)| (*n, ops.get(i).copied().unwrap_or(0)))
                     .collect();

@@ -47,19 +47,25 @@ fn err(msg: String) -> io::Error {
     sysfs::invalid(msg)
 }
 
+/// The rows after a kstat file's `name type data` header that have at least three fields,
+/// each with its line; `None` without the header.
+fn kstat_rows(text: &str) -> Option<Vec<(&str, Vec<&str>)>> {
+    let mut lines = text.lines();
+    lines.find(|l| l.split_ascii_whitespace().eq(["name", "type", "data"]))?;
+    Some(
+        lines
+            .map(|l| (l, l.split_ascii_whitespace().collect::<Vec<_>>()))
+            .filter(|(_, parts)| parts.len() >= 3)
+            .collect(),
+    )
+}
+
 /// One `name type data` kstat file: every `(key, value)` of type 4 (and, upstream, 3).
 pub fn parse_kstat(text: &str, file: &str, compat: Compat) -> io::Result<Vec<(String, f64)>> {
+    let rows =
+        kstat_rows(text).ok_or_else(|| err(format!("did not parse a single {file:?} metric")))?;
     let mut out = Vec::new();
-    let mut started = false;
-    for line in text.lines() {
-        let parts: Vec<&str> = line.split_ascii_whitespace().collect();
-        if !started && parts == ["name", "type", "data"] {
-            started = true;
-            continue;
-        }
-        if !started || parts.len() < 3 {
-            continue;
-        }
+    for (_, parts) in rows {
         let key = format!("kstat.zfs.misc.{file}.{}", parts[0]);
         let value = match parts[1] {
             "4" => crate::number::uint(parts[2]).map_err(|_| {
@@ -75,9 +81,6 @@ pub fn parse_kstat(text: &str, file: &str, compat: Compat) -> io::Result<Vec<(St
             _ => continue,
         };
         out.push((key, value));
-    }
-    if !started {
-        return Err(err(format!("did not parse a single {file:?} metric")));
     }
     Ok(out)
 }
@@ -112,18 +115,10 @@ pub fn parse_pool_io(text: &str) -> io::Result<Vec<(String, u64)>> {
 
 /// A dataset's `objset-*` file: its name and its type-4 counters.
 pub fn parse_objset(text: &str, compat: Compat) -> io::Result<Vec<(String, String, u64)>> {
-    let mut started = false;
+    let rows = kstat_rows(text).ok_or_else(|| err("did not parse a single   metric".into()))?;
     let mut dataset = String::new();
     let mut out = Vec::new();
-    for line in text.lines() {
-        let parts: Vec<&str> = line.split_ascii_whitespace().collect();
-        if !started && parts == ["name", "type", "data"] {
-            started = true;
-            continue;
-        }
-        if !started || parts.len() < 3 {
-            continue;
-        }
+    for (line, parts) in rows {
         if parts[0] == "dataset_name" {
             dataset = if compat.is_debian12() {
                 parts[2].to_owned()
@@ -142,9 +137,6 @@ pub fn parse_objset(text: &str, compat: Compat) -> io::Result<Vec<(String, Strin
             })?;
             out.push((dataset.clone(), key, v));
         }
-    }
-    if !started {
-        return Err(err(format!("did not parse a single  {dataset} metric")));
     }
     Ok(out)
 }
