@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod args;
+mod attr;
 pub mod btrfs_ioctl;
 pub mod collectors;
 pub mod config;

@@ -91,11 +91,7 @@ fn every_collector_succeeds_on_the_fixture_tree() {
     let text = support::scrape_in_process(&support::fixture_config(Compat::Upstream));
     let scrape = aiplatform_testkit::Scrape::parse(text);
     let success = scrape.series("node_scrape_collector_success");
-    assert_eq!(
-        success.len(),
-        aiplatform_node_exporter::collectors::COLLECTORS.len(),
-        "{success:?}"
-    );
+    assert_eq!(success.len(), support::default_collectors(), "{success:?}");
     for s in success {
         let name = s.labels.get("collector").map(String::as_str).unwrap_or("");
         // Their sources are absent from this tree, so they report no data (success 0) as
