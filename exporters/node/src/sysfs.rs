@@ -1,41 +1,31 @@
-//! Reading sysfs attribute files and class directories the way procfs's `sysfs` package does,
-//! for the collectors that walk `/sys/class/...` trees (hwmon, thermal, power supplies, NVMe,
-//! cpufreq, ...).
-//!
-//! An attribute is read with one `read(2)` of at most 128 bytes and trimmed (procfs's
-//! `SysReadFile`): some drivers answer `EAGAIN` forever to a read loop, and an attribute is a
-//! single short value. A class directory is listed as `filepath.Glob` does: names sorted
-//! bytewise, a missing directory is an empty list.
+//! The sysfs readers of [`crate::attr`] with `std::io::Error`s, for the collectors that tell
+//! failures apart by their kind the way procfs does (absent, not permitted, ENODATA, not a
+//! number): thermal, cpufreq, hwmon, power supplies, NVMe, bonding, mdadm, btrfs, xfs, zfs.
+//! Also `filepath.Glob`'s listing: names sorted bytewise, a missing directory is empty.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
-/// The most procfs reads of one attribute.
-const ATTRIBUTE_BYTES: usize = 128;
+use crate::attr;
+use crate::error::ReadError;
+
+/// A read error as an `io::Error` of the same kind, naming the file.
+fn io_of(e: ReadError) -> io::Error {
+    match e {
+        ReadError::Io { path, source } => at(&path, source),
+        other => invalid(other),
+    }
+}
 
 /// One attribute, trimmed of surrounding whitespace (procfs's `SysReadFile`).
 pub(crate) fn attribute(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path).map_err(|e| at(path, e))?;
-    let mut buf = [0u8; ATTRIBUTE_BYTES];
-    let n = loop {
-        match file.read(&mut buf) {
-            Ok(n) => break n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(at(path, e)),
-        }
-    };
-    Ok(String::from_utf8_lossy(&buf[..n]).trim().to_owned())
+    attr::sys_read(path).map_err(io_of)
 }
 
 /// A whole file, trimmed (procfs's `ReadFileNoStat` then `strings.TrimSpace`), for files that
 /// may be longer than one attribute.
 pub(crate) fn whole(path: &Path) -> io::Result<String> {
-    let mut s = String::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut s))
-        .map_err(|e| at(path, e))?;
-    Ok(s.trim().to_owned())
+    attr::read_trimmed(path).map_err(io_of)
 }
 
 /// A whole file parsed as an unsigned integer (procfs's `ReadUintFromFile`).
@@ -111,15 +101,14 @@ pub(crate) fn glob(dir: &Path, prefix: &str, digit: bool) -> Vec<(String, PathBu
 
 /// The entries of `dir`, sorted by name (`os.ReadDir`); the error when it cannot be listed.
 pub(crate) fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(|e| at(dir, e))? {
-        let e = e.map_err(|e| at(dir, e))?;
-        if let Ok(name) = e.file_name().into_string() {
-            out.push((name, e.path()));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    let names = attr::sorted_names(dir).map_err(io_of)?;
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            let path = dir.join(&n);
+            (n, path)
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -56,43 +56,13 @@ const V4_OPS: [&str; 40] = [
     "RelLockOwner",
 ];
 
-/// The `proc4ops` operations node_exporter exports.
-const V4_EXPORTED: [&str; 35] = [
-    "Access",
-    "Close",
-    "Commit",
-    "Create",
-    "DelegPurge",
-    "DelegReturn",
-    "GetAttr",
-    "GetFH",
-    "Link",
-    "Lock",
-    "Lockt",
-    "Locku",
-    "Lookup",
-    "LookupRoot",
-    "Nverify",
-    "Open",
-    "OpenAttr",
-    "OpenConfirm",
-    "OpenDgrd",
-    "PutFH",
-    "Read",
-    "ReadDir",
-    "ReadLink",
-    "Remove",
-    "Rename",
-    "Renew",
-    "RestoreFH",
-    "SaveFH",
-    "SecInfo",
-    "SetAttr",
-    "SetClientID",
-    "SetClientIDConfirm",
-    "Verify",
-    "Write",
-    "RelLockOwner",
+/// The `proc4ops` operations node_exporter does not export.
+const V4_NOT_EXPORTED: [&str; 5] = [
+    "Op0Unused",
+    "Op1Unused",
+    "Op2Future",
+    "PutPubFH",
+    "PutRootFH",
 ];
 
 /// `/proc/net/rpc/nfsd`; absent lines read as zeros.
@@ -307,8 +277,8 @@ impl BlockingCollector for NfsdCollector {
         for (name, v) in V3.iter().zip(&s.v3).skip(1) {
             push(&mut requests, &[name, "3"], *v as f64);
         }
-        for name in V4_EXPORTED {
-            if debian && name.starts_with("SetClientID") {
+        for name in V4_OPS {
+            if V4_NOT_EXPORTED.contains(&name) || (debian && name.starts_with("SetClientID")) {
                 continue;
             }
             let v = s.v4ops.iter().find(|(n, _)| *n == name).map_or(0, |o| o.1);
