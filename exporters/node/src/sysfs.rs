@@ -111,6 +111,23 @@ pub(crate) fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> 
         .collect())
 }
 
+/// The entries of a class directory (`/sys/class/hwmon`, ...) for a collector: "no data"
+/// when the kernel has no such class (logging `absent` at debug level), a failure otherwise.
+pub(crate) fn class_entries(
+    dir: &Path,
+    absent: &str,
+) -> Result<Vec<(String, PathBuf)>, aiplatform_prometheus::CollectError> {
+    use aiplatform_prometheus::CollectError;
+    match read_dir_sorted(dir) {
+        Ok(d) => Ok(d),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            tracing::debug!("{absent}");
+            Err(CollectError::NoData)
+        }
+        Err(e) => Err(CollectError::new(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -362,14 +362,10 @@ fn emit(
 impl BlockingCollector for HwmonCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let class = self.paths.sys("class/hwmon");
-        let dirs = match sysfs::read_dir_sorted(&class) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                tracing::debug!("hwmon collector metrics are not available for this system");
-                return Err(CollectError::NoData);
-            }
-            Err(e) => return Err(CollectError::new(e)),
-        };
+        let dirs = sysfs::class_entries(
+            &class,
+            "hwmon collector metrics are not available for this system",
+        )?;
         let mut set = FamilySet::new(Naming::Standard);
         let mut last = None;
         for (_, dir) in dirs {

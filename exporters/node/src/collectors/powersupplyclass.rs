@@ -222,11 +222,7 @@ impl NodeCollector for PowerSupplyClassCollector {
 impl BlockingCollector for PowerSupplyClassCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let class = self.paths.sys("class/power_supply");
-        let dirs = match sysfs::read_dir_sorted(&class) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CollectError::NoData),
-            Err(e) => return Err(CollectError::new(e)),
-        };
+        let dirs = sysfs::class_entries(&class, "power_supply class not found")?;
         let mut supplies = Vec::with_capacity(dirs.len());
         for (name, dir) in dirs {
             let mut ps = match read_supply(&dir, self.compat) {
