@@ -402,6 +402,23 @@ mod tests {
     }
 
     #[test]
+    fn hwmon_and_power_supply_filters() {
+        let c = config(&[
+            "--collector.hwmon.chip-exclude=^acpitz",
+            "--collector.hwmon.sensor-include=;temp[12]$",
+        ])
+        .unwrap();
+        assert!(c.hwmon_chip_filter.ignored("acpitz") && !c.hwmon_chip_filter.ignored("nct6779"));
+        assert!(!c.hwmon_sensor_filter.ignored("nct6779;temp1"));
+        assert!(c.hwmon_sensor_filter.ignored("nct6779;fan1"));
+        let d = config(&[]).unwrap();
+        assert!(!d.hwmon_chip_filter.ignored("acpitz") && !d.powersupply_ignored.is_match("BAT0"));
+        let c = config(&["--collector.powersupply.ignored-supplies=^AC$"]).unwrap();
+        assert!(c.powersupply_ignored.is_match("AC") && !c.powersupply_ignored.is_match("BAT0"));
+        assert!(config(&["--collector.hwmon.sensor-exclude=("]).is_err());
+    }
+
+    #[test]
     fn deprecated_names_and_bools() {
         let c = config(&["--collector.filesystem.ignored-mount-points=^/x"]).unwrap();
         assert!(c.filesystem.mount_points_exclude.is_match("/x"));
