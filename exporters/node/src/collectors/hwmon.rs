@@ -84,13 +84,14 @@ fn collect_sensor_data(dir: &Path, data: &mut SensorData, compat: Compat) -> io:
     Ok(())
 }
 
-/// An attribute with its newlines trimmed (hwmon's own `sysReadFile`, 128 bytes at most).
+/// An attribute with its newlines trimmed (hwmon's own `sysReadFile`, 128 bytes at most),
+/// invalid UTF-8 replaced as Go's `strings.ToValidUTF8` does for sensor labels.
 fn raw_attribute(path: &Path) -> io::Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut buf = [0u8; 128];
     let n = f.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf[..n])
+    Ok(crate::attr::to_valid_utf8(&buf[..n])
         .trim_matches('\n')
         .to_owned())
 }
