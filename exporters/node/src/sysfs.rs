@@ -22,6 +22,14 @@ pub(crate) fn attribute(path: &Path) -> io::Result<String> {
     attr::sys_read(path).map_err(io_of)
 }
 
+/// [`attribute`] with invalid UTF-8 replaced as Go's `strings.ToValidUTF8` does (one
+/// replacement character per run of bad bytes), for values that become label values.
+pub(crate) fn text_attribute(path: &Path) -> io::Result<String> {
+    attr::sys_read_bytes(path)
+        .map(|b| attr::to_valid_utf8(&b))
+        .map_err(io_of)
+}
+
 /// A whole file, trimmed (procfs's `ReadFileNoStat` then `strings.TrimSpace`), for files that
 /// may be longer than one attribute.
 pub(crate) fn whole(path: &Path) -> io::Result<String> {

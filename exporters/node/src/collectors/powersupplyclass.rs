@@ -179,7 +179,7 @@ pub fn read_supply(dir: &Path, compat: Compat) -> io::Result<PowerSupply> {
             }
             continue;
         }
-        let value = match sysfs::attribute(&entry.path()) {
+        let value = match sysfs::text_attribute(&entry.path()) {
             Ok(v) => v,
             Err(e) if skippable(&e, compat) => continue,
             Err(e) => return Err(e),
