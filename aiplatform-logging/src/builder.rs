@@ -13,6 +13,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::Error;
 use crate::clock::{Clock, SystemClock};
 use crate::encode::ecs::EcsStatic;
+use crate::event::LogResource;
+use crate::export::{Encoding, EventEncoder};
 use crate::fingerprint::Fingerprint;
 use crate::layer::{LogLayer, Shared};
 use crate::metrics::SelfMetrics;
@@ -30,10 +32,6 @@ pub(crate) struct ServiceInfo {
     pub(crate) environment: Option<String>,
     pub(crate) node_name: Option<String>,
 }
-
-/// Lines the stderr queue of [`LogBuilder::exporter_flags`] holds before its full policy
-/// applies.
-pub const EXPORTER_QUEUE_LINES: usize = 1024;
 
 /// Configures logging. Start from [`builder()`](crate::builder).
 ///
@@ -153,29 +151,6 @@ fn host_name() -> String {
     "localhost".to_owned()
 }
 
-/// Parses a Go exporter `--log.level` value: `debug`, `info`, `warn` or `error`.
-pub fn parse_exporter_level(level: &str) -> Result<tracing::Level, Error> {
-    match level {
-        "debug" => Ok(tracing::Level::DEBUG),
-        "info" => Ok(tracing::Level::INFO),
-        "warn" => Ok(tracing::Level::WARN),
-        "error" => Ok(tracing::Level::ERROR),
-        _ => Err(Error::Level(level.to_owned())),
-    }
-}
-
-/// Parses a Go exporter `--log.format` value: `logfmt` or `json`.
-pub fn parse_exporter_format(format: &str) -> Result<Format, Error> {
-    match format {
-        "logfmt" => Ok(Format::Logfmt),
-        "json" => Ok(Format::Json),
-        _ => Err(Error::Format {
-            given: format.to_owned(),
-            expected: "logfmt, json",
-        }),
-    }
-}
-
 impl LogBuilder {
     /// Sets `service.name` (and `event.dataset`).
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
@@ -287,29 +262,6 @@ impl LogBuilder {
         self
     }
 
-    /// Configures what a Prometheus-style exporter binary's `--log.level` and `--log.format`
-    /// flags ask for: the level as the filter, and that format on stderr. The `event.hash`
-    /// fingerprint is switched off, because the Go exporters whose lines operators already
-    /// grep for carry no such field; call [`fingerprint`](Self::fingerprint) afterwards to
-    /// keep it. The stderr queue holds [`EXPORTER_QUEUE_LINES`] lines: an exporter logs a
-    /// few lines per minute, and a queue slot costs memory from start-up whether used or not
-    /// (the default 16 Ki lines would be half a MiB of a small exporter's heap).
-    ///
-    /// ```
-    /// let b = aiplatform_logging::builder().exporter_flags("info", "logfmt").unwrap();
-    /// # let _ = b;
-    /// assert!(aiplatform_logging::builder().exporter_flags("verbose", "logfmt").is_err());
-    /// assert!(aiplatform_logging::builder().exporter_flags("info", "xml").is_err());
-    /// ```
-    pub fn exporter_flags(self, level: &str, format: &str) -> Result<Self, Error> {
-        let level = parse_exporter_level(level)?;
-        let format = parse_exporter_format(format)?;
-        Ok(self
-            .filter(level.as_str().to_ascii_lowercase())
-            .output(Output::stderr(format).queue_capacity(EXPORTER_QUEUE_LINES))
-            .without_fingerprint())
-    }
-
     /// The level filter: [`filter`](Self::filter), else `RUST_LOG`, else `info`.
     pub fn env_filter(&self) -> Result<EnvFilter, Error> {
         let directives = self
@@ -361,8 +313,17 @@ impl LogBuilder {
             self.origin,
             self.ecs_fields,
         ));
+        let resource = Arc::new(LogResource {
+            service_name: service.name.clone(),
+            service_version: service.version.clone(),
+            service_environment: service.environment.clone(),
+            service_node_name: service.node_name.clone(),
+            host_name: host.clone(),
+            pid,
+        });
         let seq = Arc::new(AtomicU64::new(0));
         let mut sinks: Vec<(Format, Arc<dyn Sink>)> = Vec::with_capacity(outputs.len());
+        let mut custom: Vec<(Arc<dyn EventEncoder>, Arc<dyn Sink>)> = Vec::new();
         let mut started: Vec<Arc<dyn Sink>> = Vec::new();
         for out in outputs {
             let name = out
@@ -371,7 +332,15 @@ impl LogBuilder {
                 .unwrap_or_else(|| out.default_name().to_owned());
             let sm = metrics.sink(&name);
             let queue = Queue::new(out.capacity, out.policy, sm.clone());
-            let notice = Notice::new(out.format, ecs.clone(), self.clock.clone(), seq.clone());
+            let encoding = out.encoding();
+            let notice = Notice::new(
+                encoding.clone(),
+                ecs.clone(),
+                resource.clone(),
+                self.clock.clone(),
+                seq.clone(),
+                self.redactor.clone(),
+            );
             let sink = crate::sink::start(out.target, &name, queue, notice, sm);
             let sink = match sink {
                 Ok(s) => s,
@@ -383,7 +352,10 @@ impl LogBuilder {
                 }
             };
             started.push(sink.clone());
-            sinks.push((out.format, sink));
+            match encoding {
+                Encoding::Format(format) => sinks.push((format, sink)),
+                Encoding::Custom(encoder) => custom.push((encoder, sink)),
+            }
         }
         let mut formats: Vec<Format> = Vec::new();
         for (f, _) in &sinks {
@@ -396,7 +368,9 @@ impl LogBuilder {
             ecs,
             fingerprint: self.fingerprint,
             outputs: sinks,
+            custom,
             formats,
+            resource,
             clock: self.clock,
             metrics,
             service: service.name,

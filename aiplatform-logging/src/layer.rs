@@ -13,7 +13,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{Clock, rfc3339_millis};
 use crate::encode::ecs::{EcsScratch, EcsStatic};
-use crate::encode::{EventView, ecs, logfmt, pretty};
+use crate::encode::{EventView, encode_format};
+use crate::event::{LogEvent, LogResource};
+use crate::export::EventEncoder;
 use crate::fingerprint::{Fingerprint, Occurrence};
 use crate::metrics::SelfMetrics;
 use crate::output::Format;
@@ -32,8 +34,13 @@ pub(crate) struct Shared {
     pub(crate) redactor: Redactor,
     pub(crate) ecs: Arc<EcsStatic>,
     pub(crate) fingerprint: Option<Fingerprint>,
+    /// Outputs in a built-in format.
     pub(crate) outputs: Vec<(Format, Arc<dyn Sink>)>,
+    /// Outputs with their own encoder.
+    pub(crate) custom: Vec<(Arc<dyn EventEncoder>, Arc<dyn Sink>)>,
+    /// The formats of `outputs`, each once.
     pub(crate) formats: Vec<Format>,
+    pub(crate) resource: Arc<LogResource>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: SelfMetrics,
     pub(crate) service: String,
@@ -47,7 +54,10 @@ impl fmt::Debug for LogLayer {
         f.debug_struct("LogLayer")
             .field("service", &self.inner.service)
             .field("formats", &self.inner.formats)
-            .field("outputs", &self.inner.outputs.len())
+            .field(
+                "outputs",
+                &(self.inner.outputs.len() + self.inner.custom.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -115,10 +125,12 @@ impl LogLayer {
             }
             spans.push_str(names[k]);
         }
+        let time = sh.clock.now();
         let mut ts = [0u8; 24];
-        let ts = rfc3339_millis(sh.clock.now(), &mut ts);
+        let ts = rfc3339_millis(time, &mut ts);
         let ts = std::str::from_utf8(ts).unwrap_or("1970-01-01T00:00:00.000Z");
         let mut view = EventView {
+            time,
             rec,
             level: *meta.level(),
             target: meta.target(),
@@ -141,16 +153,22 @@ impl LogLayer {
         }
         for &format in &sh.formats {
             out.clear();
-            match format {
-                Format::Json => ecs::encode(&sh.ecs, &view, esc, out),
-                Format::Logfmt => logfmt::encode(&view, out),
-                Format::Pretty => pretty::encode(&view, false, out),
-                Format::PrettyAnsi => pretty::encode(&view, true, out),
-            }
+            encode_format(format, &sh.ecs, &view, esc, out);
             for (f, sink) in &sh.outputs {
                 if *f == format {
                     sink.send(out);
                 }
+            }
+        }
+        if !sh.custom.is_empty() {
+            let event = LogEvent {
+                view: &view,
+                resource: &sh.resource,
+            };
+            for (encoder, sink) in &sh.custom {
+                out.clear();
+                encoder.encode(&event, out);
+                sink.send(out);
             }
         }
         sh.metrics.events.inc();

@@ -97,17 +97,15 @@
 //! spelled out in [`LogstashConfig`]; [`Fingerprint`] shows the Logstash and
 //! Elasticsearch settings that drop the duplicates.
 //!
-//! # Exporter binaries
+//! # Outputs from other crates
 //!
-//! Binaries that mimic the Go exporters take `--log.level` and `--log.format`:
-//!
-//! ```no_run
-//! # fn main() -> Result<(), aiplatform_logging::Error> {
-//! let _guard = aiplatform_logging::init_for_exporter("info", "logfmt")?;
-//! tracing::info!(address = "0.0.0.0:9100", "Listening on");
-//! // ts=2026-01-01T00:00:00.000Z caller=main.rs:3 level=info msg="Listening on" address=0.0.0.0:9100
-//! # Ok(()) }
-//! ```
+//! A crate that ships logs somewhere this one does not know (a vendor's HTTP intake, OTLP)
+//! adds an output with [`Output::export`]: the layer collects, redacts and encodes each event
+//! once, on the application thread (in a built-in [`Format`] or with the output's own
+//! [`EventEncoder`], which sees a [`LogEvent`]); the output's thread packs the records into
+//! batches and hands them to its [`LogExporter`], with the same bounded queue, drop accounting
+//! and flush on shutdown as the Logstash output, plus retries with backoff, `Retry-After` and
+//! halving on "too large". See the [`export`] module for the rules and an example.
 //!
 //! # Self-metrics
 //!
@@ -120,7 +118,7 @@
 //! | metric | labels |
 //! |---|---|
 //! | `aiplatform_log_events_total` | |
-//! | `aiplatform_log_events_dropped_total` | `sink`, `reason` (`queue_full`, `queue_timeout`, `spool_full`, `spool_corrupt`, `shutdown`, `closed`, `io_error`) |
+//! | `aiplatform_log_events_dropped_total` | `sink`, `reason` (`queue_full`, `queue_timeout`, `spool_full`, `spool_corrupt`, `shutdown`, `closed`, `io_error`, `rejected`, `too_large`) |
 //! | `aiplatform_log_redactions_total` | |
 //! | `aiplatform_log_sink_reconnects_total` | `sink` |
 //! | `aiplatform_log_sink_resent_total` | `sink` |
@@ -138,6 +136,8 @@ mod builder;
 mod clock;
 mod encode;
 mod error;
+mod event;
+pub mod export;
 mod fingerprint;
 mod layer;
 mod metrics;
@@ -149,12 +149,12 @@ pub mod redact;
 mod sink;
 mod spool;
 
-pub use builder::{
-    EXPORTER_QUEUE_LINES, LogBuilder, LogGuard, parse_exporter_format, parse_exporter_level,
-};
+pub use builder::{LogBuilder, LogGuard};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use encode::ecs::ECS_VERSION;
 pub use error::Error;
+pub use event::{ErrorFields, FieldValue, LogEvent, LogResource};
+pub use export::{EventEncoder, ExportConfig, ExportOutcome, LogBatch, LogExporter};
 pub use fingerprint::Fingerprint;
 pub use layer::LogLayer;
 pub use output::{Format, Output};
@@ -167,16 +167,4 @@ pub use tracing_appender::rolling::Rotation;
 /// Starts configuring logging; see [`LogBuilder`] for the defaults.
 pub fn builder() -> LogBuilder {
     LogBuilder::default()
-}
-
-/// Installs logging for an exporter binary from its `--log.level` (`debug`, `info`, `warn`,
-/// `error`) and `--log.format` (`logfmt`, `json`) flag values, writing to stderr like the Go
-/// exporters. Keep the guard in `main`.
-///
-/// ```
-/// let err = aiplatform_logging::init_for_exporter("loud", "logfmt").unwrap_err();
-/// assert_eq!(err.to_string(), r#"unknown log level "loud": expected one of debug, info, warn, error"#);
-/// ```
-pub fn init_for_exporter(level: &str, format: &str) -> Result<LogGuard, Error> {
-    builder().exporter_flags(level, format)?.init()
 }

@@ -4,10 +4,10 @@
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
 //! | `aiplatform_log_events_total` | counter | | events the layer formatted (after level filtering) |
-//! | `aiplatform_log_events_dropped_total` | counter | `sink`, `reason` | lines a sink gave up on: `queue_full`, `queue_timeout`, `spool_full`, `spool_corrupt`, `shutdown`, `closed`, `io_error` |
+//! | `aiplatform_log_events_dropped_total` | counter | `sink`, `reason` | lines a sink gave up on: `queue_full`, `queue_timeout`, `spool_full`, `spool_corrupt`, `shutdown`, `closed`, `io_error`, `rejected` (refused by the receiver), `too_large` (a single record the receiver refuses as too large) |
 //! | `aiplatform_log_redactions_total` | counter | | secrets replaced |
 //! | `aiplatform_log_sink_reconnects_total` | counter | `sink` | connections to Logstash re-established after a failure |
-//! | `aiplatform_log_sink_resent_total` | counter | `sink` | lines written again after a reconnect because their delivery was not confirmed |
+//! | `aiplatform_log_sink_resent_total` | counter | `sink` | lines written again after a reconnect because their delivery was not confirmed, or sent again after a failed attempt |
 //! | `aiplatform_log_queue_depth` | gauge | `sink` | lines waiting in the sink's memory queue |
 //! | `aiplatform_log_spool_bytes` | gauge | `sink` | bytes held in the on-disk spool |
 
@@ -16,7 +16,7 @@ use aiplatform_metrics::{Counter, Family, Gauge, Registry};
 use crate::Error;
 
 /// Every reason a line can be dropped, in the order of [`DropReason`].
-const REASONS: [&str; 7] = [
+const REASONS: [&str; 9] = [
     "queue_full",
     "queue_timeout",
     "spool_full",
@@ -24,6 +24,8 @@ const REASONS: [&str; 7] = [
     "shutdown",
     "closed",
     "io_error",
+    "rejected",
+    "too_large",
 ];
 
 /// Why a sink gave up on a line.
@@ -36,6 +38,8 @@ pub(crate) enum DropReason {
     Shutdown = 4,
     Closed = 5,
     IoError = 6,
+    Rejected = 7,
+    TooLarge = 8,
 }
 
 /// Families registered once per layer.
@@ -73,7 +77,7 @@ impl SelfMetrics {
             )?,
             resent: r.counter_family(
                 "aiplatform_log_sink_resent_total",
-                "Lines written again after a reconnect because delivery was not confirmed.",
+                "Lines written again after a reconnect or a failed attempt, because delivery was not confirmed.",
                 &["sink"],
             )?,
             depth: r.gauge_family(
@@ -104,7 +108,7 @@ impl SelfMetrics {
 /// One sink's self-metric handles.
 #[derive(Debug, Clone)]
 pub(crate) struct SinkMetrics {
-    dropped: [Counter; 7],
+    dropped: [Counter; REASONS.len()],
     pub(crate) reconnects: Counter,
     pub(crate) resent: Counter,
     pub(crate) depth: Gauge,
@@ -122,7 +126,7 @@ impl SinkMetrics {
     }
 
     /// Lines dropped so far, per reason (indexed like [`DropReason`]).
-    pub(crate) fn dropped_counts(&self) -> [u64; 7] {
+    pub(crate) fn dropped_counts(&self) -> [u64; REASONS.len()] {
         std::array::from_fn(|i| self.dropped[i].get() as u64)
     }
 }

@@ -7,15 +7,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, rfc3339_millis};
-use crate::encode::ecs::{self, EcsScratch, EcsStatic};
-use crate::encode::{EventView, logfmt, pretty};
+use crate::encode::ecs::{EcsScratch, EcsStatic};
+use crate::encode::{EventView, encode_format};
+use crate::event::{LogEvent, LogResource};
+use crate::export::Encoding;
 use crate::metrics::SinkMetrics;
-use crate::output::Format;
 use crate::record::{Record, Val};
+use crate::redact::Redactor;
 
 /// Field name per drop reason; empty for reasons that cannot be reported through the sink
 /// itself (it is shutting down or closed).
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 9] = [
     "dropped_queue_full",
     "dropped_queue_timeout",
     "dropped_spool_full",
@@ -23,6 +25,8 @@ const KEYS: [&str; 7] = [
     "",
     "",
     "dropped_io_error",
+    "dropped_rejected",
+    "dropped_too_large",
 ];
 
 /// Writes at most one notice per this interval.
@@ -30,37 +34,52 @@ const EVERY: Duration = Duration::from_secs(1);
 
 /// Watches a sink's drop counters and renders a WARN record when they grew.
 pub(crate) struct Notice {
-    format: Format,
+    encoding: Encoding,
     ecs: Arc<EcsStatic>,
+    resource: Arc<LogResource>,
     clock: Arc<dyn Clock>,
     seq: Arc<AtomicU64>,
-    seen: [u64; 7],
+    seen: [u64; KEYS.len()],
     last: Option<Instant>,
+    /// What the receiver said last time it refused something (`last_error`), redacted.
+    detail: Option<String>,
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notice")
-            .field("format", &self.format)
+            .field("encoding", &self.encoding)
             .finish_non_exhaustive()
     }
 }
 
 impl Notice {
     pub(crate) fn new(
-        format: Format,
+        encoding: Encoding,
         ecs: Arc<EcsStatic>,
+        resource: Arc<LogResource>,
         clock: Arc<dyn Clock>,
         seq: Arc<AtomicU64>,
+        redactor: Redactor,
     ) -> Notice {
         Notice {
-            format,
+            encoding,
             ecs,
+            resource,
             clock,
             seq,
-            seen: [0; 7],
+            seen: [0; KEYS.len()],
             last: None,
+            detail: None,
+            redactor,
         }
+    }
+
+    /// Remembers what the receiver said when it last refused records; the next notice
+    /// carries it as `last_error`.
+    pub(crate) fn set_detail(&mut self, detail: &str) {
+        self.detail = Some(self.redactor.redact(detail).into_owned());
     }
 
     /// A line reporting the drops since the last notice, if there were any and the last
@@ -84,12 +103,17 @@ impl Notice {
             return None;
         }
         self.last = Some(Instant::now());
+        if let Some(detail) = self.detail.take() {
+            rec.synthetic_str_field("last_error", &detail);
+        }
         rec.synthetic_message(&format!(
             "aiplatform-logging dropped {total} log lines (see aiplatform_log_events_dropped_total)"
         ));
+        let time = self.clock.now();
         let mut ts = [0u8; 24];
-        let ts = rfc3339_millis(self.clock.now(), &mut ts);
+        let ts = rfc3339_millis(time, &mut ts);
         let view = EventView {
+            time,
             rec: &rec,
             level: tracing::Level::WARN,
             target: "aiplatform_logging",
@@ -101,11 +125,21 @@ impl Notice {
             spans: "",
         };
         let mut out = Vec::new();
-        match self.format {
-            Format::Json => ecs::encode(&self.ecs, &view, &mut EcsScratch::default(), &mut out),
-            Format::Logfmt => logfmt::encode(&view, &mut out),
-            Format::Pretty => pretty::encode(&view, false, &mut out),
-            Format::PrettyAnsi => pretty::encode(&view, true, &mut out),
+        match &self.encoding {
+            Encoding::Format(format) => encode_format(
+                *format,
+                &self.ecs,
+                &view,
+                &mut EcsScratch::default(),
+                &mut out,
+            ),
+            Encoding::Custom(encoder) => encoder.encode(
+                &LogEvent {
+                    view: &view,
+                    resource: &self.resource,
+                },
+                &mut out,
+            ),
         }
         Some(out)
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 
 use crate::Error;
+use crate::export::{Encoding, ExportConfig};
 use crate::queue::FullPolicy;
 use crate::sink::logstash::LogstashConfig;
 
@@ -59,6 +60,7 @@ pub(crate) enum Target {
     },
     Appender(RollingFileAppender),
     Logstash(LogstashConfig),
+    Export(ExportConfig),
 }
 
 impl fmt::Debug for Target {
@@ -75,6 +77,7 @@ impl fmt::Debug for Target {
                 .finish_non_exhaustive(),
             Target::Appender(_) => f.write_str("Appender"),
             Target::Logstash(c) => f.debug_tuple("Logstash").field(&c.addr).finish(),
+            Target::Export(c) => f.debug_tuple("Export").field(c).finish(),
         }
     }
 }
@@ -175,20 +178,32 @@ impl Output {
         }
     }
 
-    /// Memory queue size in lines (default 16 384; Logstash 65 536).
+    /// Batches sent by a [`LogExporter`](crate::LogExporter) from another crate (an HTTP
+    /// log intake, OTLP); see [`ExportConfig`] and the [`export`](crate::export) module.
+    /// Queue of 65 536 records, dropping the newest when full, as for Logstash.
+    pub fn export(cfg: ExportConfig) -> Output {
+        Output {
+            capacity: 64 * 1024,
+            policy: FullPolicy::DropNewest,
+            ..Output::new(Target::Export(cfg), Format::Json)
+        }
+    }
+
+    /// Memory queue size in lines (default 16 384; Logstash and exports 65 536).
     pub fn queue_capacity(mut self, lines: usize) -> Output {
         self.capacity = lines.max(1);
         self
     }
 
-    /// What to do when the queue is full (default: block up to 100 ms; Logstash: drop newest).
+    /// What to do when the queue is full (default: block up to 100 ms; Logstash and exports:
+    /// drop newest).
     pub fn full_policy(mut self, policy: FullPolicy) -> Output {
         self.policy = policy;
         self
     }
 
     /// The `sink` label of this output's self-metrics (default: `stdout`, `stderr`, `file`,
-    /// `writer`, `logstash`).
+    /// `writer`, `logstash`, `export`).
     pub fn name(mut self, name: impl Into<String>) -> Output {
         self.name = Some(name.into());
         self
@@ -201,6 +216,15 @@ impl Output {
             Target::Writer(_) | Target::Blocking(_) => "writer",
             Target::RollingFile { .. } | Target::Appender(_) => "file",
             Target::Logstash(_) => "logstash",
+            Target::Export(_) => "export",
+        }
+    }
+
+    /// How the layer encodes events for this output.
+    pub(crate) fn encoding(&self) -> Encoding {
+        match &self.target {
+            Target::Export(cfg) => cfg.encoding.clone(),
+            _ => Encoding::Format(self.format),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! full is an explicit choice, and every line given up is counted in
 //! `aiplatform_log_events_dropped_total{reason}`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
@@ -37,6 +37,8 @@ pub(crate) struct Queue {
     /// Lines the writer finished with: delivered, spooled, or dropped after being queued.
     done: AtomicU64,
     closed: AtomicBool,
+    /// Callers waiting in [`Queue::wait_done`] (a batching writer sends at once for them).
+    flushing: AtomicUsize,
 }
 
 impl Queue {
@@ -50,6 +52,7 @@ impl Queue {
             enqueued: AtomicU64::new(0),
             done: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            flushing: AtomicUsize::new(0),
         }
     }
 
@@ -111,15 +114,24 @@ impl Queue {
     /// Waits until every line accepted so far is finished with, or the deadline passes.
     pub(crate) fn wait_done(&self, deadline: Instant) -> bool {
         let target = self.enqueued.load(Ordering::Relaxed);
-        loop {
+        self.flushing.fetch_add(1, Ordering::Relaxed);
+        let done = loop {
             if self.done.load(Ordering::Acquire) >= target {
-                return true;
+                break true;
             }
             if Instant::now() >= deadline {
-                return false;
+                break false;
             }
             std::thread::sleep(Duration::from_millis(1));
-        }
+        };
+        self.flushing.fetch_sub(1, Ordering::Relaxed);
+        done
+    }
+
+    /// Whether someone waits for the queued lines to be delivered (so a writer that holds
+    /// lines back to fill a batch should send now).
+    pub(crate) fn flush_wanted(&self) -> bool {
+        self.flushing.load(Ordering::Relaxed) > 0
     }
 
     /// Takes every line still queued and counts it as dropped for `reason`.

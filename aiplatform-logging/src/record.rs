@@ -85,6 +85,12 @@ impl Record {
         self.set(key, val);
     }
 
+    /// Adds a text field to a record the library makes itself (redacted by the caller).
+    pub(crate) fn synthetic_str_field(&mut self, key: &'static str, s: &str) {
+        let r = self.push_str(s);
+        self.set(key, Val::Str(r.start as u32, r.end as u32));
+    }
+
     pub(crate) fn message(&self) -> &str {
         self.message.clone().map_or("", |r| &self.arena[r])
     }

@@ -2,6 +2,8 @@
 //! has a bounded queue and its own writer thread, so the application thread never waits on
 //! I/O.
 
+pub(crate) mod backoff;
+pub(crate) mod export;
 pub(crate) mod logstash;
 pub(crate) mod worker;
 pub(crate) mod writer;
@@ -59,6 +61,7 @@ pub(crate) fn start(
             writer::start(name, queue, notice, move || appender)?
         }
         Target::Logstash(cfg) => logstash::start(name, cfg, queue, notice)?,
+        Target::Export(cfg) => export::start(name, cfg, queue, notice)?,
         Target::Blocking(w) => {
             return Ok(Arc::new(BlockingSink {
                 w: Mutex::new(w),

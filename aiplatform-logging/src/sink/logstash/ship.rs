@@ -15,6 +15,7 @@ use super::conn::Conn;
 use crate::metrics::DropReason;
 use crate::notice::Notice;
 use crate::queue::Queue;
+use crate::sink::backoff::Backoff;
 use crate::sink::worker::Control;
 use crate::spool::{Spool, SpoolPos};
 
@@ -58,11 +59,10 @@ pub(super) struct Shipper {
     pending: VecDeque<Entry>,
     pending_bytes: usize,
     next_write: usize,
-    delay: Duration,
+    backoff: Backoff,
     next_attempt: Instant,
     connected_once: bool,
     down_since: Option<Instant>,
-    rng: u64,
     wbuf: Vec<u8>,
     notice: Notice,
 }
@@ -76,12 +76,8 @@ impl Shipper {
         control: Arc<Control>,
         notice: Notice,
     ) -> Shipper {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(32);
         Shipper {
-            delay: cfg.backoff_initial,
+            backoff: Backoff::new(cfg.backoff_initial, cfg.backoff_max),
             cfg,
             tls,
             spool,
@@ -94,7 +90,6 @@ impl Shipper {
             next_attempt: Instant::now(),
             connected_once: false,
             down_since: Some(Instant::now()),
-            rng: seed | 1,
             wbuf: Vec::with_capacity(BATCH),
             notice,
         }
@@ -149,15 +144,6 @@ impl Shipper {
         self.spool.as_ref().is_some_and(Spool::has_unread)
     }
 
-    fn jitter(&mut self, d: Duration) -> Duration {
-        // xorshift64: jitter needs no cryptographic quality.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let half = d / 2;
-        half + Duration::from_nanos(self.rng % (half.as_nanos().max(1) as u64))
-    }
-
     fn connect(&mut self) {
         match Conn::connect(
             &self.cfg.addr,
@@ -171,14 +157,12 @@ impl Shipper {
                 }
                 self.connected_once = true;
                 self.conn = Some(c);
-                self.delay = self.cfg.backoff_initial;
+                self.backoff.reset();
                 self.down_since = None;
                 self.next_write = 0;
             }
             Err(_) => {
-                let d = self.jitter(self.delay);
-                self.next_attempt = Instant::now() + d;
-                self.delay = (self.delay * 2).min(self.cfg.backoff_max);
+                self.next_attempt = Instant::now() + self.backoff.next_delay();
             }
         }
     }
