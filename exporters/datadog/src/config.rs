@@ -8,7 +8,9 @@ use aiplatform_push::{
     BuildError, ClientOptions, Compression, Pipeline, PipelineBuilder, SecretSource, Temporality,
 };
 
-use crate::dogstatsd::{self, AgentAddr, DogStatsdEncoder, DogStatsdTransport, UDP_MAX_PAYLOAD_BYTES};
+use crate::dogstatsd::{
+    self, AgentAddr, DogStatsdEncoder, DogStatsdTransport, UDP_MAX_PAYLOAD_BYTES,
+};
 use crate::intake::IntakeTransport;
 use crate::series::{CounterType, SeriesApi, SeriesEncoder};
 use crate::text::{split_tags, tag_key};
@@ -143,7 +145,11 @@ impl Datadog {
 
     /// Reads the `DD_*` variables through `var` (a configuration source of your own, tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Datadog, BuildError> {
-        let get = |k: &str| var(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            var(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let mut dd = Datadog::new();
         // The file wins over the value: it is where a rotated secret shows up.
         if let Some(path) = get("DD_API_KEY_FILE") {
@@ -164,9 +170,10 @@ impl Datadog {
         dd.hostname = get("DD_HOSTNAME");
         // As datadog-go: the URL first, then host and port.
         if let Some(url) = get("DD_DOGSTATSD_URL") {
-            dd.agent = Some(url.parse().map_err(|e| {
-                BuildError::Config(format!("DD_DOGSTATSD_URL: {e}"))
-            })?);
+            dd.agent = Some(
+                url.parse()
+                    .map_err(|e| BuildError::Config(format!("DD_DOGSTATSD_URL: {e}")))?,
+            );
         } else if let Some(host) = get("DD_AGENT_HOST") {
             let port = match get("DD_DOGSTATSD_PORT") {
                 Some(p) => Some(p.parse::<u16>().map_err(|_| {
@@ -376,11 +383,7 @@ impl Datadog {
         let mut tags: Vec<String> = self
             .tags
             .iter()
-            .filter(|t| {
-                !unified
-                    .iter()
-                    .any(|(k, v)| v.is_some() && tag_key(t) == *k)
-            })
+            .filter(|t| !unified.iter().any(|(k, v)| v.is_some() && tag_key(t) == *k))
             .cloned()
             .collect();
         if let Some(id) = &self.entity_id {
@@ -424,8 +427,7 @@ impl Datadog {
     }
 
     fn check_interval(&self) -> Result<(), BuildError> {
-        if self.interval < Duration::from_secs(1) && self.metrics_mode() == MetricsMode::Agentless
-        {
+        if self.interval < Duration::from_secs(1) && self.metrics_mode() == MetricsMode::Agentless {
             return Err(BuildError::Config(
                 "the agentless interval must be at least 1 s (the intake counts in seconds)".into(),
             ));
@@ -487,13 +489,15 @@ impl Datadog {
         // Records are at least ~60 bytes, so separators add under 2 %: 4 MiB of records stay
         // well under the decompressed limit; the compressed limit cuts batches before queueing.
         let max_batch = (api.max_decompressed_bytes() * 4 / 5).min(4 * 1024 * 1024);
-        Ok(Pipeline::builder(registry, SERIES_BACKEND, encoder, transport)
-            .temporality(Temporality::Delta)
-            .interval(self.interval)
-            .compression(self.compression)
-            .max_batch_bytes(max_batch)
-            .max_batch_series(u64::from(u32::MAX))
-            .max_body_bytes(api.max_body_bytes()))
+        Ok(
+            Pipeline::builder(registry, SERIES_BACKEND, encoder, transport)
+                .temporality(Temporality::Delta)
+                .interval(self.interval)
+                .compression(self.compression)
+                .max_batch_bytes(max_batch)
+                .max_batch_series(u64::from(u32::MAX))
+                .max_body_bytes(api.max_body_bytes()),
+        )
     }
 
     /// Starts sending `registry`'s metrics the configured way (agent or agentless), with the
@@ -547,7 +551,10 @@ mod tests {
             dd.agent_addr().to_string(),
             "unix:///var/run/datadog/dsd.socket"
         );
-        assert_eq!(from(&[]).unwrap().agent_addr().to_string(), "udp://127.0.0.1:8125");
+        assert_eq!(
+            from(&[]).unwrap().agent_addr().to_string(),
+            "udp://127.0.0.1:8125"
+        );
         let err = from(&[("DD_AGENT_HOST", "h"), ("DD_DOGSTATSD_PORT", "x")]).unwrap_err();
         assert!(err.to_string().contains("DD_DOGSTATSD_PORT"), "{err}");
         assert!(from(&[("DD_DOGSTATSD_URL", "tcp://h:1")]).is_err());
@@ -581,8 +588,14 @@ mod tests {
         ])
         .unwrap()
         .series_api(SeriesApi::V1);
-        assert_eq!(dd.series_url(), "http://127.0.0.1:8428/datadog/api/v1/series");
-        assert_eq!(dd.logs_intake_url(), "https://logs.example:10516/api/v2/logs");
+        assert_eq!(
+            dd.series_url(),
+            "http://127.0.0.1:8428/datadog/api/v1/series"
+        );
+        assert_eq!(
+            dd.logs_intake_url(),
+            "https://logs.example:10516/api/v2/logs"
+        );
     }
 
     #[test]

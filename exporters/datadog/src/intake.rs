@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use aiplatform_push::{
-    Auth, Batch, BuildError, ClientOptions, Compression, Failure, HttpTransport, Outcome,
-    Secret, SecretSource, Transport,
+    Auth, Batch, BuildError, ClientOptions, Compression, Failure, HttpTransport, Outcome, Secret,
+    SecretSource, Transport,
 };
 use http::Method;
 use http::header::{CONTENT_ENCODING, HeaderValue};

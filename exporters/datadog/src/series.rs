@@ -263,13 +263,31 @@ impl SeriesEncoder {
         let unit = self.unit;
         match p.value {
             PointValue::Counter(c) => {
-                self.series(out, ".count", c.as_f64(), false, b"", None, time_s, interval_s);
+                self.series(
+                    out,
+                    ".count",
+                    c.as_f64(),
+                    false,
+                    b"",
+                    None,
+                    time_s,
+                    interval_s,
+                );
             }
             PointValue::Gauge(v) | PointValue::Unknown(v) => {
                 self.series(out, "", v, true, b"", unit, time_s, interval_s);
             }
             PointValue::Histogram(h) => {
-                self.series(out, ".count", h.count as f64, false, b"", None, time_s, interval_s);
+                self.series(
+                    out,
+                    ".count",
+                    h.count as f64,
+                    false,
+                    b"",
+                    None,
+                    time_s,
+                    interval_s,
+                );
                 self.series(out, ".sum", h.sum, false, b"", unit, time_s, interval_s);
                 let mut tag = Vec::new();
                 for (bound, n) in h.cumulative().take(h.bounds.len()) {
@@ -278,11 +296,22 @@ impl SeriesEncoder {
                     push_python_float(&mut self.scratch, bound);
                     tag.clear();
                     json_tag(&mut tag, &self.scratch);
-                    self.series(out, ".bucket", n as f64, false, &tag, None, time_s, interval_s);
+                    self.series(
+                        out, ".bucket", n as f64, false, &tag, None, time_s, interval_s,
+                    );
                 }
             }
             PointValue::Summary(s) => {
-                self.series(out, ".count", s.count as f64, false, b"", None, time_s, interval_s);
+                self.series(
+                    out,
+                    ".count",
+                    s.count as f64,
+                    false,
+                    b"",
+                    None,
+                    time_s,
+                    interval_s,
+                );
                 self.series(out, ".sum", s.sum, false, b"", unit, time_s, interval_s);
                 let mut tag = Vec::new();
                 for (q, v) in s.quantiles() {

@@ -195,13 +195,29 @@ mod tests {
             ("127.0.0.1", udp("127.0.0.1", 8125)),
             ("[::1]:8126", udp("::1", 8126)),
             ("::1", udp("::1", 8125)),
-            ("unix:///var/run/datadog/dsd.socket", AgentAddr::Unix("/var/run/datadog/dsd.socket".into())),
-            ("unixgram:///tmp/s", AgentAddr::UnixDatagram("/tmp/s".into())),
-            ("unixstream:///tmp/s", AgentAddr::UnixStream("/tmp/s".into())),
+            (
+                "unix:///var/run/datadog/dsd.socket",
+                AgentAddr::Unix("/var/run/datadog/dsd.socket".into()),
+            ),
+            (
+                "unixgram:///tmp/s",
+                AgentAddr::UnixDatagram("/tmp/s".into()),
+            ),
+            (
+                "unixstream:///tmp/s",
+                AgentAddr::UnixStream("/tmp/s".into()),
+            ),
         ] {
             assert_eq!(s.parse::<AgentAddr>().as_ref(), Ok(&want), "{s}");
         }
-        for bad in ["", "tcp://a:1", "unix://relative", "agent:port", ":8125", "udp://"] {
+        for bad in [
+            "",
+            "tcp://a:1",
+            "unix://relative",
+            "agent:port",
+            ":8125",
+            "udp://",
+        ] {
             assert!(bad.parse::<AgentAddr>().is_err(), "{bad:?}");
         }
         assert_eq!(udp("::1", 8125).to_string(), "udp://[::1]:8125");

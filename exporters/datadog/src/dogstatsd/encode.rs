@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use aiplatform_metrics::MetricFamily;
-use aiplatform_push::{Collection, Concatenated, Encoder, Framing, Point, PointValue, RecordWriter};
+use aiplatform_push::{
+    Collection, Concatenated, Encoder, Framing, Point, PointValue, RecordWriter,
+};
 
 use super::telemetry::{Counters, FlushCounts, LastSent};
 use crate::text::{push_python_float, push_tag, push_tag_value, push_value};
@@ -468,11 +470,20 @@ mod tests {
         c.with(&["POST", ""]).inc();
         r.gauge("queue_depth", "Q.").unwrap().set(7.5);
         let h = r
-            .histogram("latency_seconds", "L.", Buckets::new([0.005, 1.0, 10.0]).unwrap())
+            .histogram(
+                "latency_seconds",
+                "L.",
+                Buckets::new([0.005, 1.0, 10.0]).unwrap(),
+            )
             .unwrap();
         h.observe(0.5);
         h.observe(20.0);
-        let enc = DogStatsdEncoder::new("app", &["env:prod".into(), "service:api".into()], 1432, false);
+        let enc = DogStatsdEncoder::new(
+            "app",
+            &["env:prod".into(), "service:api".into()],
+            1432,
+            false,
+        );
         let mut cy = cycle(&r, enc);
         let got = lines(&mut cy, 100);
         assert_eq!(
@@ -512,12 +523,18 @@ mod tests {
         r.counter("jobs_total", "J.").unwrap().inc();
         r.gauge("ratio", "R.").unwrap().set(f64::NAN);
         r.gauge("temp", "T.").unwrap().set(-1.25);
-        let got = lines(&mut cycle(&r, DogStatsdEncoder::new("", &[], 1432, true)), 1_700_000_000);
+        let got = lines(
+            &mut cycle(&r, DogStatsdEncoder::new("", &[], 1432, true)),
+            1_700_000_000,
+        );
         assert_eq!(
             got,
             ["jobs.count:1|c|T1700000000", "temp:-1.25|g|T1700000000"]
         );
-        let got = lines(&mut cycle(&r, DogStatsdEncoder::new("", &[], 1432, false)), 5);
+        let got = lines(
+            &mut cycle(&r, DogStatsdEncoder::new("", &[], 1432, false)),
+            5,
+        );
         assert_eq!(got, ["jobs.count:1|c", "temp:-1.25|g"]);
     }
 
@@ -528,7 +545,8 @@ mod tests {
         f.with(&["short"]).set(1.0);
         f.with(&["x".repeat(200)]).set(2.0);
         let counters = Arc::new(Counters::default());
-        let enc = DogStatsdEncoder::new("", &[], 100, false).with_telemetry(counters.clone(), "udp");
+        let enc =
+            DogStatsdEncoder::new("", &[], 100, false).with_telemetry(counters.clone(), "udp");
         let got = lines(&mut cycle(&r, enc), 5);
         assert_eq!(got[0], "g:1|g|#k:short");
         assert!(

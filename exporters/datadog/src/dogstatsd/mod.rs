@@ -13,7 +13,9 @@ use std::time::Duration;
 use aiplatform_metrics::Registry;
 use aiplatform_push::{DropReason, Pipeline, PipelineBuilder, Temporality};
 
-pub use addr::{AgentAddr, DEFAULT_PORT, UDP_MAX_PAYLOAD_BYTES, UDP_PAYLOAD_BYTES, UDS_PAYLOAD_BYTES};
+pub use addr::{
+    AgentAddr, DEFAULT_PORT, UDP_MAX_PAYLOAD_BYTES, UDP_PAYLOAD_BYTES, UDS_PAYLOAD_BYTES,
+};
 pub use encode::DogStatsdEncoder;
 pub(crate) use encode::push_metric_name;
 pub use socket::DogStatsdTransport;

@@ -39,8 +39,8 @@ pub(crate) fn pack(body: &[u8], max: usize, out: &mut Vec<Range<usize>>) -> Skip
             }
             None => {
                 // One line longer than a payload: it cannot be sent.
-                let end = memchr::memchr(b'\n', &body[start + max..])
-                    .map_or(len, |i| start + max + i);
+                let end =
+                    memchr::memchr(b'\n', &body[start + max..]).map_or(len, |i| start + max + i);
                 skipped.lines += 1;
                 skipped.bytes += (end - start) as u64;
                 start = end + 1;
@@ -76,7 +76,13 @@ mod tests {
     fn a_line_longer_than_a_datagram_is_skipped_and_counted() {
         let (p, s) = packed("aa\nbbbbbbbbbb\ncc\n", 5);
         assert_eq!(p, ["aa", "cc"]);
-        assert_eq!(s, Skipped { lines: 1, bytes: 10 });
+        assert_eq!(
+            s,
+            Skipped {
+                lines: 1,
+                bytes: 10
+            }
+        );
         let (p, s) = packed("aa\nbbbbbbbbbb", 5);
         assert_eq!(p, ["aa"]);
         assert_eq!(s.lines, 1);

@@ -417,10 +417,9 @@ impl Transport for DogStatsdTransport {
         let body = batch.body().clone();
         self.ranges.clear();
         let skipped = pack(&body, self.max_payload, &mut self.ranges);
-        self.counters.lines_too_long.fetch_add(
-            skipped.lines,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.counters
+            .lines_too_long
+            .fetch_add(skipped.lines, std::sync::atomic::Ordering::Relaxed);
         if self.ranges.is_empty() {
             return Outcome::Delivered;
         }

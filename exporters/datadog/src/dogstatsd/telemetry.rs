@@ -92,8 +92,15 @@ impl LastSent {
             .map(|(n, l)| n.wrapping_sub(l))
             .collect();
         self.counters = now;
-        let [p_sent, b_sent, p_writer, b_writer, p_queue, b_queue, too_long] =
-            [d[0], d[1], d[2], d[3], d[4], d[5], d[6]];
+        let [
+            p_sent,
+            b_sent,
+            p_writer,
+            b_writer,
+            p_queue,
+            b_queue,
+            too_long,
+        ] = [d[0], d[1], d[2], d[3], d[4], d[5], d[6]];
         let c = "datadog.dogstatsd.client.";
         let name = |n: &str| format!("{c}{n}");
         line(&name("metrics"), "", flush.counts + flush.gauges);
