@@ -426,6 +426,18 @@ impl Datadog {
         format!("{}/api/v2/logs", base.trim_end_matches('/'))
     }
 
+    pub(crate) fn api_key_source(&self) -> Option<&SecretSource> {
+        self.api_key.as_ref()
+    }
+
+    pub(crate) fn http_options(&self) -> &ClientOptions {
+        &self.client
+    }
+
+    pub(crate) fn body_compression(&self) -> Compression {
+        self.compression
+    }
+
     fn check_interval(&self) -> Result<(), BuildError> {
         if self.interval < Duration::from_secs(1) && self.metrics_mode() == MetricsMode::Agentless {
             return Err(BuildError::Config(

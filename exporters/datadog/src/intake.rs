@@ -76,6 +76,20 @@ impl IntakeTransport {
         self.http.endpoint()
     }
 
+    /// POSTs `body`, compressed with `compression`, and classifies the answer.
+    pub(crate) async fn post(&self, body: bytes::Bytes, compression: Compression) -> Outcome {
+        let uri = self.http.endpoint().clone();
+        let mut req = match self.http.request(Method::POST, uri, body) {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
+        };
+        if let Some(enc) = self.encoding(compression) {
+            req.headers_mut()
+                .insert(CONTENT_ENCODING, HeaderValue::from_static(enc));
+        }
+        self.http.exchange(req).await
+    }
+
     fn encoding(&self, c: Compression) -> Option<&'static str> {
         match c {
             Compression::Gzip => Some("gzip"),
@@ -105,16 +119,7 @@ impl Transport for IntakeTransport {
                 };
             }
         }
-        let uri = self.http.endpoint().clone();
-        let mut req = match self.http.request(Method::POST, uri, batch.body().clone()) {
-            Ok(r) => r,
-            Err(outcome) => return outcome,
-        };
-        if let Some(enc) = self.encoding(batch.compression()) {
-            req.headers_mut()
-                .insert(CONTENT_ENCODING, HeaderValue::from_static(enc));
-        }
-        self.http.exchange(req).await
+        self.post(batch.body().clone(), batch.compression()).await
     }
 
     fn secrets(&self) -> Vec<Secret> {

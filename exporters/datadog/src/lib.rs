@@ -25,6 +25,9 @@
 //! - **Agentless metrics** ([`SeriesEncoder`], [`IntakeTransport`]): `POST /api/v2/series`
 //!   (or `/api/v1/series`) with `DD-API-KEY`, gzip, deflate or zstd, within the intake's body
 //!   limits.
+//! - **Logs** ([`Datadog::logs_output`]): redacted `tracing` events from `aiplatform-logging`
+//!   to `POST /api/v2/logs`, gzip, at most 1000 logs and 5 MB per request, each log at most
+//!   1 MB (longer values cut with a marker).
 //!
 //! Delivery (batching, retries, `Retry-After`, 413 splitting, the bounded queue, the
 //! `aiplatform_push_*{backend="datadog_..."}` self-metrics) is the shared pipeline's; see
@@ -36,6 +39,7 @@
 mod config;
 mod dogstatsd;
 mod intake;
+mod logs;
 mod series;
 mod text;
 
@@ -45,4 +49,8 @@ pub use dogstatsd::{
     DogStatsdTransport, UDP_MAX_PAYLOAD_BYTES, UDP_PAYLOAD_BYTES, UDS_PAYLOAD_BYTES,
 };
 pub use intake::{API_KEY_HEADER, IntakeTransport};
+pub use logs::{
+    DatadogLogEncoder, DatadogLogExporter, LOGS_SINK, MAX_LOG_BYTES, MAX_LOGS_PAYLOAD_BYTES,
+    MAX_LOGS_PER_REQUEST, TRUNCATION_MARKER,
+};
 pub use series::{CounterType, SeriesApi, SeriesEncoder};

@@ -153,10 +153,7 @@ fn counters_as_deltas_gauges_as_values_histograms_as_the_openmetrics_check() {
     let m = app_lines(&first);
     let tags = "env:test,service:api";
     assert_eq!(
-        get(
-            &m,
-            &format!("jobs.count{{env:test,queue:fast,service:api}}")
-        ),
+        get(&m, "jobs.count{env:test,queue:fast,service:api}"),
         ("5", "c")
     );
     assert_eq!(get(&m, &format!("queue_depth{{{tags}}}")), ("7", "g"));
@@ -192,10 +189,7 @@ fn counters_as_deltas_gauges_as_values_histograms_as_the_openmetrics_check() {
     let second = lines(&drain_udp(&rx));
     let m = app_lines(&second);
     assert_eq!(
-        get(
-            &m,
-            &format!("jobs.count{{env:test,queue:fast,service:api}}")
-        ),
+        get(&m, "jobs.count{env:test,queue:fast,service:api}"),
         ("3", "c")
     );
     assert_eq!(get(&m, &format!("queue_depth{{{tags}}}")), ("2", "g"));

@@ -49,15 +49,15 @@ fn v1_series_read_back_from_victoria_metrics() {
     let tags = "env=e2e,host=web-1,service=api";
     let want: BTreeMap<String, f64> = [
         (
-            format!("ddv1.jobs.count{{env=e2e,host=web-1,queue=fast,service=api}}"),
+            "ddv1.jobs.count{env=e2e,host=web-1,queue=fast,service=api}".to_owned(),
             17.0,
         ),
         (
-            format!("ddv1.jobs.count{{env=e2e,host=web-1,queue=slow,service=api}}"),
+            "ddv1.jobs.count{env=e2e,host=web-1,queue=slow,service=api}".to_owned(),
             3.0,
         ),
         (
-            format!("ddv1.queue_depth{{env=e2e,host=web-1,queue=fast,service=api}}"),
+            "ddv1.queue_depth{env=e2e,host=web-1,queue=fast,service=api}".to_owned(),
             4.0,
         ),
         (format!("ddv1.queue_depth{{{tags}}}"), 9.0),
@@ -90,12 +90,8 @@ fn v1_series_read_back_from_victoria_metrics() {
     p.flush(Duration::from_secs(10)).unwrap();
     eventually(Duration::from_secs(30), "the second flush", || {
         let got = vm.query(query);
-        let fast = got.get(&format!(
-            "ddv1.jobs.count{{env=e2e,host=web-1,queue=fast,service=api}}"
-        ))?;
-        let depth = got.get(&format!(
-            "ddv1.queue_depth{{env=e2e,host=web-1,queue=fast,service=api}}"
-        ))?;
+        let fast = got.get("ddv1.jobs.count{env=e2e,host=web-1,queue=fast,service=api}")?;
+        let depth = got.get("ddv1.queue_depth{env=e2e,host=web-1,queue=fast,service=api}")?;
         (*fast == 5.0 && *depth == 1.0).then_some(())
     });
     p.shutdown(Duration::from_secs(10)).unwrap();
