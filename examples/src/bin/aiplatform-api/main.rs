@@ -11,12 +11,15 @@
 //!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set;
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
-//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set.
+//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
+//! - metrics and logs sent to Datadog when `DD_AGENT_HOST`, `DD_DOGSTATSD_URL` or `DD_API_KEY`
+//!   is set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
 
 mod connections;
+mod datadog;
 mod faults;
 mod metrics;
 mod push;
@@ -54,18 +57,24 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
-    let _logs = aiplatform_logging::builder()
+    let dd = datadog::from_env()?;
+    let mut logs = aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
-        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR")
+        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
+    if let Some(output) = datadog::logs_output(dd.as_ref())? {
+        logs = logs.output(output);
+    }
+    let _logs = logs
         .init()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
 
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
     let pusher = cli.remote_write.start(&registry)?;
+    let dd_metrics = datadog::start_metrics(dd.as_ref(), &registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -90,6 +99,11 @@ async fn main() -> anyhow::Result<()> {
         {
             tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
         }
+    }
+    if let Some(p) = dd_metrics
+        && let Err(e) = p.shutdown_async(std::time::Duration::from_secs(5)).await
+    {
+        tracing::warn!(error = %e, "datadog: not everything was sent at shutdown");
     }
     tracing::info!("aiplatform-api stopped");
     Ok(())
