@@ -12,6 +12,7 @@
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
 //! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
+//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set;
 //! - metrics and logs sent to Datadog when `DD_AGENT_HOST`, `DD_DOGSTATSD_URL` or `DD_API_KEY`
 //!   is set.
 //!
@@ -22,6 +23,7 @@ mod connections;
 mod datadog;
 mod faults;
 mod metrics;
+mod newrelic;
 mod push;
 mod routes;
 
@@ -57,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
+    let nr = newrelic::from_env()?;
     let dd = datadog::from_env()?;
     let mut logs = aiplatform_logging::builder()
         .service_name("aiplatform-api")
@@ -68,12 +71,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(output) = datadog::logs_output(dd.as_ref())? {
         logs = logs.output(output);
     }
-    let _logs = logs
+    let _logs = newrelic::with_log_output(logs, nr.as_ref())?
         .init()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
 
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
     let pusher = cli.remote_write.start(&registry)?;
+    let nr_metrics = newrelic::start_metrics(nr.as_ref(), &registry)?;
     let dd_metrics = datadog::start_metrics(dd.as_ref(), &registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
@@ -100,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
         }
     }
+    newrelic::stop(nr_metrics).await;
     if let Some(p) = dd_metrics
         && let Err(e) = p.shutdown_async(std::time::Duration::from_secs(5)).await
     {
