@@ -465,7 +465,7 @@ fn a_full_socket_drops_and_never_blocks() {
     for _ in 0..1000 {
         c.inc();
     }
-    assert!(t.elapsed() < Duration::from_millis(50));
+    assert!(t.elapsed() < Duration::from_millis(500));
     // The agent catches up, the big family goes: the next flush reports what the full socket
     // dropped.
     let _ = drain_unix(&_rx);
