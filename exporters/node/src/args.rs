@@ -150,10 +150,28 @@ pub struct NodeArgs {
     #[arg(long = "collector.diskstats.device-include", value_name = "REGEX")]
     pub diskstats_include: Option<String>,
 
+    /// Regexp of hwmon chip to include (mutually exclusive to device-exclude).
+    #[arg(long = "collector.hwmon.chip-include", value_name = "REGEX")]
+    pub hwmon_chip_include: Option<String>,
+    /// Regexp of hwmon chip to exclude (mutually exclusive to device-include).
+    #[arg(long = "collector.hwmon.chip-exclude", value_name = "REGEX")]
+    pub hwmon_chip_exclude: Option<String>,
+    /// Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude).
+    #[arg(long = "collector.hwmon.sensor-include", value_name = "REGEX")]
+    pub hwmon_sensor_include: Option<String>,
+    /// Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include).
+    #[arg(long = "collector.hwmon.sensor-exclude", value_name = "REGEX")]
+    pub hwmon_sensor_exclude: Option<String>,
+
     /// Regexp of fields to return for netstat collector. [default: node_exporter's; upstream
     /// adds TCPOFOQueue and TCPRcvQDrop]
     #[arg(long = "collector.netstat.fields", value_name = "REGEX")]
     pub netstat_fields: Option<String>,
+    /// Regexp of power supplies to ignore for powersupplyclass collector.
+    #[arg(long = "collector.powersupply.ignored-supplies",
+          default_value = crate::collectors::powersupplyclass::DEFAULT_IGNORED_SUPPLIES,
+          value_name = "REGEX")]
+    pub powersupply_ignored: String,
     /// Regexp of fields to return for vmstat collector.
     #[arg(long = "collector.vmstat.fields", default_value = crate::collectors::vmstat::DEFAULT_FIELDS,
           value_name = "REGEX")]
@@ -294,6 +312,17 @@ impl NodeArgs {
             self.diskstats_include.as_deref(),
         )?;
 
+        cfg.hwmon_chip_filter = device_filter(
+            "collector.hwmon.chip-exclude",
+            self.hwmon_chip_exclude.as_deref(),
+            self.hwmon_chip_include.as_deref(),
+        )?;
+        cfg.hwmon_sensor_filter = device_filter(
+            "collector.hwmon.sensor-exclude",
+            self.hwmon_sensor_exclude.as_deref(),
+            self.hwmon_sensor_include.as_deref(),
+        )?;
+
         if let Some(p) = &self.netstat_fields {
             cfg.netstat_fields = regex_flag("collector.netstat.fields", p)?;
         } else {
@@ -301,6 +330,10 @@ impl NodeArgs {
                 regex_flag("collector.netstat.fields", netstat::default_fields(compat))?;
         }
         cfg.vmstat_fields = regex_flag("collector.vmstat.fields", &self.vmstat_fields)?;
+        cfg.powersupply_ignored = regex_flag(
+            "collector.powersupply.ignored-supplies",
+            &self.powersupply_ignored,
+        )?;
         cfg.textfile_directory = match &self.textfile_directory {
             Some(d) => Some(d.clone()).filter(|d| !d.as_os_str().is_empty()),
             None => compat
@@ -366,6 +399,23 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn hwmon_and_power_supply_filters() {
+        let c = config(&[
+            "--collector.hwmon.chip-exclude=^acpitz",
+            "--collector.hwmon.sensor-include=;temp[12]$",
+        ])
+        .unwrap();
+        assert!(c.hwmon_chip_filter.ignored("acpitz") && !c.hwmon_chip_filter.ignored("nct6779"));
+        assert!(!c.hwmon_sensor_filter.ignored("nct6779;temp1"));
+        assert!(c.hwmon_sensor_filter.ignored("nct6779;fan1"));
+        let d = config(&[]).unwrap();
+        assert!(!d.hwmon_chip_filter.ignored("acpitz") && !d.powersupply_ignored.is_match("BAT0"));
+        let c = config(&["--collector.powersupply.ignored-supplies=^AC$"]).unwrap();
+        assert!(c.powersupply_ignored.is_match("AC") && !c.powersupply_ignored.is_match("BAT0"));
+        assert!(config(&["--collector.hwmon.sensor-exclude=("]).is_err());
     }
 
     #[test]

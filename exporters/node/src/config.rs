@@ -10,7 +10,7 @@ use regex::Regex;
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
 use crate::collectors::{
-    bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats, vmstat,
+    bcache, diskstats, interrupts, ipvs, netdev, netstat, powersupplyclass, rapl, tapestats, vmstat,
 };
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
@@ -37,8 +37,14 @@ pub struct Config {
     pub netdev_detailed: bool,
     /// `--collector.diskstats.device-exclude` / `-include`.
     pub diskstats_filter: DeviceFilter,
+    /// `--collector.hwmon.chip-exclude` / `-include`.
+    pub hwmon_chip_filter: DeviceFilter,
+    /// `--collector.hwmon.sensor-exclude` / `-include` (on `<chip>;<sensor>`).
+    pub hwmon_sensor_filter: DeviceFilter,
     /// `--collector.netstat.fields`.
     pub netstat_fields: Regex,
+    /// `--collector.powersupply.ignored-supplies`.
+    pub powersupply_ignored: Regex,
     /// `--collector.vmstat.fields`.
     pub vmstat_fields: Regex,
     /// `--collector.textfile.directory` (`None`: not set).
@@ -88,7 +94,10 @@ impl Config {
             netdev_detailed: false,
             diskstats_filter: DeviceFilter::new(Some(diskstats::default_exclude(compat)), None)
                 .expect("built-in pattern"),
+            hwmon_chip_filter: DeviceFilter::default(),
+            hwmon_sensor_filter: DeviceFilter::default(),
             netstat_fields: re(netstat::default_fields(compat)),
+            powersupply_ignored: re(powersupplyclass::DEFAULT_IGNORED_SUPPLIES),
             vmstat_fields: re(vmstat::DEFAULT_FIELDS),
             textfile_directory: compat
                 .is_debian12()
