@@ -33,10 +33,6 @@ pub(crate) struct ServiceInfo {
     pub(crate) node_name: Option<String>,
 }
 
-/// Lines the stderr queue of [`LogBuilder::exporter_flags`] holds before its full policy
-/// applies.
-pub const EXPORTER_QUEUE_LINES: usize = 1024;
-
 /// Configures logging. Start from [`builder()`](crate::builder).
 ///
 /// Every setting has a default:
@@ -155,29 +151,6 @@ fn host_name() -> String {
     "localhost".to_owned()
 }
 
-/// Parses a Go exporter `--log.level` value: `debug`, `info`, `warn` or `error`.
-pub fn parse_exporter_level(level: &str) -> Result<tracing::Level, Error> {
-    match level {
-        "debug" => Ok(tracing::Level::DEBUG),
-        "info" => Ok(tracing::Level::INFO),
-        "warn" => Ok(tracing::Level::WARN),
-        "error" => Ok(tracing::Level::ERROR),
-        _ => Err(Error::Level(level.to_owned())),
-    }
-}
-
-/// Parses a Go exporter `--log.format` value: `logfmt` or `json`.
-pub fn parse_exporter_format(format: &str) -> Result<Format, Error> {
-    match format {
-        "logfmt" => Ok(Format::Logfmt),
-        "json" => Ok(Format::Json),
-        _ => Err(Error::Format {
-            given: format.to_owned(),
-            expected: "logfmt, json",
-        }),
-    }
-}
-
 impl LogBuilder {
     /// Sets `service.name` (and `event.dataset`).
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
@@ -287,29 +260,6 @@ impl LogBuilder {
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
-    }
-
-    /// Configures what a Prometheus-style exporter binary's `--log.level` and `--log.format`
-    /// flags ask for: the level as the filter, and that format on stderr. The `event.hash`
-    /// fingerprint is switched off, because the Go exporters whose lines operators already
-    /// grep for carry no such field; call [`fingerprint`](Self::fingerprint) afterwards to
-    /// keep it. The stderr queue holds [`EXPORTER_QUEUE_LINES`] lines: an exporter logs a
-    /// few lines per minute, and a queue slot costs memory from start-up whether used or not
-    /// (the default 16 Ki lines would be half a MiB of a small exporter's heap).
-    ///
-    /// ```
-    /// let b = aiplatform_logging::builder().exporter_flags("info", "logfmt").unwrap();
-    /// # let _ = b;
-    /// assert!(aiplatform_logging::builder().exporter_flags("verbose", "logfmt").is_err());
-    /// assert!(aiplatform_logging::builder().exporter_flags("info", "xml").is_err());
-    /// ```
-    pub fn exporter_flags(self, level: &str, format: &str) -> Result<Self, Error> {
-        let level = parse_exporter_level(level)?;
-        let format = parse_exporter_format(format)?;
-        Ok(self
-            .filter(level.as_str().to_ascii_lowercase())
-            .output(Output::stderr(format).queue_capacity(EXPORTER_QUEUE_LINES))
-            .without_fingerprint())
     }
 
     /// The level filter: [`filter`](Self::filter), else `RUST_LOG`, else `info`.

@@ -38,9 +38,6 @@ pub enum Error {
         #[source]
         source: tracing_subscriber::filter::ParseError,
     },
-    /// A log level name is not one of `trace`, `debug`, `info`, `warn`, `error`.
-    #[error("unknown log level {0:?}: expected one of debug, info, warn, error")]
-    Level(String),
     /// A log format name is not one the caller accepts.
     #[error("unknown log format {given:?}: expected one of {expected}")]
     Format {
@@ -52,24 +49,10 @@ pub enum Error {
     /// A Logstash address is not `host:port`.
     #[error("logstash address {0:?} must be host:port")]
     Address(String),
-    /// A TLS file could not be read.
-    #[error("cannot read TLS file {path}")]
-    TlsFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// PEM data holds no usable certificate or key, or is malformed.
-    #[error("invalid PEM {what}")]
-    Pem {
-        /// What was being read (for example "CA certificates").
-        what: &'static str,
-        /// The parser's error, when it gave one.
-        #[source]
-        source: Option<rustls_pki_types::pem::Error>,
-    },
+    /// A TLS certificate or key file could not be read, or holds a malformed PEM block or
+    /// none of the expected kind.
+    #[error(transparent)]
+    Pem(#[from] aiplatform_tls::PemError),
     /// rustls refused the TLS configuration.
     #[error("TLS configuration rejected")]
     Tls(#[from] rustls::Error),

@@ -107,18 +107,6 @@
 //! and flush on shutdown as the Logstash output, plus retries with backoff, `Retry-After` and
 //! halving on "too large". See the [`export`] module for the rules and an example.
 //!
-//! # Exporter binaries
-//!
-//! Binaries that mimic the Go exporters take `--log.level` and `--log.format`:
-//!
-//! ```no_run
-//! # fn main() -> Result<(), aiplatform_logging::Error> {
-//! let _guard = aiplatform_logging::init_for_exporter("info", "logfmt")?;
-//! tracing::info!(address = "0.0.0.0:9100", "Listening on");
-//! // ts=2026-01-01T00:00:00.000Z caller=main.rs:3 level=info msg="Listening on" address=0.0.0.0:9100
-//! # Ok(()) }
-//! ```
-//!
 //! # Self-metrics
 //!
 //! Events emitted, dropped (by sink and reason), redactions, reconnects, resends, queue depth
@@ -161,9 +149,7 @@ pub mod redact;
 mod sink;
 mod spool;
 
-pub use builder::{
-    EXPORTER_QUEUE_LINES, LogBuilder, LogGuard, parse_exporter_format, parse_exporter_level,
-};
+pub use builder::{LogBuilder, LogGuard};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use encode::ecs::ECS_VERSION;
 pub use error::Error;
@@ -181,16 +167,4 @@ pub use tracing_appender::rolling::Rotation;
 /// Starts configuring logging; see [`LogBuilder`] for the defaults.
 pub fn builder() -> LogBuilder {
     LogBuilder::default()
-}
-
-/// Installs logging for an exporter binary from its `--log.level` (`debug`, `info`, `warn`,
-/// `error`) and `--log.format` (`logfmt`, `json`) flag values, writing to stderr like the Go
-/// exporters. Keep the guard in `main`.
-///
-/// ```
-/// let err = aiplatform_logging::init_for_exporter("loud", "logfmt").unwrap_err();
-/// assert_eq!(err.to_string(), r#"unknown log level "loud": expected one of debug, info, warn, error"#);
-/// ```
-pub fn init_for_exporter(level: &str, format: &str) -> Result<LogGuard, Error> {
-    builder().exporter_flags(level, format)?.init()
 }

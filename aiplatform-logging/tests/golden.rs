@@ -195,3 +195,40 @@ fn event_hash_follows_the_documented_algorithm() {
     let want: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(v["event"]["hash"], want.as_str());
 }
+
+/// `service_node_name` and `log_origin(false)` change the line as documented, and
+/// `all_fields()` undoes `fields(...)`: the hash is the default one again.
+#[test]
+fn node_name_origin_and_all_fields() {
+    let buf = Buf::default();
+    let (layer, guard) = aiplatform_logging::builder()
+        .service_name("billing")
+        .service_node_name("billing-3")
+        .log_origin(false)
+        .host_name("web-1")
+        .clock(FixedClock::from_unix_millis(T))
+        .output(Output::blocking_writer(buf.clone(), Format::Json))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info!("started");
+    });
+    drop(guard);
+    let v: serde_json::Value = serde_json::from_str(&buf.text()).unwrap();
+    assert_eq!(v["service.node.name"], "billing-3", "{v}");
+    assert!(v.get("log").is_none(), "no log.origin: {v}");
+
+    let hash = |fp: Fingerprint| {
+        let out = capture(Format::Json, Some(fp.per_occurrence(false)), || {
+            tracing::info!(user.id = 7, other = "kept", "user logged in");
+        });
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["event"]["hash"].as_str().unwrap().to_owned()
+    };
+    let all = hash(Fingerprint::new());
+    assert_ne!(all, hash(Fingerprint::new().fields(["user.id"])));
+    assert_eq!(
+        all,
+        hash(Fingerprint::new().fields(["user.id"]).all_fields())
+    );
+}

@@ -70,11 +70,13 @@ fn receiver_restart_mid_stream_loses_nothing() {
     let duplicates: usize = copies.values().map(|c| c.len() - 1).sum();
     let resent = metric(
         &registry,
-        r#"aiplatform_log_sink_resent_total{sink="logstash"}"#,
+        "aiplatform_log_sink_resent_total",
+        &[("sink", "logstash")],
     ) as usize;
     let reconnects = metric(
         &registry,
-        r#"aiplatform_log_sink_reconnects_total{sink="logstash"}"#,
+        "aiplatform_log_sink_reconnects_total",
+        &[("sink", "logstash")],
     );
     println!(
         "restart test: {N} events, {} lines received, {duplicates} duplicates, {resent} resent, {reconnects} reconnects",
@@ -108,7 +110,8 @@ fn receiver_restart_mid_stream_loses_nothing() {
     assert_eq!(
         metric(
             &registry,
-            r#"aiplatform_log_events_dropped_total{sink="logstash",reason="queue_full"}"#
+            "aiplatform_log_events_dropped_total",
+            &[("sink", "logstash"), ("reason", "queue_full")]
         ),
         0.0
     );

@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use aiplatform_logging::{FullPolicy, LogGuard, LogstashConfig, Output, SpoolConfig};
-use common::{Receiver, closed_port, metric};
+use aiplatform_testkit::free_port;
+use common::{Receiver, metric};
 use tracing_subscriber::prelude::*;
 
 fn sink(port: u16, dir: &std::path::Path) -> (aiplatform_logging::LogLayer, LogGuard) {
@@ -38,12 +39,12 @@ fn emit(layer: aiplatform_logging::LogLayer, range: std::ops::Range<usize>) {
 
 #[test]
 fn outage_longer_than_the_queue_and_a_restart_lose_nothing() {
-    let dir = std::env::temp_dir().join(format!("aiplog-spool-it-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let port = closed_port();
+    let spool = aiplatform_testkit::TempDir::new("log-spool");
+    let dir = spool.path();
+    let port = free_port();
 
     // First process: Logstash is down the whole time; 3000 events, queue of 100.
-    let (layer, guard) = sink(port, &dir);
+    let (layer, guard) = sink(port, dir);
     let registry = guard.registry().clone();
     emit(layer, 0..3000);
     drop(guard);
@@ -54,11 +55,14 @@ fn outage_longer_than_the_queue_and_a_restart_lose_nothing() {
         "shutdown",
         "io_error",
     ] {
-        let series =
-            format!(r#"aiplatform_log_events_dropped_total{{sink="logstash",reason="{reason}"}}"#);
-        assert_eq!(metric(&registry, &series), 0.0, "{reason}");
+        let labels = [("sink", "logstash"), ("reason", reason)];
+        assert_eq!(
+            metric(&registry, "aiplatform_log_events_dropped_total", &labels),
+            0.0,
+            "{reason}"
+        );
     }
-    let spooled: u64 = std::fs::read_dir(&dir)
+    let spooled: u64 = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".spool"))
@@ -71,7 +75,7 @@ fn outage_longer_than_the_queue_and_a_restart_lose_nothing() {
 
     // Second process: Logstash is back; the spool is replayed first, then new events.
     let rx = Receiver::start(port);
-    let (layer, guard) = sink(port, &dir);
+    let (layer, guard) = sink(port, dir);
     emit(layer, 3000..3100);
     assert!(guard.flush(Duration::from_secs(20)));
     assert!(rx.wait_for(Duration::from_secs(10), |l| l.len() >= 3100));
@@ -89,5 +93,4 @@ fn outage_longer_than_the_queue_and_a_restart_lose_nothing() {
         (0..3100).collect::<Vec<_>>(),
         "delivered once each, in order"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use aiplatform_logging::{LogstashConfig, Output, TlsConfig};
 use common::Received;
-use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -23,21 +22,12 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf = |name: &str, eku: ExtendedKeyUsagePurpose| {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(vec![name.to_owned()]).unwrap();
-        p.extended_key_usages = vec![eku];
-        let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
+    let ca = aiplatform_testkit::Pki::new("logstash test CA");
+    let (server, client) = (ca.server(), ca.client("app-client"));
     Pki {
-        ca_pem: ca.pem(),
-        server: leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth),
-        client: leaf("app-client", ExtendedKeyUsagePurpose::ClientAuth),
+        ca_pem: ca.ca_pem.clone(),
+        server: (server.cert_pem, server.key_pem),
+        client: (client.cert_pem, client.key_pem),
     }
 }
 
@@ -194,12 +184,19 @@ fn without_a_client_certificate_nothing_is_delivered() {
 
 #[test]
 fn bad_pem_is_a_typed_error() {
+    use aiplatform_logging::Error;
+    use aiplatform_tls::PemError;
     assert!(matches!(
         TlsConfig::from_ca_pem(b"not a certificate"),
-        Err(aiplatform_logging::Error::Pem { .. })
+        Err(Error::Pem(PemError::Missing { .. }))
     ));
+    let pki = pki();
+    let cut = format!("{}-----BEGIN CERTIFICATE-----\nMIIB\n", pki.ca_pem);
     assert!(matches!(
-        TlsConfig::from_ca_file("/nonexistent/ca.pem"),
-        Err(aiplatform_logging::Error::TlsFile { .. })
+        TlsConfig::from_ca_pem(cut.as_bytes()),
+        Err(Error::Pem(PemError::Invalid { .. }))
     ));
+    let err = TlsConfig::from_ca_file("/nonexistent/ca.pem").unwrap_err();
+    assert!(matches!(err, Error::Pem(PemError::Read { .. })), "{err:?}");
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }

@@ -1,23 +1,37 @@
 //! Counters: monotonically increasing totals.
 
-use crate::cell::{CounterCell, PerThread};
+use crate::cell::{self, Access, PerThread, Place, add_exclusive, add_f64};
 use crate::desc::MetricKind;
 use crate::metric::{Metric, sealed::MetricImpl};
 use crate::series::{Handle, Series, Storage};
 use crate::snapshot::{MetricFamily, Point};
+use crate::sync::{AtomicU64, Ordering};
 use crate::thread_slot;
 
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct CounterStorage;
 
+/// A counter's hot line: the home cell (written by its owner with plain stores) and the shared
+/// cell (read-modify-write, for every other thread without a cell of its own), each with an
+/// integer part and a float part. Own cells, in arenas, have the integer part only: fractional
+/// increments from their threads go to the shared float.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct CounterCells {
+    home_int: AtomicU64,
+    home_float: AtomicU64,
+    shared_int: AtomicU64,
+    shared_float: AtomicU64,
+}
+
 impl Storage for CounterStorage {
-    type Header = PerThread<CounterCell>;
-    type Hot = CounterCell;
+    type Header = PerThread<AtomicU64>;
+    type Hot = CounterCells;
     type Config = ();
 
     fn build(_: &()) -> (Self::Header, Self::Hot) {
-        (PerThread::new(), CounterCell::default())
+        (PerThread::new(), CounterCells::default())
     }
 }
 
@@ -25,8 +39,10 @@ impl Storage for CounterStorage {
 ///
 /// Cloning is cheap (one reference count) and every clone updates the same series. An
 /// increment from the thread that first wrote the series is a plain load and store on a cache
-/// line of its own; other threads get lines of their own on first use, so threads sharing a
-/// counter never contend. Integer increments stay exact; fractional ones are summed apart.
+/// line of its own. A thread that keeps incrementing a series it does not own gets an 8-byte
+/// cell of its own after a few increments, so threads sharing a hot counter never contend;
+/// threads that only touch it now and then add to a shared cell with an atomic add. Integer
+/// increments stay exact; fractional ones are summed apart.
 ///
 /// ```
 /// use aiplatform_metrics::Registry;
@@ -54,12 +70,17 @@ impl Counter {
     #[inline]
     pub fn inc_by(&self, v: u64) {
         let s = &*self.series;
-        s.header.update(
-            &s.hot,
-            thread_slot::current(),
-            CounterCell::default,
-            |c, a| c.add(v, a),
-        );
+        match s
+            .header
+            .locate(thread_slot::current(), |slot| cell::words(slot, 1))
+        {
+            Place::Home => add_exclusive(&s.hot.home_int, v),
+            // SAFETY: own cells live as long as the series, which this handle keeps alive.
+            Place::Own(c) => add_exclusive(unsafe { c.as_ref() }, v),
+            Place::Shared => {
+                s.hot.shared_int.fetch_add(v, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Adds a fractional amount (CPU seconds, say). Negative and NaN increments are ignored:
@@ -75,12 +96,13 @@ impl Counter {
             return;
         }
         let s = &*self.series;
-        s.header.update(
-            &s.hot,
-            thread_slot::current(),
-            CounterCell::default,
-            |c, a| c.add_f64(v, a),
-        );
+        match s
+            .header
+            .locate(thread_slot::current(), |slot| cell::words(slot, 1))
+        {
+            Place::Home => add_f64(&s.hot.home_float, v, Access::Exclusive),
+            Place::Own(_) | Place::Shared => add_f64(&s.hot.shared_float, v, Access::Shared),
+        }
     }
 
     /// The current total.
@@ -90,13 +112,19 @@ impl Counter {
     }
 }
 
+/// The integer and float parts over every cell: home, shared and own.
 fn total(s: &Series<CounterStorage>) -> (u64, f64) {
-    let (mut int, mut float) = (0u64, 0.0);
-    s.header.for_each(&s.hot, |c| {
-        let (i, f) = c.read();
-        int = int.wrapping_add(i);
-        float += f;
+    let cells = &s.hot;
+    let mut int = cells
+        .home_int
+        .load(Ordering::Relaxed)
+        .wrapping_add(cells.shared_int.load(Ordering::Relaxed));
+    s.header.for_each_own(|_, c| {
+        // SAFETY: as in `inc_by`; the caller holds a reference to the series.
+        int = int.wrapping_add(unsafe { c.as_ref() }.load(Ordering::Relaxed));
     });
+    let float = f64::from_bits(cells.home_float.load(Ordering::Relaxed))
+        + f64::from_bits(cells.shared_float.load(Ordering::Relaxed));
     (int, float)
 }
 

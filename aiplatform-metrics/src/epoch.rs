@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use crossbeam_utils::CachePadded;
 
 use crate::barrier;
-use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering, install};
 
 const CHUNK: usize = 64;
 const MAX_CHUNKS: usize = 1024;
@@ -50,27 +50,13 @@ impl Domain {
             "more than {} concurrent threads",
             CHUNK * MAX_CHUNKS
         );
-        let mut chunk = self.chunks[c].load(Ordering::Acquire);
-        if chunk.is_null() {
-            let fresh = Box::into_raw(Box::new(Chunk {
-                cells: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
-            }));
-            match self.chunks[c].compare_exchange(
-                std::ptr::null_mut(),
-                fresh,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => chunk = fresh,
-                Err(existing) => {
-                    // SAFETY: `fresh` came from Box::into_raw above and was never shared.
-                    drop(unsafe { Box::from_raw(fresh) });
-                    chunk = existing;
-                }
-            }
-        }
         // SAFETY: chunks are only freed when the domain is dropped, which needs `&mut self`.
-        unsafe { &(*chunk).cells[i] }
+        let chunk = unsafe {
+            install(&self.chunks[c], || Chunk {
+                cells: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+            })
+        };
+        &chunk.cells[i]
     }
 
     /// Opens the outermost section of the thread owning `cell`. Only that thread writes it.

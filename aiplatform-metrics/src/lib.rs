@@ -54,13 +54,16 @@
 //! # How the hot path works
 //!
 //! - **Handles** point at one series. An increment from the thread that first wrote the series
-//!   is a plain load and store on a cache line nobody else writes; each other thread gets its
-//!   own line on first use, and a reader sums them. Two threads on one counter never contend,
-//!   and an uncontended increment needs no `lock`-prefixed instruction at all.
-//! - **Histograms** get a shard per thread too: its owner records with plain stores under a
-//!   sequence word (a seqlock), and every collection sees whole observations (count, sum and
-//!   buckets agree). Shared shards, and an owner the reader has paused, use client_golang's
-//!   hot/cold halves.
+//!   is a plain load and store on a cache line nobody else writes, with no `lock`-prefixed
+//!   instruction at all. A thread that keeps writing a series it does not own gets a cell of
+//!   its own after a few writes (8 bytes for a counter, packed with the thread's cells in other
+//!   series); threads that write it now and then add to one shared cell with atomics. A reader
+//!   sums them. Two threads on a hot counter never contend, and a series costs the same memory
+//!   whether one thread or every worker of a pool has touched it.
+//! - **Histograms** work the same way: the owner, and each thread that keeps writing, records
+//!   with plain stores under a sequence word (a seqlock), and every collection sees whole
+//!   observations (count, sum and buckets agree). The shared part, and a writer the reader has
+//!   paused, use client_golang's hot/cold halves.
 //! - **Lookups** by label values read a lock-free open-addressing index inside an epoch section
 //!   that writes no shared memory; removed series are freed after a grace period.
 //! - **Encoding** copies label text escaped once when the series was created; collecting into a
@@ -76,6 +79,15 @@
 //! # Collectors
 //!
 //! Exporters produce families at collection time with a [`Collector`]; see its docs.
+//!
+//! # Tuning
+//!
+//! Threads get small dense ids, reused as threads exit. Besides a series' home cell (which
+//! goes to whichever thread writes it first), only ids below four per CPU (at least 16, at most
+//! 1024) can get a cell of their own in it; threads past that, which only exist when that many
+//! are alive at once, always use the shared atomic cell.
+//! `AIPLATFORM_METRICS_MAX_THREAD_CELLS` (0 to 1024, read once) overrides the number, for a
+//! container whose CPU count the process misreads, or to model a bigger host.
 
 #![deny(missing_docs)]
 

@@ -231,6 +231,20 @@ impl Registry {
         RegistryBuilder::default()
     }
 
+    /// The labels this registry adds to every series (fixed when it was built), without
+    /// collecting: push backends that carry them once per request (New Relic's `common`
+    /// block) read them when they are set up.
+    ///
+    /// ```
+    /// use aiplatform_metrics::Registry;
+    ///
+    /// let registry = Registry::builder().const_label("env", "prod").build().unwrap();
+    /// assert_eq!(registry.const_labels().iter().collect::<Vec<_>>(), [("env", "prod")]);
+    /// ```
+    pub fn const_labels(&self) -> &ConstLabels {
+        &self.inner.const_labels
+    }
+
     /// Registers a family.
     pub fn register<M: Metric>(&self, opts: Opts<M>) -> Result<Family<M>, RegistrationError> {
         let labels: Vec<&str> = opts.labels.iter().map(String::as_str).collect();

@@ -1,4 +1,5 @@
-//! Atomics used by the concurrent parts, swapped for `loom`'s under `--cfg loom`.
+//! Atomics used by the concurrent parts, swapped for `loom`'s under `--cfg loom`, and the
+//! lazy publication of a boxed value they share.
 //!
 //! Only the modules whose protocols are model-checked (`cell`, `histogram::shard` and `epoch`)
 //! take their atomics from here; everything else uses `std` directly.
@@ -31,4 +32,33 @@ pub(crate) fn spin_wait() {
 #[cfg(not(loom))]
 pub(crate) fn spin_hint() {
     std::hint::spin_loop();
+}
+
+/// The value behind `ptr`, built by `make` and published with a compare-and-swap if there is
+/// none yet (a thread that loses the race drops its own and uses the winner's).
+///
+/// # Safety
+///
+/// `ptr` must hold null or a pointer published by this function, and what it publishes must
+/// stay allocated while `ptr` is borrowed: its owner frees it only when dropped.
+pub(crate) unsafe fn install<U>(ptr: &AtomicPtr<U>, make: impl FnOnce() -> U) -> &U {
+    let mut p = ptr.load(Ordering::Acquire);
+    if p.is_null() {
+        let fresh = Box::into_raw(Box::new(make()));
+        match ptr.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => p = fresh,
+            Err(existing) => {
+                // SAFETY: `fresh` came from Box::into_raw above and was never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                p = existing;
+            }
+        }
+    }
+    // SAFETY: non-null and kept allocated, by the caller's contract.
+    unsafe { &*p }
 }

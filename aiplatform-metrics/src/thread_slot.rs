@@ -2,10 +2,11 @@
 //!
 //! A slot is handed to a thread the first time it touches a metric and given back when the
 //! thread exits, so the ids of live threads stay small and dense: a series can give each of the
-//! first [`max_exclusive`] threads a cell of its own, written with plain loads and stores because
-//! no other thread ever writes it. A reused slot only goes to a new thread after the previous
-//! owner has exited (the hand-over goes through a mutex, which orders the old owner's last write
-//! before the new owner's first one).
+//! first [`max_exclusive`] slots a cell of its own, written with plain loads and stores because
+//! no other thread ever writes it, and each slot packs its cells in an arena of its own. A
+//! reused slot only goes to a new thread after the previous owner has exited (the hand-over
+//! goes through a mutex, which orders the old owner's last write before the new owner's first
+//! one).
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -91,14 +92,37 @@ fn assign() -> u32 {
     GUARD.try_with(|g| g.0).unwrap_or(RETIRED)
 }
 
-/// How many slots get a per-series cell of their own; threads past it share one cell that is
-/// updated with read-modify-write atomics.
+/// The environment variable that overrides [`max_exclusive`].
+pub(crate) const MAX_THREAD_CELLS_ENV: &str = "AIPLATFORM_METRICS_MAX_THREAD_CELLS";
+/// The largest value [`MAX_THREAD_CELLS_ENV`] accepts.
+const MAX_THREAD_CELLS: u32 = 1024;
+
+/// How many slots may get an own cell in a series once they keep writing it (the home cell
+/// goes to the first writer, whatever its slot); threads past it always share the series' cell
+/// that is updated with read-modify-write atomics. Four times the CPUs, at least 16 and at most
+/// 1024, unless [`MAX_THREAD_CELLS_ENV`] says otherwise.
 pub(crate) fn max_exclusive() -> u32 {
     static MAX: OnceLock<u32> = OnceLock::new();
     *MAX.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-        (cpus * 4).next_power_of_two().clamp(16, 1024) as u32
+        let default = (cpus * 4)
+            .next_power_of_two()
+            .clamp(16, MAX_THREAD_CELLS as usize) as u32;
+        match std::env::var(MAX_THREAD_CELLS_ENV) {
+            Ok(v) => parse_limit(&v).unwrap_or_else(|| {
+                eprintln!(
+                    "aiplatform-metrics: ignoring {MAX_THREAD_CELLS_ENV}={v:?} (expected a whole \
+                     number from 0 to {MAX_THREAD_CELLS}); using {default}"
+                );
+                default
+            }),
+            Err(_) => default,
+        }
     })
+}
+
+fn parse_limit(v: &str) -> Option<u32> {
+    v.trim().parse().ok().filter(|&n| n <= MAX_THREAD_CELLS)
 }
 
 #[cfg(test)]
@@ -127,6 +151,16 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 4, "live threads share a slot: {ids:?}");
         assert!(!ids.contains(&mine));
+    }
+
+    #[test]
+    fn the_limit_override_takes_whole_numbers_up_to_1024() {
+        assert_eq!(parse_limit("128"), Some(128));
+        assert_eq!(parse_limit(" 0 "), Some(0));
+        assert_eq!(parse_limit("1024"), Some(1024));
+        assert_eq!(parse_limit("1025"), None);
+        assert_eq!(parse_limit("-1"), None);
+        assert_eq!(parse_limit("lots"), None);
     }
 
     #[test]

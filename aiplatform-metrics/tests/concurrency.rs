@@ -171,3 +171,40 @@ fn lookups_race_removal_growth_and_collection() {
     });
     assert!(f.len() <= 500);
 }
+
+/// Threads creating the same label sets of a family that ends exactly at its series limit:
+/// the lookup that loses the race to create the last set must find it, not overflow.
+#[test]
+fn racing_to_create_the_last_series_does_not_overflow() {
+    const SERIES: usize = 16;
+    const THREADS: usize = 4;
+    let keys: Vec<String> = (0..SERIES).map(|i| format!("k{i}")).collect();
+    for round in 0..2_000 {
+        let registry = Registry::new();
+        let family = registry
+            .register(
+                aiplatform_metrics::Opts::counter("full_total", "Full.")
+                    .labels(&["key"])
+                    .max_series(SERIES),
+            )
+            .unwrap();
+        let barrier = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (family, keys, barrier) = (&family, &keys, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    for k in 0..SERIES {
+                        family.apply(&[&keys[(k + t * 3) % SERIES]], |c| c.inc());
+                    }
+                });
+            }
+        });
+        let snap = registry.collect();
+        assert!(
+            snap.family("aiplatform_metrics_series_overflow").is_none(),
+            "round {round}: a lookup overflowed a family that holds exactly its limit"
+        );
+        assert_eq!(family.len(), SERIES);
+    }
+}

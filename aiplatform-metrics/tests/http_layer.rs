@@ -4,20 +4,12 @@
 
 use std::time::Duration;
 
+use aiplatform_metrics::Registry;
 use aiplatform_metrics::http::HttpMetricsLayer;
-use aiplatform_metrics::{Registry, Snapshot, Value};
+use aiplatform_testkit::SnapshotLookup;
 use axum::Router;
 use axum::routing::{get, post};
 use tower::ServiceExt;
-
-fn value(s: &Snapshot, family: &str, labels: &[&str]) -> Option<f64> {
-    match s.family(family)?.get(labels)?.value {
-        Value::Counter(c) => Some(c.as_f64()),
-        Value::Gauge(v) => Some(v),
-        Value::Histogram(h) => Some(h.count as f64),
-        _ => None,
-    }
-}
 
 fn app(registry: &Registry) -> Router {
     let layer = HttpMetricsLayer::builder(registry)
@@ -65,27 +57,58 @@ async fn records_route_templates_never_raw_paths() {
     assert_eq!(send(&app, "BREW", "/users/7").await, 405);
     let s = registry.collect();
     assert_eq!(
-        value(&s, "http_requests", &["GET", "/users/{id}", "200"]),
+        s.value(
+            "http_requests",
+            &[
+                ("method", "GET"),
+                ("endpoint", "/users/{id}"),
+                ("status", "200")
+            ]
+        ),
         Some(3.0)
     );
     assert_eq!(
-        value(&s, "http_requests", &["POST", "/predict", "201"]),
+        s.value(
+            "http_requests",
+            &[
+                ("method", "POST"),
+                ("endpoint", "/predict"),
+                ("status", "201")
+            ]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        value(&s, "http_requests", &["GET", "unknown", "404"]),
+        s.value(
+            "http_requests",
+            &[
+                ("method", "GET"),
+                ("endpoint", "unknown"),
+                ("status", "404")
+            ]
+        ),
         Some(2.0),
         "unmatched routes collapse"
     );
     assert_eq!(
-        value(&s, "http_requests", &["OTHER", "/users/{id}", "405"]),
+        s.value(
+            "http_requests",
+            &[
+                ("method", "OTHER"),
+                ("endpoint", "/users/{id}"),
+                ("status", "405")
+            ]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        value(&s, "http_request_duration_seconds", &["GET", "/users/{id}"]),
-        Some(3.0)
+        s.count(
+            "http_request_duration_seconds",
+            &[("method", "GET"), ("endpoint", "/users/{id}")]
+        ),
+        Some(3)
     );
-    assert_eq!(value(&s, "http_requests_in_flight", &[]), Some(0.0));
+    assert_eq!(s.value("http_requests_in_flight", &[]), Some(0.0));
     let text = String::from_utf8(registry.encode(aiplatform_metrics::Format::Text)).unwrap();
     assert!(
         !text.contains("secret") && !text.contains("/users/1"),
@@ -103,15 +126,22 @@ async fn in_flight_and_cancelled_requests() {
     let pending = tokio::spawn(app.clone().oneshot(req));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        value(&registry.collect(), "http_requests_in_flight", &[]),
+        registry.collect().value("http_requests_in_flight", &[]),
         Some(1.0)
     );
     pending.abort();
     let _ = pending.await;
     let s = registry.collect();
-    assert_eq!(value(&s, "http_requests_in_flight", &[]), Some(0.0));
+    assert_eq!(s.value("http_requests_in_flight", &[]), Some(0.0));
     assert_eq!(
-        value(&s, "http_requests", &["GET", "/slow", "cancelled"]),
+        s.value(
+            "http_requests",
+            &[
+                ("method", "GET"),
+                ("endpoint", "/slow"),
+                ("status", "cancelled")
+            ]
+        ),
         Some(1.0),
         "the client went away; counted"
     );
@@ -131,7 +161,10 @@ async fn without_a_route_extractor_everything_is_unknown() {
     send(&app, "GET", "/x/1").await;
     let s = registry.collect();
     assert_eq!(
-        value(&s, "api_http_requests", &["GET", "other", "200"]),
+        s.value(
+            "api_http_requests",
+            &[("method", "GET"), ("endpoint", "other"), ("status", "200")]
+        ),
         Some(1.0)
     );
     assert!(

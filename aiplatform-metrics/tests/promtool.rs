@@ -9,13 +9,13 @@ use aiplatform_metrics::{Buckets, Format, MetricFamily, MetricKind, Opts, Regist
 
 /// Runs promtool on `body`; returns (exit code, combined output).
 fn promtool(body: &[u8]) -> (i32, String) {
-    let mut child = Command::new("promtool")
+    let mut child = Command::new(aiplatform_testkit::host::promtool())
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool is required: run scripts/test.sh or `apt-get install prometheus`");
+        .expect("starting promtool");
     child.stdin.take().unwrap().write_all(body).unwrap();
     let out = child.wait_with_output().unwrap();
     let text = format!(

@@ -6,13 +6,14 @@ use aiplatform_metrics::{
     Buckets, LabelCountError, LabelKey, MetricFamily, MetricKind, OVERFLOW_LABEL_VALUE, Opts,
     RegistrationError, Registry, Snapshot, Value,
 };
+use aiplatform_testkit::SnapshotLookup;
 
+/// The counter or gauge value of the series of `family` with these label values, in order.
 fn counter_value(snapshot: &Snapshot, family: &str, labels: &[&str]) -> Option<f64> {
-    match snapshot.family(family)?.get(labels)?.value {
-        Value::Counter(c) => Some(c.as_f64()),
-        Value::Gauge(v) | Value::Unknown(v) => Some(v),
-        other => panic!("unexpected {other:?}"),
-    }
+    let f = snapshot.family(family)?;
+    let pairs: Vec<(&str, &str)> = f.label_names().zip(labels.iter().copied()).collect();
+    assert_eq!(pairs.len(), labels.len(), "{family} has other label names");
+    snapshot.value(family, &pairs)
 }
 
 #[test]
@@ -318,10 +319,16 @@ fn histogram_timer_and_float_counters() {
     let h = r
         .histogram("op_seconds", "Op.", Buckets::linear(0.0, 1.0, 3).unwrap())
         .unwrap();
+    // observe() records now and returns the elapsed seconds: what it returns is what the
+    // histogram holds, and it covers the time since start_timer().
     let t = h.start_timer();
-    assert!(t.observe() >= 0.0);
+    std::thread::sleep(Duration::from_millis(20));
+    let took = t.observe();
+    assert!(took >= 0.020, "{took} s since start_timer");
+    assert_eq!((h.count(), h.sum()), (1, took));
+    // discard() records nothing.
     h.start_timer().discard();
-    assert_eq!(h.count(), 1);
+    assert_eq!((h.count(), h.sum()), (1, took));
     let c = r.counter("cpu_seconds_total", "CPU.").unwrap();
     c.inc_by_f64(0.25);
     c.inc_by_f64(2.0);

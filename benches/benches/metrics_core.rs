@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use aiplatform_benches::two_threads;
+use aiplatform_benches::{OBS, registry_written_by, two_threads};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use crossbeam_utils::CachePadded;
@@ -180,9 +180,6 @@ fn gauge_set(c: &mut Criterion) {
     });
     g.finish();
 }
-
-/// Observations cycle through values landing in different buckets, as real latencies do.
-const OBS: [f64; 8] = [0.003, 0.02, 0.07, 0.3, 0.004, 1.7, 0.045, 12.0];
 
 fn histogram_observe(c: &mut Criterion) {
     let mut g = c.benchmark_group("histogram_observe");
@@ -640,6 +637,45 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
+// ---------------------------------------------------------------- encode by writer threads
+
+/// Encoding 10k series that each of T threads has written once (the workers of a pool each
+/// serving every route eventually): how collection cost grows with the threads that touched a
+/// series. Ours only; a peer's series is one set of atomics whoever wrote it.
+fn encode_by_writers(c: &mut Criterion) {
+    const SERIES: usize = 10_000;
+    let mut g = c.benchmark_group("encode_by_writers");
+    g.sample_size(20);
+    for kind in ["counter", "histogram"] {
+        for writers in [1usize, 4, 16, 64] {
+            let registry = registry_written_by(kind == "histogram", SERIES, writers);
+            let mut buf = Vec::new();
+            registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
+            let per_series = if kind == "counter" {
+                1
+            } else {
+                BUCKETS.len() + 3
+            };
+            assert_eq!(
+                series_lines(std::str::from_utf8(&buf).unwrap()),
+                SERIES * per_series
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("{kind}_aiplatform"), writers),
+                &writers,
+                |b, _| {
+                    b.iter(|| {
+                        buf.clear();
+                        registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
+                        black_box(buf.len())
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
 // ---------------------------------------------------------------- two threads, one series
 
 fn contention(c: &mut Criterion) {
@@ -721,6 +757,7 @@ criterion_group!(
     histogram_observe,
     labeled_lookup,
     encode,
+    encode_by_writers,
     contention
 );
 criterion_main!(benches);

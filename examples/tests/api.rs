@@ -106,7 +106,7 @@ fn fault_injection_fails_the_chosen_share_of_api_requests_and_is_off_by_default(
     );
     assert_eq!(predict(&plain), 200);
 
-    let (_api, api) = start_api_with(&["--fault-injection"]);
+    let (_api, api) = start_api_with("warn", &["--fault-injection"], &[]);
     let set = |ratio: serde_json::Value| {
         client
             .put(format!("{api}/admin/faults"))

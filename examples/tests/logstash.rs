@@ -6,37 +6,20 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Running, free_port, wait_until};
+use support::start_api_with;
 
 #[test]
 fn request_logs_reach_a_logstash_tcp_input() {
     let logstash = TcpListener::bind("127.0.0.1:0").unwrap();
     let logstash_addr = logstash.local_addr().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_aiplatform-api"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
-        .env("AIPLATFORM_LOGSTASH_ADDR", logstash_addr.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn aiplatform-api");
-    let _api = Running(child);
-    wait_until(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    })
-    .expect("aiplatform-api did not start");
+    let logstash_addr = logstash_addr.to_string();
+    let (_api, api) = start_api_with("info", &[], &[("AIPLATFORM_LOGSTASH_ADDR", &logstash_addr)]);
     let client = reqwest::blocking::Client::new();
     let resp = client
         .post(format!(
-            "http://127.0.0.1:{port}/api/v1/predict?api_key=hunter2secret&trace=1"
+            "{api}/api/v1/predict?api_key=hunter2secret&trace=1"
         ))
         .json(&serde_json::json!({"features": [1.0, 2.0]}))
         .send()
@@ -64,8 +47,7 @@ fn request_logs_reach_a_logstash_tcp_input() {
     assert_eq!(event["http"]["response"]["status_code"], 200, "{text}");
     let url = event["url"]["full"].as_str().unwrap_or_default();
     assert!(
-        url.starts_with(&format!("http://127.0.0.1:{port}/api/v1/predict?api_key="))
-            && url.ends_with("&trace=1"),
+        url.starts_with(&format!("{api}/api/v1/predict?api_key=")) && url.ends_with("&trace=1"),
         "{text}"
     );
     assert!(

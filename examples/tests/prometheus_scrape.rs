@@ -4,11 +4,12 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use aiplatform_testkit::{Process, TempDir, eventually, free_port, host, poll};
 use serde_json::Value;
-use support::{Running, free_port, start_api, wait_until};
+use support::start_api;
 
 fn query(client: &reqwest::blocking::Client, prometheus: &str, q: &str) -> Vec<Value> {
     let resp: Value = client
@@ -30,27 +31,24 @@ fn first_value(results: &[Value]) -> Option<f64> {
 #[test]
 fn prometheus_scrapes_the_example_api() {
     let (_api, api) = start_api();
-    let data = tempfile::tempdir().unwrap();
+    let data = TempDir::new("prometheus");
     let api_addr = api.trim_start_matches("http://");
-    let config = data.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
+    let config = data.write(
+        "prometheus.yml",
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: aiplatform-api\n    static_configs:\n      - targets: ['{api_addr}']\n"
         ),
-    )
-    .unwrap();
+    );
     let port = free_port();
     let prometheus = format!("http://127.0.0.1:{port}");
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.path().join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the `prometheus` server is required: run scripts/test.sh (installs Debian's prometheus package)");
-    let _prometheus = Running(child);
+    let mut cmd = Command::new(host::command("prometheus", "prometheus"));
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            data.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let _prometheus = Process::spawn("prometheus", cmd);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -73,22 +71,24 @@ fn prometheus_scrapes_the_example_api() {
         }
     });
 
-    wait_until(Duration::from_secs(60), || {
+    eventually(Duration::from_secs(60), "the target to be up", || {
         first_value(&query(&client, &prometheus, "up{job=\"aiplatform-api\"}")) == Some(1.0)
-    })
-    .expect("the target never became up");
+    });
     traffic.join().unwrap();
 
     let mut rate = Vec::new();
-    wait_until(Duration::from_secs(30), || {
+    let has_rate = poll(Duration::from_secs(30), || {
         rate = query(
             &client,
             &prometheus,
             "rate(http_requests_total{endpoint=\"/api/v1/predict\"}[1m])",
         );
         first_value(&rate).is_some_and(|v| v > 0.0)
-    })
-    .unwrap_or_else(|()| panic!("rate(http_requests_total) returned no data: {rate:?}"));
+    });
+    assert!(
+        has_rate,
+        "rate(http_requests_total) returned no data: {rate:?}"
+    );
     let unknown = query(
         &client,
         &prometheus,

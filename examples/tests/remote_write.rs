@@ -1,13 +1,11 @@
 //! The example API pushes its metrics with Prometheus remote write (`--remote-write-url`) into
 //! Debian's Prometheus, and its last values go out when it stops.
 
-mod support;
-
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use aiplatform_testkit::{Process, TempDir, eventually, free_port, host};
 use serde_json::Value;
-use support::{Running, free_port, wait_until};
 
 fn value(client: &reqwest::blocking::Client, prometheus: &str, q: &str) -> Option<f64> {
     let resp: Value = client
@@ -21,63 +19,49 @@ fn value(client: &reqwest::blocking::Client, prometheus: &str, q: &str) -> Optio
 
 #[test]
 fn the_api_pushes_with_remote_write_and_flushes_at_shutdown() {
-    let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
+    let data = TempDir::new("remote-write");
+    let config = data.write(
+        "prometheus.yml",
         "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
-    )
-    .unwrap();
+    );
     let prom_port = free_port();
     let prometheus = format!("http://127.0.0.1:{prom_port}");
-    let _prometheus = Running(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.path().join("tsdb").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the `prometheus` server is required: run scripts/test.sh (installs Debian's prometheus package)"),
-    );
+    let mut cmd = Command::new(host::command("prometheus", "prometheus"));
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            data.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .arg("--web.enable-remote-write-receiver");
+    let _prometheus = Process::spawn("prometheus", cmd);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    wait_until(Duration::from_secs(30), || {
+    eventually(Duration::from_secs(30), "prometheus to be ready", || {
         client
             .get(format!("{prometheus}/-/ready"))
             .send()
             .is_ok_and(|r| r.status().is_success())
-    })
-    .expect("prometheus never became ready");
+    });
 
     let api_port = free_port();
     let api = format!("http://127.0.0.1:{api_port}");
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_aiplatform-api"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{api_port}"),
-                "--log-level",
-                "warn",
-                "--remote-write-url",
-                &format!("{prometheus}/api/v1/write"),
-                "--remote-write-interval",
-                "1s",
-                "--remote-write-external-label",
-                "cluster=test-1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn aiplatform-api"),
-    );
-    wait_until(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", api_port)).is_ok()
-    })
-    .expect("aiplatform-api did not start listening");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aiplatform-api"));
+    cmd.args([
+        "--listen",
+        &format!("127.0.0.1:{api_port}"),
+        "--log-level",
+        "warn",
+        "--remote-write-url",
+        &format!("{prometheus}/api/v1/write"),
+        "--remote-write-interval",
+        "1s",
+        "--remote-write-external-label",
+        "cluster=test-1",
+    ]);
+    let mut child = Process::listening("aiplatform-api", cmd, api_port);
 
     let predict = |n: usize| {
         for _ in 0..n {
@@ -91,10 +75,11 @@ fn the_api_pushes_with_remote_write_and_flushes_at_shutdown() {
     };
     predict(3);
     let q = r#"sum(aiplatform_ml_predictions_total{cluster="test-1"})"#;
-    wait_until(Duration::from_secs(30), || {
-        value(&client, &prometheus, q) == Some(3.0)
-    })
-    .expect("the periodic pushes never carried the predictions");
+    eventually(
+        Duration::from_secs(30),
+        "the periodic pushes to carry the predictions",
+        || value(&client, &prometheus, q) == Some(3.0),
+    );
     assert!(
         value(
             &client,
@@ -106,18 +91,11 @@ fn the_api_pushes_with_remote_write_and_flushes_at_shutdown() {
 
     // Two more, then SIGTERM right away: the shutdown push carries them.
     predict(2);
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.0.wait().unwrap();
-    assert!(status.success(), "{status}");
-    wait_until(Duration::from_secs(10), || {
+    let status = child
+        .terminate(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the API did not stop on SIGTERM:\n{}", child.log()));
+    assert!(status.success(), "{status}\n{}", child.log());
+    eventually(Duration::from_secs(10), "the shutdown push", || {
         value(&client, &prometheus, q) == Some(5.0)
-    })
-    .expect("the shutdown push never arrived");
+    });
 }

@@ -11,13 +11,19 @@ use std::path::{Path, PathBuf};
 
 pub mod alertmanager;
 pub mod binaries;
+pub mod configmaps;
+pub mod es_spec;
 pub mod grafana;
+pub mod logstash;
+pub mod mappings;
+pub mod mock_http;
 pub mod postgres;
 pub mod process;
 pub mod prometheus_config;
 pub mod promql;
 pub mod rules;
 pub mod stack;
+pub mod tools;
 pub mod webhook;
 
 /// The repository root, where `monitoring/` and `deploy/` live.
@@ -31,9 +37,3 @@ pub fn repo_root() -> PathBuf {
         .expect("the monitoring crate lives one level below the repository root")
         .to_path_buf()
 }
-
-pub mod es_spec;
-pub mod logstash;
-pub mod mappings;
-pub mod mock_http;
-pub mod tools;

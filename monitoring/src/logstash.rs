@@ -12,13 +12,17 @@
 //! - `fingerprint` with `concatenate_sources` (the plugin's `|name|value|...|` string);
 //! - `geoip` for addresses that no GeoIP database holds (private, documentation, ...), where
 //!   Logstash's lookup misses as well; a public address is refused (no MaxMind database here);
-//! - the input's `add_field` and `type`;
+//! - `split` (one event per array element, or per line of a string);
+//! - `date` for `ISO8601` values (other formats are refused when reached);
+//! - the input's `add_field` and `type`, and for the `http` input with ECS decoration off,
+//!   the `json` codec (with `target`), the peer address and headers fields
+//!   ([`Pipeline::receive_http`]);
 //! - outputs: the `elasticsearch` plugins reached, with `index` and `document_id` rendered
 //!   (`%{[field]}`, `%{+YYYY.MM.dd}` from `@timestamp`).
 //!
-//! Any other plugin (grok, json, date, geoip, ...) makes [`Pipeline::process`] fail, naming it,
-//! rather than being skipped: a test that relies on this module only passes for events whose
-//! path through the pipeline is fully executed.
+//! Any other plugin (grok, json, kv, ...) makes [`Pipeline::process`] fail, naming it, rather
+//! than being skipped: a test that relies on this module only passes for events whose path
+//! through the pipeline is fully executed.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -195,32 +199,205 @@ impl Pipeline {
 
     /// Runs an event received by the input with this `id` through the filters and outputs:
     /// returns the event as it would be indexed (without `@metadata`) and its deliveries.
+    /// An event that the filters split into several, or drop, is an error here: see
+    /// [`Pipeline::process_all`].
     pub fn process(
         &self,
         input_id: &str,
         event: Value,
     ) -> Result<(Value, Vec<Delivery>), ExecError> {
+        let mut all = self.process_all(input_id, event)?;
+        if all.len() != 1 {
+            return Err(ExecError(format!(
+                "the event became {} events (split or dropped)",
+                all.len()
+            )));
+        }
+        Ok(all.remove(0))
+    }
+
+    /// Runs an event received by the input with this `id` through the filters and outputs;
+    /// every event that comes out (a `split` makes several, an empty split none), as it would
+    /// be indexed (without `@metadata`), with its deliveries.
+    pub fn process_all(
+        &self,
+        input_id: &str,
+        event: Value,
+    ) -> Result<Vec<(Value, Vec<Delivery>)>, ExecError> {
         let Value::Object(mut ev) = event else {
             return Err(ExecError("an event is a JSON object".into()));
         };
-        let input = self
-            .inputs
-            .iter()
-            .find_map(|s| match s {
-                Stmt::Plugin(p) if p.id() == input_id => Some(p),
-                _ => None,
-            })
-            .ok_or_else(|| ExecError(format!("no input with id {input_id}")))?;
+        let input = self.input(input_id)?;
         ev.entry("@version").or_insert_with(|| "1".into());
         if let Some(t) = input.get("type").and_then(Value::as_str) {
             ev.entry("type").or_insert_with(|| t.into());
         }
         common_after(&mut ev, input)?;
-        run(&self.filters, &mut ev)?;
-        let mut deliveries = Vec::new();
-        route(&self.outputs, &ev, &mut deliveries)?;
-        ev.remove("@metadata");
-        Ok((Value::Object(ev), deliveries))
+        let mut out = Vec::new();
+        for mut ev in run(&self.filters, vec![ev])? {
+            let mut deliveries = Vec::new();
+            route(&self.outputs, &ev, &mut deliveries)?;
+            ev.remove("@metadata");
+            out.push((Value::Object(ev), deliveries));
+        }
+        Ok(out)
+    }
+
+    /// What the `http` input with this `id` makes of one request, run through the filters
+    /// and outputs like [`Pipeline::process_all`].
+    ///
+    /// The input is executed as logstash-input-http 4.x does it with ECS compatibility
+    /// disabled: the body is decoded by the `json` codec (the one named by `codec` when
+    /// `additional_codecs` is empty, else the default `json` for `application/json`), into
+    /// its `target` when set; an array body gives one event per element, a body that is not
+    /// JSON one event with the text in `message` and the `_jsonparsefailure` tag. The peer
+    /// address goes to `remote_host_target_field` (default `host`), the headers, as the
+    /// plugin names them (`content_type`, `request_method`, `request_path`, ...), to
+    /// `request_headers_target_field` (default `headers`). An input with ECS decoration on
+    /// (it would add `[http]`, `[url]`, `[user_agent]` fields) is refused.
+    pub fn receive_http(
+        &self,
+        input_id: &str,
+        request: &HttpRequest,
+    ) -> Result<Vec<(Value, Vec<Delivery>)>, ExecError> {
+        let input = self.input(input_id)?;
+        if input.name != "http" {
+            return Err(ExecError(format!("{input_id} is a {} input", input.name)));
+        }
+        if input.get("ecs_compatibility").and_then(Value::as_str) != Some("disabled") {
+            return Err(ExecError(format!(
+                "{input_id}: the http input's ECS decoration is not executed here"
+            )));
+        }
+        let codec = match input.get("additional_codecs") {
+            // `{}` (the parser gives an empty hash as an empty list).
+            Some(Value::Object(m)) if m.is_empty() => input.get("codec").cloned(),
+            Some(Value::Array(a)) if a.is_empty() => input.get("codec").cloned(),
+            // The default: application/json goes to a plain `json` codec.
+            None if request.content_type().starts_with("application/json") => {
+                Some(Value::from("json"))
+            }
+            _ => {
+                return Err(ExecError(format!(
+                    "{input_id}: only the json codec is executed here"
+                )));
+            }
+        };
+        let target = match &codec {
+            Some(Value::String(name)) if name == "json" => None,
+            Some(Value::Object(m)) if m.len() == 1 && m.contains_key("json") => {
+                let opts = &m["json"];
+                if opts
+                    .as_object()
+                    .is_some_and(|o| o.keys().any(|k| k != "target"))
+                {
+                    return Err(ExecError(format!(
+                        "{input_id}: json codec options other than target are not executed here"
+                    )));
+                }
+                opts["target"].as_str().map(str::to_owned)
+            }
+            other => {
+                return Err(ExecError(format!(
+                    "{input_id}: codec {other:?} is not executed here"
+                )));
+            }
+        };
+        let decoded: Vec<Map<String, Value>> = match serde_json::from_slice::<Value>(&request.body)
+        {
+            Ok(Value::Array(items)) => items
+                .into_iter()
+                .map(|v| wrap(v, target.as_deref()))
+                .collect(),
+            Ok(v) => vec![wrap(v, target.as_deref())],
+            Err(_) => {
+                let mut ev = Map::new();
+                ev.insert(
+                    "message".into(),
+                    String::from_utf8_lossy(&request.body).into_owned().into(),
+                );
+                ev.insert("tags".into(), serde_json::json!(["_jsonparsefailure"]));
+                vec![ev]
+            }
+        };
+        let headers_field = input
+            .get("request_headers_target_field")
+            .and_then(Value::as_str)
+            .unwrap_or("headers");
+        let host_field = input
+            .get("remote_host_target_field")
+            .and_then(Value::as_str)
+            .unwrap_or("host");
+        let mut out = Vec::new();
+        for mut ev in decoded {
+            set(&mut ev, headers_field, request.header_map());
+            set(&mut ev, host_field, Value::from(request.peer.clone()));
+            out.extend(self.process_all(input_id, Value::Object(ev))?);
+        }
+        Ok(out)
+    }
+
+    fn input(&self, input_id: &str) -> Result<&Plugin, ExecError> {
+        self.inputs
+            .iter()
+            .find_map(|s| match s {
+                Stmt::Plugin(p) if p.id() == input_id => Some(p),
+                _ => None,
+            })
+            .ok_or_else(|| ExecError(format!("no input with id {input_id}")))
+    }
+}
+
+/// A decoded JSON value as an event: under `target`, or its fields at the root (a value
+/// that is not an object at the root becomes a `_jsonparsefailure` event, as the codec does).
+fn wrap(v: Value, target: Option<&str>) -> Map<String, Value> {
+    let mut ev = Map::new();
+    match (target, v) {
+        (Some(t), v) => set(&mut ev, t, v),
+        (None, Value::Object(m)) => ev = m,
+        (None, other) => {
+            ev.insert("message".into(), other.to_string().into());
+            ev.insert("tags".into(), serde_json::json!(["_jsonparsefailure"]));
+        }
+    }
+    ev
+}
+
+/// An HTTP request, as an `http` input receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `POST`, ...
+    pub method: String,
+    /// The path, with any query.
+    pub path: String,
+    /// Header names as sent, with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The peer's address.
+    pub peer: String,
+}
+
+impl HttpRequest {
+    fn content_type(&self) -> String {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// The headers as the plugin stores them: names lower-cased with `-` as `_`, plus
+    /// `request_method`, `request_path` and `http_version`.
+    fn header_map(&self) -> Value {
+        let mut m = Map::new();
+        for (k, v) in &self.headers {
+            m.insert(k.to_ascii_lowercase().replace('-', "_"), v.clone().into());
+        }
+        m.insert("request_method".into(), self.method.clone().into());
+        m.insert("request_path".into(), self.path.clone().into());
+        m.insert("http_version".into(), "HTTP/1.1".into());
+        Value::Object(m)
     }
 }
 
@@ -322,7 +499,7 @@ fn plugin(name: &str, opts: &Value) -> Result<Plugin, String> {
         let key = o[0]
             .as_str()
             .ok_or_else(|| format!("{name}: option without a name"))?;
-        options.push((key.to_owned(), option_value(&o[1])));
+        options.push((key.to_owned(), option_value(&o[1])?));
     }
     Ok(Plugin {
         name: name.to_owned(),
@@ -332,26 +509,29 @@ fn plugin(name: &str, opts: &Value) -> Result<Plugin, String> {
 
 /// The parser wraps every option value in a one-element list. Inside it: a scalar, a list
 /// (`[a, b]`), a hash (a list of `[key, [value]]` pairs), or a codec with options
-/// (`[name, [[option, [value]], ...]]`).
-fn option_value(v: &Value) -> Value {
+/// (`[name, [[option, [value]], ...]]`). A hash with a key twice is refused, as Logstash
+/// refuses it ("Duplicate keys found in your configuration").
+fn option_value(v: &Value) -> Result<Value, String> {
     let inner = match v.as_array() {
         Some(a) if a.len() == 1 => &a[0],
-        _ => return v.clone(),
+        _ => return Ok(v.clone()),
     };
     let Some(items) = inner.as_array() else {
-        return inner.clone();
+        return Ok(inner.clone());
     };
     let is_pair = |p: &Value| {
         p.as_array()
             .is_some_and(|kv| kv.len() == 2 && kv[0].is_string() && kv[1].is_array())
     };
     if !items.is_empty() && items.iter().all(is_pair) {
-        return Value::Object(
-            items
-                .iter()
-                .map(|p| (p[0].as_str().unwrap_or("").to_owned(), option_value(&p[1])))
-                .collect(),
-        );
+        let mut hash = Map::new();
+        for p in items {
+            let key = p[0].as_str().unwrap_or("").to_owned();
+            if hash.insert(key.clone(), option_value(&p[1])?).is_some() {
+                return Err(format!("duplicate key {key:?} in a hash"));
+            }
+        }
+        return Ok(Value::Object(hash));
     }
     if let [Value::String(codec), opts] = items.as_slice()
         && opts.as_array().is_some_and(|o| o.iter().all(is_pair))
@@ -359,9 +539,9 @@ fn option_value(v: &Value) -> Value {
     {
         let mut m = Map::new();
         m.insert(p.name, Value::Object(p.options.into_iter().collect()));
-        return Value::Object(m);
+        return Ok(Value::Object(m));
     }
-    inner.clone()
+    Ok(inner.clone())
 }
 
 /// Splits a field reference (`[a][b]`, `message`) into its path.
@@ -485,35 +665,181 @@ fn eval(c: &Cond, ev: &Map<String, Value>) -> Result<bool, ExecError> {
     })
 }
 
-fn run(stmts: &[Stmt], ev: &mut Map<String, Value>) -> Result<(), ExecError> {
+/// Runs statements on events; a plugin may turn one event into several (`split`) or none.
+fn run(
+    stmts: &[Stmt],
+    mut events: Vec<Map<String, Value>>,
+) -> Result<Vec<Map<String, Value>>, ExecError> {
     for s in stmts {
-        match s {
-            Stmt::Branch(arms) => {
-                for (cond, body) in arms {
-                    let taken = match cond {
-                        Some(c) => eval(c, ev)?,
-                        None => true,
-                    };
-                    if taken {
-                        run(body, ev)?;
-                        break;
+        let mut next = Vec::with_capacity(events.len());
+        for mut ev in events {
+            match s {
+                Stmt::Branch(arms) => {
+                    let mut taken = None;
+                    for (cond, body) in arms {
+                        let hit = match cond {
+                            Some(c) => eval(c, &ev)?,
+                            None => true,
+                        };
+                        if hit {
+                            taken = Some(body);
+                            break;
+                        }
+                    }
+                    match taken {
+                        Some(body) => next.extend(run(body, vec![ev])?),
+                        None => next.push(ev),
                     }
                 }
+                Stmt::Plugin(p) => match p.name.as_str() {
+                    "mutate" => {
+                        mutate(p, &mut ev)?;
+                        next.push(ev);
+                    }
+                    "fingerprint" => {
+                        fingerprint(p, &mut ev)?;
+                        next.push(ev);
+                    }
+                    "geoip" => {
+                        geoip(p, &mut ev)?;
+                        next.push(ev);
+                    }
+                    "date" => {
+                        date(p, &mut ev)?;
+                        next.push(ev);
+                    }
+                    "split" => next.extend(split(p, ev)?),
+                    other => {
+                        return Err(ExecError(format!(
+                            "plugin `{other}` ({}) is not executed here",
+                            p.id()
+                        )));
+                    }
+                },
             }
-            Stmt::Plugin(p) => match p.name.as_str() {
-                "mutate" => mutate(p, ev)?,
-                "fingerprint" => fingerprint(p, ev)?,
-                "geoip" => geoip(p, ev)?,
-                other => {
-                    return Err(ExecError(format!(
-                        "plugin `{other}` ({}) is not executed here",
-                        p.id()
-                    )));
-                }
-            },
+        }
+        events = next;
+    }
+    Ok(events)
+}
+
+/// logstash-filter-split: an array field gives one copy of the event per element (the
+/// field, or `target`, set to it; empty elements skipped; no element, no event); a string
+/// is split on `terminator` (a single piece leaves the event alone); anything else is tagged
+/// `_split_type_failure`.
+fn split(p: &Plugin, mut ev: Map<String, Value>) -> Result<Vec<Map<String, Value>>, ExecError> {
+    let field = p.get("field").and_then(Value::as_str).unwrap_or("message");
+    let target = p.get("target").and_then(Value::as_str);
+    let pieces: Vec<Value> = match get(&ev, field).cloned() {
+        Some(Value::Array(items)) => {
+            if target.is_none() {
+                remove(&mut ev, field);
+            }
+            items
+        }
+        Some(Value::String(text)) => {
+            let terminator = p.get("terminator").and_then(Value::as_str).unwrap_or("\n");
+            let parts: Vec<Value> = text.split(terminator).map(Value::from).collect();
+            if parts.len() == 1 {
+                return Ok(vec![ev]);
+            }
+            parts
+        }
+        _ => {
+            let tags = ev.entry("tags").or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = tags {
+                a.push("_split_type_failure".into());
+            }
+            return Ok(vec![ev]);
+        }
+    };
+    let mut out = Vec::new();
+    for piece in pieces {
+        if piece.is_null() || piece.as_str() == Some("") {
+            continue;
+        }
+        let mut copy = ev.clone();
+        set(&mut copy, target.unwrap_or(field), piece);
+        common_after(&mut copy, p)?;
+        out.push(copy);
+    }
+    Ok(out)
+}
+
+/// logstash-filter-date for the `ISO8601` format, the one format whose parsing needs no
+/// locale or calendar guesswork. Formats are tried in order; reaching any other format is an
+/// error (not executed here) unless an ISO-8601 one matched first. The instant is written to
+/// `target` (default `@timestamp`) in UTC with milliseconds, as Logstash's date filter keeps
+/// them (finer digits are dropped, as Joda-Time does).
+fn date(p: &Plugin, ev: &mut Map<String, Value>) -> Result<(), ExecError> {
+    let spec: Vec<String> = list(p.get("match"));
+    let (field, formats) = spec
+        .split_first()
+        .ok_or_else(|| ExecError(format!("date ({}) without match", p.id())))?;
+    let Some(text) = get(ev, field).and_then(Value::as_str).map(str::to_owned) else {
+        return Ok(());
+    };
+    let zone = p
+        .get("timezone")
+        .and_then(Value::as_str)
+        .map(resolve_env)
+        .unwrap_or_else(|| "UTC".into());
+    for format in formats {
+        if format != "ISO8601" {
+            return Err(ExecError(format!(
+                "date ({}): {text:?} is not ISO-8601, and format {format:?} is not executed here",
+                p.id()
+            )));
+        }
+        if let Some(instant) = iso8601(&text, &zone)? {
+            let target = p
+                .get("target")
+                .and_then(Value::as_str)
+                .unwrap_or("@timestamp");
+            set(
+                ev,
+                target,
+                instant.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+            );
+            return common_after(ev, p);
         }
     }
+    let tags = ev.entry("tags").or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(a) = tags {
+        let failure = p
+            .get("tag_on_failure")
+            .map_or_else(|| vec!["_dateparsefailure".to_owned()], |v| list(Some(v)));
+        a.extend(failure.into_iter().map(Value::from));
+    }
     Ok(())
+}
+
+/// `${VAR:default}` as Logstash substitutes it in plugin options.
+fn resolve_env(value: &str) -> String {
+    let Some(inner) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) else {
+        return value.to_owned();
+    };
+    let (var, default) = inner.split_once(':').unwrap_or((inner, ""));
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+/// An ISO-8601 date-time (`T` or a space between date and time, optional fraction, `Z` or
+/// an offset; without one, the filter's time zone, which must be UTC here).
+fn iso8601(text: &str, zone: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ExecError> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    let normal = text.trim().replacen(' ', "T", 1);
+    if let Ok(t) = DateTime::parse_from_rfc3339(&normal) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    let Ok(naive) = NaiveDateTime::parse_from_str(&normal, "%Y-%m-%dT%H:%M:%S%.f") else {
+        return Ok(None);
+    };
+    if zone != "UTC" && zone != "Etc/UTC" {
+        return Err(ExecError(format!(
+            "{text:?} has no offset, and the time zone {zone} is not executed here"
+        )));
+    }
+    Ok(Some(naive.and_utc()))
 }
 
 /// GeoIP without MaxMind's database: only for addresses no GeoIP database contains

@@ -170,21 +170,47 @@ fn reads_kubernetes_metadata(relabel: &Value) -> bool {
 /// without Kubernetes discovery, accepts. Relabelling, TLS and authentication settings are
 /// kept, so promtool still validates them.
 pub fn for_promtool(config: &str, dir: &Path) -> Result<String, String> {
+    with_file_discovery(config, dir, &|_| serde_json::json!([]))
+}
+
+/// Like [`for_promtool`], but each discovery block's file holds the target groups
+/// `targets(role)` returns for its Kubernetes role (`pod`, `node`, `endpoints`, ...): a
+/// Prometheus running the result relabels those targets exactly as it would relabel what
+/// Kubernetes discovery finds, when each group carries the `__meta_kubernetes_*` labels
+/// Kubernetes discovery sets.
+pub fn with_file_discovery(
+    config: &str,
+    dir: &Path,
+    targets: &dyn Fn(&str) -> serde_json::Value,
+) -> Result<String, String> {
     let mut value: Value = serde_norway::from_str(config).map_err(|e| e.to_string())?;
     let mut count = 0;
-    rewrite_for_promtool(&mut value, dir, &mut count)?;
+    rewrite_discovery(&mut value, dir, targets, &mut count)?;
     serde_norway::to_string(&value).map_err(|e| e.to_string())
 }
 
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount/";
 
-fn rewrite_for_promtool(value: &mut Value, dir: &Path, count: &mut usize) -> Result<(), String> {
+fn rewrite_discovery(
+    value: &mut Value,
+    dir: &Path,
+    targets: &dyn Fn(&str) -> serde_json::Value,
+    count: &mut usize,
+) -> Result<(), String> {
     match value {
         Value::Mapping(map) => {
-            if map.remove("kubernetes_sd_configs").is_some() {
+            if let Some(sd) = map.remove("kubernetes_sd_configs") {
                 *count += 1;
+                let mut groups = Vec::new();
+                for block in sd.as_sequence().into_iter().flatten() {
+                    let role = block["role"]
+                        .as_str()
+                        .ok_or("a kubernetes_sd_configs block without a role")?;
+                    groups.extend(targets(role).as_array().cloned().unwrap_or_default());
+                }
                 let file = dir.join(format!("kubernetes-sd-{count}.json"));
-                std::fs::write(&file, "[]").map_err(|e| e.to_string())?;
+                let text = serde_json::to_string(&groups).map_err(|e| e.to_string())?;
+                std::fs::write(&file, text).map_err(|e| e.to_string())?;
                 let mut sd = Mapping::new();
                 sd.insert(
                     "files".into(),
@@ -203,13 +229,13 @@ fn rewrite_for_promtool(value: &mut Value, dir: &Path, count: &mut usize) -> Res
                     std::fs::write(&stand_in, "").map_err(|e| e.to_string())?;
                     *v = Value::from(stand_in.display().to_string());
                 } else {
-                    rewrite_for_promtool(v, dir, count)?;
+                    rewrite_discovery(v, dir, targets, count)?;
                 }
             }
         }
         Value::Sequence(items) => {
             for item in items {
-                rewrite_for_promtool(item, dir, count)?;
+                rewrite_discovery(item, dir, targets, count)?;
             }
         }
         _ => {}

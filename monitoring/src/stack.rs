@@ -87,6 +87,25 @@ fn spawn(dir: &Path, name: &str, command: Command, port: u16, ready_path: &str) 
     Component { process, url }
 }
 
+/// Starts Debian's Prometheus on `127.0.0.1:port` with `dir/prometheus.yml` (rule files
+/// resolve next to it) and its data in `dir/prometheus-data`, plus `extra_args`; returns once
+/// it is ready.
+pub fn start_prometheus(dir: &Path, port: u16, extra_args: &[&str]) -> Component {
+    let mut command = Command::new(require_command("prometheus", "prometheus"));
+    command
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("prometheus-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra_args);
+    spawn(dir, "prometheus", command, port, "/-/ready")
+}
+
 fn exporter(
     dir: &Path,
     name: &str,
@@ -224,20 +243,9 @@ impl Stack {
             .expect("pointing prometheus.local.yml at this machine");
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         copy_rules(&dir.join("rules"), shorten_for);
-        let mut command = Command::new(require_command("prometheus", "prometheus"));
-        command
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("prometheus-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
-            // Re-send firing alerts every second rather than every minute.
-            .arg("--rules.alert.resend-delay=1s");
-        let prometheus = spawn(&dir, "prometheus", command, prometheus_port, "/-/ready");
+        // Re-send firing alerts every second rather than every minute.
+        let prometheus =
+            start_prometheus(&dir, prometheus_port, &["--rules.alert.resend-delay=1s"]);
 
         Stack {
             dir,

@@ -4,7 +4,7 @@
 //! packages unpacked under `.tools/npm/` at the repository root. A test that needs a missing
 //! validator fails with the command that installs it; it never passes silently.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use crate::repo_root;
@@ -70,54 +70,4 @@ pub fn output_text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// A binary of this workspace, built by cargo into this workspace's target directory with the
-/// flags `scripts/test.sh` builds the workspace with (so that under the test script the build
-/// is a no-op), for tests running from `target/<profile>/deps/`.
-pub fn workspace_binary(name: &str) -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args([
-                "build",
-                "--quiet",
-                "--workspace",
-                "--all-features",
-                "--bins",
-            ])
-            .current_dir(repo_root());
-        // Variables cargo sets for a test process would look like changed build inputs to
-        // build scripts that watch them (ring's does), and force rebuilds.
-        for (k, _) in std::env::vars() {
-            let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&k.as_str())
-                || [
-                    "CARGO_BUILD_",
-                    "CARGO_TERM_",
-                    "CARGO_PROFILE_",
-                    "CARGO_NET_",
-                    "CARGO_HTTP_",
-                    "CARGO_REGISTR",
-                ]
-                .iter()
-                .any(|p| k.starts_with(p));
-            if (k.starts_with("CARGO_") && !keep) || k == "OUT_DIR" {
-                build.env_remove(k);
-            }
-        }
-        let status = build
-            .status()
-            .expect("cargo builds the workspace's binaries");
-        assert!(status.success(), "building the workspace's binaries failed");
-    });
-    let exe = std::env::current_exe().expect("the test's own path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps/")
-        .join(name);
-    assert!(bin.is_file(), "{} missing after the build", bin.display());
-    bin
 }

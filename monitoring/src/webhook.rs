@@ -1,10 +1,11 @@
 //! A local HTTP endpoint that records what is POSTed to it: the receiving end of
-//! Alertmanager's webhook and Slack notifications in the live tests.
+//! Alertmanager's webhook and Slack notifications in the live tests. A
+//! [`MockServer`] that answers every request `200` with `{"ok":true}` (what a webhook
+//! receiver and Slack both accept), seen as deliveries with JSON bodies.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+
+use crate::mock_http::MockServer;
 
 /// One request received.
 #[derive(Debug, Clone)]
@@ -15,31 +16,21 @@ pub struct Delivery {
     pub body: serde_json::Value,
 }
 
-/// The recorder; it stops accepting when the test process ends.
+/// The recorder; it stops when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     base: String,
-    received: Arc<Mutex<Vec<Delivery>>>,
+    server: Arc<MockServer>,
 }
 
 impl Recorder {
     /// Listens on a free port of 127.0.0.1 and answers every request `200 OK`.
     pub fn start() -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the webhook recorder");
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let sink = received.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let sink = sink.clone();
-                std::thread::spawn(move || {
-                    if let Ok(delivery) = read_request(stream) {
-                        sink.lock().unwrap().push(delivery);
-                    }
-                });
-            }
-        });
-        Recorder { base, received }
+        let server = MockServer::start(|_| (200, r#"{"ok":true}"#.to_owned()));
+        Recorder {
+            base: server.url(),
+            server: Arc::new(server),
+        }
     }
 
     /// `http://127.0.0.1:port`.
@@ -49,7 +40,14 @@ impl Recorder {
 
     /// Everything received so far, in arrival order.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.received.lock().unwrap().clone()
+        self.server
+            .requests()
+            .into_iter()
+            .map(|r| Delivery {
+                path: r.target.clone(),
+                body: serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),
+            })
+            .collect()
     }
 
     /// The deliveries to `path`.
@@ -59,40 +57,6 @@ impl Recorder {
             .filter(|d| d.path == path)
             .collect()
     }
-}
-
-/// Reads one HTTP/1.1 request (headers, then a `Content-Length` body), answers `200 OK` and
-/// closes the connection.
-fn read_request(stream: TcpStream) -> std::io::Result<Delivery> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    let mut length = 0;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let mut stream = stream;
-    stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")?;
-    Ok(Delivery {
-        path,
-        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    })
 }
 
 #[cfg(test)]

@@ -6,16 +6,18 @@
 //! config_models/instance.py`, and nri-prometheus's `scraper.Config`, transcribed below);
 //! both point at the API and the three exporters by their compose service names and ports;
 //! no key or password is written; and every metric the Datadog check is told to collect is
-//! exposed by our binaries, which are started here and scraped with OpenMetrics negotiation,
-//! as the check scrapes them.
+//! exposed by our binaries, which are started here and scraped as the check scrapes them
+//! (`Accept: text/plain`, parsed by the Python `prometheus_client` parser it uses).
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aiplatform_monitoring::binaries::workspace_binary;
 use aiplatform_monitoring::repo_root;
-use aiplatform_monitoring::tools::{output_text, workspace_binary};
+use aiplatform_monitoring::tools::{output_text, require_python_module};
 use serde_json::Value;
 
 /// Instance options of Datadog's OpenMetrics v2 check.
@@ -228,19 +230,37 @@ fn start(bin: &str, args: &[String], env: &[(&str, &str)], port: u16) -> Running
     child
 }
 
-/// Metric family names of an exposition fetched with the OpenMetrics `Accept` header.
+/// Metric family names as the Datadog OpenMetrics (v2) check sees them: fetched with the
+/// `Accept: text/plain` header it sends (without `use_latest_spec`) and parsed by the parser
+/// it uses, `prometheus_client.parser.text_fd_to_metric_families`, which names a counter
+/// family without its `_total` suffix.
 fn families(port: u16) -> BTreeSet<String> {
     let out = Command::new("curl")
         .args(["--silent", "--fail", "--max-time", "30", "-H"])
-        .arg("Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .arg("Accept: text/plain")
         .arg(format!("http://127.0.0.1:{port}/metrics"))
         .output()
         .expect("curl");
     assert!(out.status.success(), "{}", output_text(&out));
-    String::from_utf8_lossy(&out.stdout)
+    require_python_module("prometheus_client");
+    let mut parser = Command::new("python3")
+        .args([
+            "-c",
+            "import sys\n\
+             from prometheus_client.parser import text_fd_to_metric_families\n\
+             for f in text_fd_to_metric_families(sys.stdin):\n    print(f.name)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    parser.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let parsed = parser.wait_with_output().unwrap();
+    assert!(parsed.status.success(), "{}", output_text(&parsed));
+    String::from_utf8_lossy(&parsed.stdout)
         .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .map(str::to_owned)
         .collect()
 }
 

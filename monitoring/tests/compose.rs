@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use aiplatform_monitoring::logstash::{Pipeline, parse_files, pipeline_files};
 use aiplatform_monitoring::repo_root;
 use aiplatform_monitoring::tools::{output_text, require_python_module, run};
 use serde_json::Value;
@@ -179,21 +180,10 @@ fn data_lives_in_named_volumes_and_config_mounts_exist() {
     for (name, s) in services() {
         for (source, target) in mounts(&s) {
             if let Some(rel) = source.strip_prefix("./") {
-                // Files of the metrics half (monitoring/prometheus, alertmanager, grafana) are
-                // checked by their own tests; the mount points are the contract's.
-                let metrics_half = [
-                    "monitoring/prometheus",
-                    "monitoring/alertmanager",
-                    "monitoring/grafana",
-                ]
-                .iter()
-                .any(|d| rel.starts_with(d));
-                if !metrics_half {
-                    assert!(
-                        repo_root().join(rel).exists(),
-                        "{name}: {source} does not exist"
-                    );
-                }
+                assert!(
+                    repo_root().join(rel).exists(),
+                    "{name}: {source} does not exist"
+                );
             } else if source.starts_with('/') {
                 assert_eq!(name, "node-exporter", "{name}: host path {source}");
             } else {
@@ -315,23 +305,159 @@ fn no_secret_is_written_in_the_compose_file() {
     );
 }
 
+/// The ports a service listens on inside the stack: the container side of its published
+/// ports, and its `expose` list.
+fn listening(service: &Value) -> BTreeSet<u16> {
+    let mut out: BTreeSet<u16> = ports(service)
+        .iter()
+        .map(|p| {
+            let container = p.rsplit(':').next().unwrap();
+            container.split('/').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    for e in service["expose"].as_array().into_iter().flatten() {
+        out.insert(
+            e.as_str()
+                .expect("expose entries are strings")
+                .parse()
+                .unwrap(),
+        );
+    }
+    out
+}
+
+/// The names a service answers to on the stack's network: its own and its aliases.
+fn names(name: &str, service: &Value) -> Vec<String> {
+    let mut out = vec![name.to_owned()];
+    for a in service["networks"]["default"]["aliases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        out.push(a.as_str().unwrap().to_owned());
+    }
+    out
+}
+
 #[test]
 fn logstash_ports_match_its_pipeline_and_settings() {
-    let pipeline = std::fs::read_to_string(
-        repo_root().join("monitoring/logstash/pipeline/main/10-inputs.conf"),
-    )
+    let trees = parse_files(&pipeline_files(
+        &repo_root().join("monitoring/logstash/pipeline/main"),
+    ))
     .unwrap();
-    assert!(pipeline.contains("tcp {") && pipeline.contains("port => 5000"));
-    assert!(pipeline.contains("udp {") && pipeline.contains("port => 5514"));
+    let pipeline = Pipeline::from_trees(&trees).unwrap();
+    let mut inputs = BTreeSet::new();
+    for name in ["tcp", "udp", "http"] {
+        for p in pipeline.plugins(name) {
+            inputs.insert(p.get("port").and_then(Value::as_u64).unwrap() as u16);
+        }
+    }
+    assert_eq!(inputs, BTreeSet::from([5000, 5001, 5514]));
     let settings =
         std::fs::read_to_string(repo_root().join("monitoring/logstash/config/logstash.yml"))
             .unwrap();
     assert!(settings.contains("api.http.port: 9600"));
-    let api = &services()["api"];
+    inputs.insert(9600);
+    let services = services();
+    assert_eq!(
+        listening(&services["logstash"]),
+        inputs,
+        "every input and the monitoring API reachable, nothing else"
+    );
+    let api = &services["api"];
     assert_eq!(
         api["environment"]["AIPLATFORM_LOGSTASH_ADDR"],
         "logstash:5000"
     );
+}
+
+/// Every `host:port` a part of the stack dials, with who dials it: Prometheus's targets and
+/// Alertmanagers (`prometheus.local.yml`), Alertmanager's webhooks, Grafana's data sources,
+/// and every address in a service's environment.
+fn dialled() -> Vec<(String, String, u16)> {
+    let mut out = Vec::new();
+    let url = regex::Regex::new(r"^(?:[a-z]+://)?([a-z][a-z0-9-]*):(\d+)(?:[/?]|$)").unwrap();
+    let mut add = |who: &str, address: &str| {
+        let c = url
+            .captures(address)
+            .unwrap_or_else(|| panic!("{who}: {address} is not host:port"));
+        out.push((who.to_owned(), c[1].to_owned(), c[2].parse().unwrap()));
+    };
+    let read_yaml = |rel: &str| -> Value {
+        let text = std::fs::read_to_string(repo_root().join(rel)).unwrap();
+        serde_norway::from_str(&text).unwrap()
+    };
+    let prometheus = read_yaml("monitoring/prometheus/prometheus.local.yml");
+    let statics = prometheus["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(prometheus["alerting"]["alertmanagers"].as_array().unwrap());
+    for block in statics {
+        for s in block["static_configs"].as_array().into_iter().flatten() {
+            for t in s["targets"].as_array().unwrap() {
+                let t = t.as_str().unwrap();
+                if !t.starts_with("localhost:") {
+                    add("prometheus", t);
+                }
+            }
+        }
+    }
+    let alertmanager = read_yaml("monitoring/alertmanager/alertmanager.yml");
+    for r in alertmanager["receivers"].as_array().unwrap() {
+        for h in r["webhook_configs"].as_array().into_iter().flatten() {
+            add("alertmanager", h["url"].as_str().unwrap());
+        }
+    }
+    let sources = repo_root().join("monitoring/grafana/provisioning/datasources");
+    for f in std::fs::read_dir(sources).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        let v: Value = serde_norway::from_str(&text).unwrap();
+        for ds in v["datasources"].as_array().into_iter().flatten() {
+            add("grafana", ds["url"].as_str().unwrap());
+        }
+    }
+    for (name, s) in services() {
+        for (_, v) in s["environment"].as_object().into_iter().flatten() {
+            if let Some(v) = v.as_str()
+                && url.is_match(v)
+            {
+                add(&name, v);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_address_the_stack_dials_is_a_service_listening_there() {
+    let services = services();
+    let dialled = dialled();
+    for (who, host, port) in &dialled {
+        let (name, target) = services
+            .iter()
+            .find(|(n, s)| names(n, s).contains(host))
+            .unwrap_or_else(|| panic!("{who} dials {host}:{port}: no service or alias {host}"));
+        assert!(
+            listening(target).contains(port),
+            "{who} dials {host}:{port}, but {name} listens on {:?}",
+            listening(target)
+        );
+    }
+    // The wiring this checks, at least.
+    for (who, host) in [
+        ("prometheus", "api"),
+        ("prometheus", "alertmanager"),
+        ("alertmanager", "alert-receiver"),
+        ("grafana", "prometheus"),
+        ("api", "logstash"),
+        ("postgres-exporter", "postgres"),
+    ] {
+        assert!(
+            dialled.iter().any(|(w, h, _)| w == who && h == host),
+            "{who} -> {host} not found: {dialled:?}"
+        );
+    }
 }
 
 /// The packages and binaries of this workspace, from `cargo metadata`.

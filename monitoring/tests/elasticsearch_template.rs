@@ -117,21 +117,23 @@ fn pipeline_fields() -> BTreeSet<String> {
         "tcp",
         "file",
         "udp",
+        "http",
         "json",
         "grok",
         "kv",
         "syslog_pri",
         "mutate",
+        "split",
         "date",
         "geoip",
         "fingerprint",
     ];
     for name in every_plugin {
         for plugin in p.plugins(name) {
-            for option in ["add_field", "copy", "rename"] {
+            for option in ["add_field", "copy", "rename", "replace"] {
                 if let Some(Value::Object(m)) = plugin.get(option) {
                     for (k, v) in m {
-                        out.insert(dotted(if option == "add_field" {
+                        out.insert(dotted(if option == "add_field" || option == "replace" {
                             k
                         } else {
                             v.as_str().unwrap()
@@ -140,7 +142,18 @@ fn pipeline_fields() -> BTreeSet<String> {
                 }
             }
             if let Some(t) = plugin.get("target").and_then(Value::as_str)
-                && name == "fingerprint"
+                && ["fingerprint", "date", "split"].contains(&name)
+            {
+                out.insert(dotted(t));
+            }
+            for option in ["remote_host_target_field", "request_headers_target_field"] {
+                if let Some(t) = plugin.get(option).and_then(Value::as_str) {
+                    out.insert(dotted(t));
+                }
+            }
+            if let Some(t) = plugin
+                .get("codec")
+                .and_then(|c| c["json"]["target"].as_str())
             {
                 out.insert(dotted(t));
             }

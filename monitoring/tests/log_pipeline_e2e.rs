@@ -15,6 +15,12 @@
 //!   (index, _id).
 //!
 //! No Logstash, no Elasticsearch, no GeoIP database.
+//!
+//! The same holds for alerts: a real Alertmanager (Debian's, with the shipped configuration)
+//! posts its webhook notifications to a local HTTP server standing in for Logstash's `http`
+//! input on 5001 (`alert-receiver` in the compose stack); each request goes through the
+//! executor's model of that input and the shipped pipeline, and the documents must be what
+//! Kibana's "alerts" saved search shows.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -23,10 +29,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use aiplatform_monitoring::logstash::{Delivery, Pipeline, parse_files, pipeline_files};
+use aiplatform_monitoring::alertmanager::{self, Alertmanager, labels};
+use aiplatform_monitoring::logstash::{
+    Delivery, HttpRequest, Pipeline, parse_files, pipeline_files,
+};
 use aiplatform_monitoring::mappings::Mappings;
+use aiplatform_monitoring::mock_http::MockServer;
+use aiplatform_monitoring::process::wait_for;
 use aiplatform_monitoring::repo_root;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn pipeline() -> Pipeline {
     let trees = parse_files(&pipeline_files(
@@ -155,7 +166,7 @@ impl Drop for Api {
 
 #[test]
 fn the_api_s_request_logs_arrive_mapped_and_routed() {
-    let bin = aiplatform_monitoring::tools::workspace_binary("aiplatform-api");
+    let bin = aiplatform_monitoring::binaries::workspace_binary("aiplatform-api");
     let (logstash, rx) = receiver(None);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -399,4 +410,226 @@ fn library_events_of_every_kind_arrive_mapped_routed_and_deduplicated() {
     let ((index, _), doc) = by_message("spend alert");
     assert!(index.starts_with("aiplatform-errors-"));
     assert_eq!(doc["event"]["kind"], "alert");
+}
+
+/// The saved search Kibana lists alerts with: its query, its data view's index patterns and
+/// its columns.
+fn kibana_alerts_search() -> (String, Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(repo_root().join("monitoring/kibana/saved-objects.ndjson"))
+        .unwrap();
+    let objects: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let search = objects
+        .iter()
+        .find(|o| o["id"] == "aiplatform-alerts")
+        .expect("the alerts saved search");
+    let source: Value = serde_json::from_str(
+        search["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let view_id = &search["references"][0]["id"];
+    let view = objects.iter().find(|o| o["id"] == *view_id).unwrap();
+    let patterns = view["attributes"]["title"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let columns = search["attributes"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (
+        source["query"]["query"].as_str().unwrap().to_owned(),
+        patterns,
+        columns,
+    )
+}
+
+fn field<'a>(doc: &'a Value, dotted: &str) -> &'a Value {
+    dotted.split('.').fold(doc, |v, k| &v[k])
+}
+
+#[test]
+fn alertmanager_s_notifications_become_the_documents_kibana_lists_as_alerts() {
+    // Stands in for Logstash's http input: answers 200 and keeps each request.
+    let receiver = MockServer::start(|_| (200, "ok".into()));
+    let dir = std::env::temp_dir().join(format!("aiplatform-alert-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = std::fs::read_to_string(alertmanager::config_path()).unwrap();
+    let config = alertmanager::for_localhost(&shipped, &receiver.url(), "1s").unwrap();
+    let am = Alertmanager::start(&config, &dir);
+
+    let now = chrono::Utc::now();
+    let started = (now - chrono::Duration::seconds(90)).to_rfc3339();
+    let alert = |pairs: &[(&str, &str)], summary: &str| {
+        json!({
+            "labels": labels(pairs),
+            "annotations": {
+                "summary": summary,
+                "description": format!("{summary}: details"),
+                "runbook_url": "https://github.com/aiplatform/observability/blob/main/monitoring/RUNBOOK.md#x",
+            },
+            "startsAt": started,
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+        })
+    };
+    let errors = alert(
+        &[
+            ("alertname", "APIHighErrorRate"),
+            ("severity", "critical"),
+            ("team", "api"),
+            ("cluster", "test"),
+            ("job", "aiplatform-api"),
+        ],
+        "API error rate above 5%",
+    );
+    let disk = alert(
+        &[
+            ("alertname", "HostHighDiskUsage"),
+            ("severity", "warning"),
+            ("team", "platform"),
+            ("cluster", "test"),
+            ("job", "node"),
+            ("instance", "node-a"),
+            ("mountpoint", "/"),
+        ],
+        "Filesystem almost full",
+    );
+    am.post_alerts(&json!([errors, disk]));
+    let to = |path: &str| {
+        receiver
+            .requests()
+            .into_iter()
+            .filter(|r| r.path() == path)
+            .count()
+    };
+    wait_for(
+        Duration::from_secs(20),
+        "the team and pager webhooks",
+        || {
+            (to("/alerts/api") > 0 && to("/alerts/pager") > 0 && to("/alerts/platform") > 0)
+                .then_some(())
+                .ok_or_else(|| {
+                    format!(
+                        "{:?}",
+                        receiver
+                            .requests()
+                            .iter()
+                            .map(|r| r.target.clone())
+                            .collect::<Vec<_>>()
+                    )
+                })
+        },
+    );
+    // Resolved a second ago.
+    let mut resolved = errors.clone();
+    resolved["endsAt"] = json!((now - chrono::Duration::seconds(1)).to_rfc3339());
+    am.post_alerts(&json!([resolved]));
+    let ended = |r: &aiplatform_monitoring::mock_http::Request| {
+        serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| b["status"] == "resolved")
+    };
+    wait_for(Duration::from_secs(20), "the resolved notification", || {
+        receiver
+            .requests()
+            .iter()
+            .any(|r| r.path() == "/alerts/api" && ended(r))
+            .then_some(())
+            .ok_or_else(|| "not yet".to_owned())
+    });
+    drop(am);
+    std::fs::remove_dir_all(&dir).ok();
+
+    // Every webhook request through the http input and the pipeline, stored by (index, _id).
+    let p = pipeline();
+    let m = mappings();
+    let (query, patterns, columns) = kibana_alerts_search();
+    assert_eq!(query, "event.kind:alert");
+    let mut store: BTreeMap<(String, String), Value> = BTreeMap::new();
+    let mut events = 0;
+    for r in receiver.requests() {
+        if !r.path().starts_with("/alerts/") {
+            continue; // Slack's page, checked by alertmanager_notifications
+        }
+        let request = HttpRequest {
+            method: r.method.clone(),
+            path: r.target.clone(),
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+            peer: "127.0.0.1".into(),
+        };
+        for (doc, deliveries) in p.receive_http("alertmanager_webhooks", &request).unwrap() {
+            events += 1;
+            assert_eq!(deliveries.len(), 1);
+            let d = &deliveries[0];
+            let problems = m.check_document(&doc);
+            assert!(problems.is_empty(), "{problems:#?}\nin {doc}");
+            assert_eq!(doc["event"]["kind"], "alert", "Kibana's query");
+            assert!(
+                patterns
+                    .iter()
+                    .any(|p| d.index.starts_with(p.trim_end_matches('*'))),
+                "{} is outside the data view {patterns:?}",
+                d.index
+            );
+            for c in &columns {
+                assert!(field(&doc, c).is_string(), "column {c} empty in {doc}");
+            }
+            let key = (d.index.clone(), d.document_id.clone().unwrap());
+            if let Some(previous) = store.insert(key, doc.clone()) {
+                assert_eq!(
+                    previous, doc,
+                    "a repeat or another receiver's copy is the same document"
+                );
+            }
+        }
+    }
+    let summary: Vec<(String, String, String)> = store
+        .iter()
+        .map(|((index, _), doc)| {
+            (
+                index.split('-').nth(1).unwrap().to_owned(),
+                doc["rule"]["name"].as_str().unwrap().to_owned(),
+                doc["event"]["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("errors", "APIHighErrorRate", "firing"),
+        ("errors", "APIHighErrorRate", "resolved"),
+        ("logs", "HostHighDiskUsage", "firing"),
+    ]
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    let mut got = summary.clone();
+    got.sort();
+    assert_eq!(got, want, "one document per alert and state");
+    assert!(
+        events > store.len(),
+        "the pager's copies ({events} events) fold into the team's documents"
+    );
+    let day = |t: &str| t[..10].replace('-', ".");
+    for ((index, _), doc) in &store {
+        let when = if doc["event"]["action"] == "resolved" {
+            assert!(doc["event"]["end"].is_string());
+            doc["event"]["end"].as_str().unwrap()
+        } else {
+            doc["event"]["start"].as_str().unwrap()
+        };
+        let ts = doc["@timestamp"].as_str().unwrap();
+        assert_eq!(
+            &ts[..19],
+            &chrono::DateTime::parse_from_rfc3339(when)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339()[..19]
+        );
+        assert!(index.ends_with(&day(ts)), "{index} is the day of {ts}");
+    }
 }

@@ -45,7 +45,20 @@ fn the_parser_rejects_a_broken_pipeline() {
 }
 
 #[test]
-fn inputs_are_the_tcp_sink_application_files_and_syslog() {
+fn a_hash_with_a_key_twice_is_refused_as_logstash_refuses_it() {
+    // Logstash stops with "Duplicate keys found in your configuration"; the reader does too,
+    // rather than keeping one of the two.
+    let conf = "filter {\n  mutate {\n    copy => {\n      \"[a]\" => \"[b]\"\n      \"[a]\" => \"[c]\"\n    }\n  }\n}\n";
+    let tmp = std::env::temp_dir().join(format!("aiplatform-dupkey-{}.conf", std::process::id()));
+    std::fs::write(&tmp, conf).unwrap();
+    let trees = parse_files(std::slice::from_ref(&tmp));
+    std::fs::remove_file(&tmp).ok();
+    let err = Pipeline::from_trees(&trees.unwrap()).unwrap_err();
+    assert!(err.contains("duplicate key"), "{err}");
+}
+
+#[test]
+fn inputs_are_the_tcp_sink_application_files_syslog_and_alertmanager() {
     let p = main_pipeline();
     let tcp = one(&p, "tcp");
     assert_eq!(tcp.get("port"), Some(&json!(5000)));
@@ -70,7 +83,28 @@ fn inputs_are_the_tcp_sink_application_files_and_syslog() {
     );
     let udp = one(&p, "udp");
     assert_eq!(udp.get("port"), Some(&json!(5514)));
-    for input in [tcp, file, udp] {
+    // Alertmanager's webhooks: the whole notification under @metadata (the filters make one
+    // event per alert), nothing of the request itself on the event.
+    let http = one(&p, "http");
+    assert_eq!(http.get("port"), Some(&json!(5001)));
+    assert_eq!(http.get("ecs_compatibility"), Some(&json!("disabled")));
+    assert!(
+        matches!(http.get("additional_codecs"), Some(Value::Array(a)) if a.is_empty()),
+        "every content type goes to the configured codec"
+    );
+    let target = http.get("codec").and_then(|c| c["json"]["target"].as_str());
+    assert!(
+        target.is_some_and(|t| t.starts_with("[@metadata]")),
+        "{target:?}"
+    );
+    for field in ["remote_host_target_field", "request_headers_target_field"] {
+        let to = http.get(field).and_then(Value::as_str);
+        assert!(
+            to.is_some_and(|t| t.starts_with("[@metadata]")),
+            "{field}: {to:?}"
+        );
+    }
+    for input in [tcp, file, udp, http] {
         let marks = input
             .get("add_field")
             .and_then(|f| f.get("[@metadata][input]"));
@@ -138,12 +172,14 @@ fn plugin_ids_are_unique() {
         "tcp",
         "file",
         "udp",
+        "http",
         "dead_letter_queue",
         "json",
         "grok",
         "kv",
         "syslog_pri",
         "mutate",
+        "split",
         "date",
         "geoip",
         "fingerprint",

@@ -1,8 +1,14 @@
 //! The pipeline's severity, deduplication and routing, executed from the parsed pipeline files
-//! on events as the TCP input delivers them (see `aiplatform_monitoring::logstash` for what
-//! the executor runs and what it refuses to).
+//! on events as the TCP input delivers them, and on Alertmanager notifications as the `http`
+//! input receives them (see `aiplatform_monitoring::logstash` for what the executor runs and
+//! what it refuses to).
 
-use aiplatform_monitoring::logstash::{Delivery, Pipeline, parse_files, pipeline_files};
+use std::collections::BTreeSet;
+
+use aiplatform_monitoring::logstash::{
+    Delivery, HttpRequest, Pipeline, parse_files, pipeline_files,
+};
+use aiplatform_monitoring::mappings::Mappings;
 use aiplatform_monitoring::repo_root;
 use serde_json::{Value, json};
 
@@ -133,4 +139,251 @@ fn the_executor_refuses_paths_it_cannot_run() {
     let (doc, _) = one(&p, event("INFO", json!({"client": {"ip": "203.0.113.9"}})));
     assert_eq!(doc["client"], json!({"ip": "203.0.113.9"}));
     assert!(doc.get("tags").is_none());
+}
+
+fn mappings() -> Mappings {
+    let path = repo_root()
+        .join("monitoring/elasticsearch/component_templates/aiplatform-ecs-mappings.json");
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    Mappings::new(&t["template"]["mappings"])
+}
+
+/// An alert as Alertmanager's webhook (version 4) writes it.
+fn alert(name: &str, severity: &str, status: &str, starts: &str, ends: &str) -> Value {
+    json!({
+        "status": status,
+        "labels": {
+            "alertname": name,
+            "severity": severity,
+            "team": "api",
+            "cluster": "aiplatform",
+            "job": "aiplatform-api",
+            "instance": "api-0",
+        },
+        "annotations": {
+            "summary": format!("{name} summary"),
+            "description": format!("{name} description"),
+            "runbook_url": format!("https://example.com/RUNBOOK.md#{}", name.to_lowercase()),
+        },
+        "startsAt": starts,
+        "endsAt": ends,
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+        "fingerprint": format!("{:016x}", name.len() * 7919 + severity.len()),
+    })
+}
+
+/// An Alertmanager notification POSTed to `/alerts/{receiver}`.
+fn notification(receiver: &str, alerts: Vec<Value>) -> HttpRequest {
+    let body = json!({
+        "receiver": receiver,
+        "status": alerts.first().map_or("firing".into(), |a| a["status"].clone()),
+        "alerts": alerts,
+        "groupLabels": {"alertname": "x"},
+        "commonLabels": {"team": "api"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": "{}:{alertname=\"x\"}",
+        "truncatedAlerts": 0,
+    });
+    request(
+        &format!("/alerts/{receiver}"),
+        body.to_string().into_bytes(),
+    )
+}
+
+fn request(path: &str, body: Vec<u8>) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        path: path.into(),
+        headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("User-Agent".into(), "Alertmanager/0.25.0".into()),
+        ],
+        body,
+        peer: "172.18.0.5".into(),
+    }
+}
+
+fn receive(p: &Pipeline, r: &HttpRequest) -> Vec<(Value, Delivery)> {
+    p.receive_http("alertmanager_webhooks", r)
+        .expect("the alert path runs")
+        .into_iter()
+        .map(|(doc, mut d)| {
+            assert_eq!(d.len(), 1, "exactly one output per event: {d:?}");
+            (doc, d.remove(0))
+        })
+        .collect()
+}
+
+#[test]
+fn each_alert_of_a_notification_becomes_an_event_routed_by_its_severity() {
+    let p = pipeline();
+    let m = mappings();
+    let mut info = alert(
+        "Watchdog",
+        "info",
+        "firing",
+        "2026-01-02T10:00:00Z",
+        "0001-01-01T00:00:00Z",
+    );
+    info["annotations"] = json!({});
+    let got = receive(
+        &p,
+        &notification(
+            "api",
+            vec![
+                // Alertmanager writes nanoseconds, and the offset of the Prometheus that sent it.
+                alert(
+                    "APIHighErrorRate",
+                    "critical",
+                    "firing",
+                    "2026-01-02T23:30:00.123456789-02:00",
+                    "0001-01-01T00:00:00Z",
+                ),
+                alert(
+                    "APIHighLatency",
+                    "warning",
+                    "firing",
+                    "2026-01-02T10:00:00Z",
+                    "0001-01-01T00:00:00Z",
+                ),
+                info,
+            ],
+        ),
+    );
+    assert_eq!(got.len(), 3);
+    let (critical, d) = &got[0];
+    assert_eq!(d.output, "elasticsearch_errors");
+    // Dated when it started, in UTC: the next day's index.
+    assert_eq!(critical["@timestamp"], "2026-01-03T01:30:00.123Z");
+    assert_eq!(d.index, "aiplatform-errors-2026.01.03");
+    assert_eq!(critical["event"]["kind"], "alert");
+    assert_eq!(critical["event"]["action"], "firing");
+    assert_eq!(critical["event"]["dataset"], "alertmanager.alerts");
+    assert_eq!(
+        critical["event"]["start"],
+        "2026-01-02T23:30:00.123456789-02:00"
+    );
+    assert!(critical["event"].get("end").is_none(), "still firing");
+    assert_eq!(critical["rule"]["name"], "APIHighErrorRate");
+    assert_eq!(
+        critical["rule"]["reference"],
+        "https://example.com/RUNBOOK.md#apihigherrorrate"
+    );
+    assert_eq!(critical["message"], "APIHighErrorRate summary");
+    assert_eq!(critical["event"]["reason"], "APIHighErrorRate description");
+    assert_eq!(
+        critical["event"]["url"],
+        "http://prometheus:9090/graph?g0.expr=up"
+    );
+    assert_eq!(critical["service"]["name"], "aiplatform-api");
+    assert_eq!(critical["log"]["level"], "critical");
+    // The alert's labels, with the pipeline's severity class in place of the alert's own.
+    assert_eq!(
+        critical["labels"],
+        json!({
+            "alertname": "APIHighErrorRate",
+            "team": "api",
+            "cluster": "aiplatform",
+            "job": "aiplatform-api",
+            "instance": "api-0",
+            "severity": "critical",
+        })
+    );
+    assert_eq!(critical["event"]["severity"], 2);
+
+    let (warning, d) = &got[1];
+    assert_eq!(d.index, "aiplatform-logs-2026.01.02");
+    assert_eq!(warning["labels"]["severity"], "medium");
+    let (info, d) = &got[2];
+    assert_eq!(d.index, "aiplatform-logs-2026.01.02");
+    assert_eq!(info["labels"]["severity"], "low");
+    assert_eq!(info["message"], "Watchdog", "no summary: the alert's name");
+
+    let ids: BTreeSet<_> = got
+        .iter()
+        .map(|(_, d)| d.document_id.clone().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "one document per alert");
+    for (doc, d) in &got {
+        // Nothing of the request or the notification's envelope is indexed.
+        for key in [
+            "receiver",
+            "groupLabels",
+            "commonLabels",
+            "externalURL",
+            "alerts",
+            "headers",
+            "host",
+            "http",
+            "url",
+            "@metadata",
+        ] {
+            assert!(doc.get(key).is_none(), "{key} in {doc}");
+        }
+        assert_eq!(d.document_id.as_deref(), doc["event"]["hash"].as_str());
+        let problems = m.check_document(doc);
+        assert!(problems.is_empty(), "{problems:#?}\nin {doc}");
+    }
+}
+
+#[test]
+fn an_alert_is_one_document_per_state_whoever_receives_it() {
+    let p = pipeline();
+    let firing = alert(
+        "PostgreSQLDown",
+        "critical",
+        "firing",
+        "2026-01-02T10:00:00Z",
+        "0001-01-01T00:00:00Z",
+    );
+    let mut resolved = firing.clone();
+    resolved["status"] = json!("resolved");
+    resolved["endsAt"] = json!("2026-01-02T10:07:30Z");
+    // The same firing alert reaches the database team and on-call, and is repeated later.
+    let to_team = receive(&p, &notification("database", vec![firing.clone()]));
+    let to_pager = receive(&p, &notification("pager", vec![firing]));
+    assert_eq!(to_team, to_pager, "the same document, wherever it was sent");
+    let done = receive(&p, &notification("database", vec![resolved]));
+    let (doc, d) = &done[0];
+    assert_ne!(
+        d.document_id, to_team[0].1.document_id,
+        "resolution is a document of its own"
+    );
+    assert_eq!(doc["event"]["action"], "resolved");
+    assert_eq!(doc["event"]["end"], "2026-01-02T10:07:30Z");
+    assert_eq!(doc["@timestamp"], "2026-01-02T10:07:30.000Z");
+    assert_eq!(d.index, "aiplatform-errors-2026.01.02");
+    // Another alert starting at the same moment with the same text stays apart.
+    let mut other = alert(
+        "PostgreSQLDown",
+        "critical",
+        "firing",
+        "2026-01-02T10:00:00Z",
+        "0001-01-01T00:00:00Z",
+    );
+    other["fingerprint"] = json!("0123456789abcdef");
+    other["labels"]["instance"] = json!("postgres-1");
+    let apart = receive(&p, &notification("database", vec![other]));
+    assert_ne!(apart[0].1.document_id, to_team[0].1.document_id);
+}
+
+#[test]
+fn empty_and_malformed_notifications_lose_nothing() {
+    let p = pipeline();
+    assert!(
+        receive(&p, &notification("api", vec![])).is_empty(),
+        "no alert, no event"
+    );
+    // A body that is not JSON is kept, tagged, in the main index.
+    let got = receive(&p, &request("/alerts/api", b"not json".to_vec()));
+    assert_eq!(got.len(), 1);
+    let (doc, d) = &got[0];
+    assert_eq!(doc["message"], "not json");
+    assert_eq!(
+        doc["tags"],
+        json!(["_jsonparsefailure", "_split_type_failure"])
+    );
+    assert!(d.index.starts_with("aiplatform-logs-"));
 }

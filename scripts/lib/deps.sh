@@ -9,7 +9,8 @@ DEB_PACKAGES=(
     "prometheus-node-exporter:prometheus-node-exporter"
     "prometheus-postgres-exporter:prometheus-postgres-exporter"
     "prometheus-redis-exporter:prometheus-redis-exporter"
-    # The Redis exporter's tests start their own servers (master, replica, TLS, unix socket).
+    # The Redis exporter's tests start their own servers (master, replica, TLS, unix socket)
+    # and expect one on 127.0.0.1:6379.
     "redis-server:redis-server"
     # monitoring/: amtool checks the Alertmanager configuration; the live tests run
     # Alertmanager and Pushgateway beside Prometheus. The push backends' end-to-end tests use
@@ -39,6 +40,11 @@ ensure_test_deps() {
             missing+=("$pkg")
         fi
     done
+    # The PostgreSQL exporter's tests start their own clusters (initdb, pg_basebackup; not on
+    # PATH on Debian) and expect the machine's cluster on 127.0.0.1:5432.
+    if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
+        missing+=("postgresql")
+    fi
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "installing Debian packages: ${missing[*]}"
         apt_install "${missing[@]}"
@@ -53,13 +59,46 @@ ensure_test_deps() {
     echo "prometheus_client: $(python3 -c 'import importlib.metadata as m; print(m.version("prometheus_client"))')"
 }
 
-# PostgreSQL and Redis run on the development and CI machines; start them if they stopped.
-ensure_services() {
-    if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
-        if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-            echo "starting PostgreSQL"
-            pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# The machine's PostgreSQL cluster as the tests use it: running on 127.0.0.1:5432, trust
+# authentication for TCP connections from 127.0.0.1 (a first pg_hba.conf line, which wins over
+# Debian's scram-sha-256 default), and the databases test, root and postgres.
+ensure_postgres() {
+    local version hba
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+    if [ -z "$version" ]; then
+        echo "PostgreSQL is installed but has no cluster under /etc/postgresql" >&2
+        return 1
+    fi
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    if ! as_root grep -qE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+        echo "PostgreSQL: trust authentication for 127.0.0.1 in $hba"
+        as_root sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+        if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+            as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
         fi
+    fi
+    if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+        echo "starting PostgreSQL $version"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    fi
+    local db
+    for db in test root; do
+        if [ "$(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
+            echo "PostgreSQL: creating database $db"
+            psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE \"$db\""
+        fi
+    done
+}
+
+# PostgreSQL and Redis run on the development and CI machines: set up and start them when
+# they are installed but stopped (ensure_test_deps installs them).
+ensure_services() {
+    if command -v pg_ctlcluster >/dev/null 2>&1; then
+        ensure_postgres
     fi
     if command -v redis-server >/dev/null 2>&1; then
         if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then

@@ -1,52 +1,25 @@
-//! Helpers shared by the integration tests: an in-memory writer, a Logstash-like TCP receiver
-//! on 127.0.0.1 that can be stopped and restarted, and a self-metric reader.
-#![allow(dead_code)]
+//! What the logging tests share: a Logstash-like TCP receiver on 127.0.0.1 that can be
+//! stopped and restarted, and the self-metrics read back.
 
-use std::io::{BufRead, BufReader, Read, Write};
+// Each test file uses part of this module.
+#![allow(dead_code, unused_imports)]
+
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{Format as MetricsFormat, Registry};
+use aiplatform_metrics::Registry;
+use aiplatform_testkit::SnapshotLookup;
 
-/// A `Write` into a shared buffer.
-#[derive(Clone, Default)]
-pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
+pub use aiplatform_testkit::Buf;
 
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    pub fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).expect("output is UTF-8")
-    }
-    pub fn lines(&self) -> Vec<String> {
-        self.text().lines().map(str::to_owned).collect()
-    }
-    pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
-
-/// The value of a self-metric series, read from the text exposition.
-pub fn metric(registry: &Registry, series: &str) -> f64 {
-    let text = String::from_utf8(registry.encode(MetricsFormat::Text)).unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap_or(0.0)
+/// The value of a self-metric series; 0 for a series not created yet (a counter that never
+/// moved).
+pub fn metric(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
+    registry.collect().value(name, labels).unwrap_or(0.0)
 }
 
 /// One complete line received, with the number of the connection it came on.
@@ -204,10 +177,4 @@ pub fn read_lines_tcp(sock: TcpStream, id: usize, lines: &Mutex<Vec<Received>>, 
     sock.set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     read_lines(sock, id, lines, stop);
-}
-
-/// A port nothing listens on.
-pub fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }

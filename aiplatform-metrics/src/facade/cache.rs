@@ -3,14 +3,16 @@
 //! Every `counter!` call goes through `register_counter`, so the cache is the facade's hot
 //! path. A hit is a lookup in the same lock-free index families use, keyed by the `Key`'s
 //! precomputed hash and confirmed by comparing the key (pointer equality first: a macro with
-//! static strings passes the same pointers every time), then a clone of an `Arc` that belongs to
-//! the calling thread, so two threads on one series never touch the same reference count.
+//! static strings passes the same pointers every time), then a clone of an `Arc`. A thread that
+//! keeps resolving the same key gets an `Arc` of its own (the per-thread cells of `cell`), so
+//! two threads hammering one series never touch the same reference count; threads that resolve
+//! a key now and then clone the shared one.
 
 use std::sync::Arc;
 
 use metrics::Key;
 
-use crate::cell::PerThread;
+use crate::cell::{self, PerThread, Place};
 use crate::family::index::{HasHash, Index};
 use crate::metric::Metric;
 use crate::thread_slot;
@@ -46,12 +48,13 @@ impl<M: Metric> Entry<M> {
     /// A reference to this thread's proxy.
     #[inline(always)]
     pub(crate) fn proxy(&self) -> Arc<Proxy<M>> {
-        self.proxies.update(
-            &self.home,
-            thread_slot::current(),
-            || Arc::new(Proxy(self.home.0.clone())),
-            |proxy, _| proxy.clone(),
-        )
+        match self.proxies.locate(thread_slot::current(), |_| {
+            cell::boxed(Arc::new(Proxy(self.home.0.clone())))
+        }) {
+            Place::Home | Place::Shared => self.home.clone(),
+            // SAFETY: own cells live as long as the entry.
+            Place::Own(proxy) => unsafe { proxy.as_ref() }.clone(),
+        }
     }
 
     #[inline(always)]

@@ -120,9 +120,9 @@ impl<O: Owned> Index<O> {
         }
     }
 
-    /// Live series.
+    /// Live series. Acquire: every insert it counts is visible to a following `find`.
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.len.load(Ordering::Acquire)
     }
 
     /// The entry with this hash that `matches` accepts, if indexed. The reference lives as
@@ -232,7 +232,8 @@ impl<'a, O: Owned> WriteGuard<'a, O> {
             }
             i = (i + 1) & table.mask;
         }
-        self.index.len.fetch_add(1, Ordering::Relaxed);
+        // Release: pairs with `len`, after the entry is published.
+        self.index.len.fetch_add(1, Ordering::Release);
         // SAFETY: just indexed; see `slot_of`.
         unsafe { &*p }
     }

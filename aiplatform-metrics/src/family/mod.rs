@@ -211,12 +211,17 @@ impl<M: Metric> FamilyCore<M> {
 
     #[cold]
     #[inline(never)]
-    fn miss<'g, L: Lookup>(&'g self, q: &L, _guard: &'g Guard) -> &'g Series<StorageOf<M>> {
+    fn miss<'g, L: Lookup>(&'g self, q: &L, guard: &'g Guard) -> &'g Series<StorageOf<M>> {
         let values: Vec<&str> = (0..q.len()).map(|i| q.value(i)).collect();
         if !values.is_empty() && values.iter().all(|&v| v == OVERFLOW_LABEL_VALUE) {
             return self.overflow_series();
         }
         if self.index.len() >= self.max_series {
+            // Full. The insert that filled it may have been of this very label set, made by
+            // another thread since our lookup: every insert `len` counts is visible now.
+            if let Some(s) = self.index.find(q.hash(), |s| s.labels.matches(q), guard) {
+                return s;
+            }
             self.overflowed.fetch_add(1, Ordering::Relaxed);
             return self.overflow_series();
         }

@@ -3,31 +3,101 @@
 pub(crate) mod buckets;
 pub(crate) mod shard;
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
-use crate::cell::PerThread;
+use crate::cell::{self, PerThread, Place};
 use crate::desc::MetricKind;
 use crate::metric::{Metric, sealed::MetricImpl};
 use crate::series::{Handle, Series, Storage};
 use crate::snapshot::{MetricFamily, Point};
+use crate::sync::AtomicU64;
 use crate::thread_slot;
 use buckets::BucketIndex;
-use shard::{Reader, Shard, Totals};
+use shard::{Acc, Running, Shared, running_words, shared_words};
 
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct HistogramStorage;
 
+/// Words of running totals that fit on the series' hot line: 11 bounds (the default) or fewer.
+const INLINE_WORDS: usize = 16;
+
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct HistogramHeader {
-    cells: PerThread<Shard>,
+    cells: PerThread<AtomicU64>,
     index: BucketIndex,
-    /// The one reader's state; only collections touch it.
-    reader: Box<Mutex<Reader>>,
+    /// The shared part ([`shared_words`]), then the home running totals when they do not fit
+    /// on the hot line.
+    block: NonNull<AtomicU64>,
+}
+
+/// The series' hot line: the home cell's running totals, when they fit.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct HistogramHot([AtomicU64; INLINE_WORDS]);
+
+// SAFETY: `block` is owned memory of atomics, reached only through shared references.
+unsafe impl Send for HistogramHeader {}
+// SAFETY: as above.
+unsafe impl Sync for HistogramHeader {}
+
+impl HistogramHeader {
+    fn new(index: BucketIndex) -> Self {
+        let len = block_words(index.buckets());
+        let block: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
+        HistogramHeader {
+            cells: PerThread::new(),
+            index,
+            block: NonNull::new(Box::into_raw(block).cast::<AtomicU64>())
+                .expect("boxes are not null"),
+        }
+    }
+
+    #[inline(always)]
+    fn block(&self) -> &[AtomicU64] {
+        // SAFETY: `block` holds `block_words(buckets)` words until `self` is dropped.
+        unsafe {
+            std::slice::from_raw_parts(self.block.as_ptr(), block_words(self.index.buckets()))
+        }
+    }
+
+    /// The part every thread without a cell of its own writes.
+    #[inline(always)]
+    fn shared(&self) -> Shared<'_> {
+        let buckets = self.index.buckets();
+        Shared::new(&self.block()[..shared_words(buckets)], buckets)
+    }
+
+    /// The home cell's running totals (`buckets` is `self.index.buckets()`, which the caller
+    /// has at hand).
+    #[inline(always)]
+    fn home<'a>(&'a self, hot: &'a HistogramHot, buckets: usize) -> Running<'a> {
+        debug_assert_eq!(buckets, self.index.buckets());
+        let words = running_words(buckets);
+        if words <= INLINE_WORDS {
+            Running::new(&hot.0[..words])
+        } else {
+            Running::new(&self.block()[shared_words(buckets)..])
+        }
+    }
+}
+
+impl Drop for HistogramHeader {
+    fn drop(&mut self) {
+        let len = block_words(self.index.buckets());
+        let block = std::ptr::slice_from_raw_parts_mut(self.block.as_ptr(), len);
+        // SAFETY: `block` came from a boxed slice of `len` words in `new`.
+        drop(unsafe { Box::from_raw(block) });
+    }
+}
+
+/// Words of a series' out-of-line block.
+fn block_words(buckets: usize) -> usize {
+    let home = running_words(buckets);
+    shared_words(buckets) + if home <= INLINE_WORDS { 0 } else { home }
 }
 
 /// What every series of a histogram family shares: its bounds, twice (as given, for
@@ -48,17 +118,14 @@ impl HistogramConfig {
 
 impl Storage for HistogramStorage {
     type Header = HistogramHeader;
-    type Hot = Shard;
+    type Hot = HistogramHot;
     type Config = HistogramConfig;
 
-    fn build(config: &HistogramConfig) -> (HistogramHeader, Shard) {
-        let buckets = config.index.buckets();
-        let header = HistogramHeader {
-            cells: PerThread::new(),
-            index: config.index.clone(),
-            reader: Box::new(Mutex::new(Reader::new(buckets))),
-        };
-        (header, Shard::new(buckets))
+    fn build(config: &HistogramConfig) -> (HistogramHeader, HistogramHot) {
+        (
+            HistogramHeader::new(config.index.clone()),
+            HistogramHot(std::array::from_fn(|_| AtomicU64::new(0))),
+        )
     }
 
     fn bounds(config: &HistogramConfig) -> Option<Arc<[f64]>> {
@@ -69,9 +136,11 @@ impl Storage for HistogramStorage {
 /// Counts observations (latencies, sizes) into buckets, with their count and sum.
 ///
 /// An observation finds its bucket without branching (or by binary search past 32 bounds),
-/// then makes a few plain loads and stores on a cache line owned by the calling thread (no
-/// read-modify-write). Every collection sees whole observations: the count always equals the
-/// sum of the buckets, and the sum covers exactly the same observations.
+/// then, from the thread that first wrote the series or one that keeps writing it, makes a few
+/// plain loads and stores on cache lines only that thread writes (no read-modify-write).
+/// Threads that write the series now and then use atomic adds on a shared part instead. Every
+/// collection sees whole observations: the count always equals the sum of the buckets, and the
+/// sum covers exactly the same observations.
 ///
 /// ```
 /// use aiplatform_metrics::{Buckets, Registry};
@@ -114,14 +183,23 @@ impl Histogram {
             return;
         }
         let s = &*self.series;
-        let bucket = s.header.index.find(v);
-        let buckets = s.header.index.buckets();
-        s.header.cells.update(
-            &s.hot,
-            thread_slot::current(),
-            || Shard::new(buckets),
-            |shard, access| shard.observe_many(bucket, v, n, access),
-        );
+        let h = &s.header;
+        let bucket = h.index.find(v);
+        let buckets = h.index.buckets();
+        let added = if n == 1 { v } else { v * n as f64 };
+        let running = match h.cells.locate(thread_slot::current(), |slot| {
+            cell::words(slot, running_words(buckets))
+        }) {
+            Place::Home => h.home(&s.hot, buckets),
+            // SAFETY: own cells are `running_words(buckets)` words that live as long as the
+            // series, which this handle keeps alive.
+            Place::Own(c) => unsafe { Running::from_raw(c.as_ptr(), buckets) },
+            Place::Shared => return h.shared().observe(bucket, added, n),
+        };
+        if !running.observe(bucket, added, n) {
+            // A collection asked this cell's writer to step aside for a moment.
+            h.shared().observe(bucket, added, n);
+        }
     }
 
     /// Records a duration, in seconds.
@@ -153,24 +231,39 @@ impl Histogram {
 
     /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.totals().count
+        read_totals(&self.series, &mut Vec::new()).0
     }
 
     /// Sum of the observations so far.
     pub fn sum(&self) -> f64 {
-        self.totals().sum
-    }
-
-    fn totals(&self) -> Totals {
-        totals(&self.series)
+        read_totals(&self.series, &mut Vec::new()).1
     }
 }
 
-fn totals(s: &Series<HistogramStorage>) -> Totals {
-    let mut reader = s.header.reader.lock();
-    reader
-        .read(|visit| s.header.cells.for_each(&s.hot, visit))
-        .clone()
+/// Appends the series' per-bucket counts to `counts` and returns its count and sum, all from
+/// one consistent read: the home cell, the own cells, then the shared part.
+fn read_totals(s: &Series<HistogramStorage>, counts: &mut Vec<u64>) -> (u64, f64) {
+    let h = &s.header;
+    let buckets = h.index.buckets();
+    let shared = h.shared();
+    let lock = shared.lock();
+    let start = counts.len();
+    counts.resize(start + 2 * buckets, 0);
+    let (view, copy) = counts[start..].split_at_mut(buckets);
+    let mut acc = Acc {
+        count: 0,
+        sum: 0.0,
+        buckets: view,
+    };
+    h.home(&s.hot, buckets).read_into(&mut acc, copy);
+    h.cells.for_each_own(|_, c| {
+        // SAFETY: as in `observe_many`.
+        unsafe { Running::from_raw(c.as_ptr(), buckets) }.read_into(&mut acc, copy)
+    });
+    shared.read_into(&lock, &mut acc, copy);
+    let totals = (acc.count, acc.sum);
+    counts.truncate(start + buckets);
+    totals
 }
 
 impl std::fmt::Debug for Histogram {
@@ -199,18 +292,17 @@ impl MetricImpl for Histogram {
     }
 
     fn read(series: &Series<HistogramStorage>, out: &mut MetricFamily) -> u64 {
-        let mut reader = series.header.reader.lock();
-        let totals = reader.read(|visit| series.header.cells.for_each(&series.hot, visit));
+        let start = out.counts.len();
+        let (count, sum) = read_totals(series, &mut out.counts);
         out.points.push(Point {
-            a: totals.count,
-            b: totals.sum,
-            start: out.counts.len() as u32,
+            a: count,
+            b: sum,
+            start: start as u32,
             fstart: u32::MAX,
-            len: totals.buckets.len() as u32,
+            len: (out.counts.len() - start) as u32,
             ts: i64::MIN,
         });
-        out.counts.extend_from_slice(&totals.buckets);
-        totals.count ^ totals.sum.to_bits().rotate_left(32)
+        count ^ sum.to_bits().rotate_left(32)
     }
 }
 

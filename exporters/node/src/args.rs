@@ -1,5 +1,5 @@
-//! node_exporter's own flags (`--path.*`, `--collector.<name>.<option>`) plus `--compat`,
-//! as a `clap::Args` struct the binary flattens next to the shared `--web.*` flags.
+//! The command line: the shared `--web.*` / `--log.*` flags and node_exporter's own
+//! (`--path.*`, `--collector.<name>.<option>`) plus `--compat`.
 //!
 //! Regex flags whose default depends on `--compat` are optional here; [`NodeArgs::config`]
 //! fills in the profile's default. The older flag names node_exporter 1.5.0 still accepts
@@ -10,16 +10,36 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aiplatform_prometheus::parse_go_duration;
+use aiplatform_prometheus::{
+    BuildInfo, Compat, ExporterCli, WebArgs, WebDefaults, parse_go_duration,
+};
 use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Args};
+use clap::{ArgAction, Args, Parser};
 
 use crate::collectors::{diskstats, netdev, netstat};
-use crate::compat::Compat;
-use crate::config::{DEBIAN_TEXTFILE_DIRECTORY, NodeConfig};
+use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
 use crate::filter::{device_filter, regex_flag};
 use crate::paths::Paths;
+
+/// Every flag of the binary.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    about = "Prometheus exporter for hardware and OS metrics exposed by *NIX kernels (node_exporter compatible).\n\nGo runtime metrics (go_*) are not exported: this is not a Go program. process_* and promhttp_* are."
+)]
+pub struct Cli {
+    /// The shared `--web.*` and `--log.*` flags.
+    #[command(flatten)]
+    pub web: WebArgs,
+    /// node_exporter's own flags.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// The command line of `aiplatform-node-exporter`: node_exporter's port, 9100.
+pub fn exporter_cli(build: BuildInfo) -> ExporterCli {
+    ExporterCli::new(build, WebDefaults::new(":9100"))
+}
 
 /// The node-specific flags.
 #[derive(Debug, Clone, Args)]
@@ -173,9 +193,9 @@ impl NodeArgs {
 
     /// The collectors' configuration: the flags, and the profile's defaults where a flag was
     /// not given.
-    pub fn config(&self) -> Result<NodeConfig, ConfigError> {
+    pub fn config(&self) -> Result<Config, ConfigError> {
         let compat = self.compat;
-        let mut cfg = NodeConfig::defaults(self.paths(), compat);
+        let mut cfg = Config::defaults(self.paths(), compat);
         cfg.cpu_guest = self.cpu_guest && !self.no_cpu_guest;
         cfg.stat_softirq = self.stat_softirq;
 
@@ -278,15 +298,8 @@ impl NodeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        node: NodeArgs,
-    }
-
-    fn config(args: &[&str]) -> Result<NodeConfig, String> {
+    fn config(args: &[&str]) -> Result<Config, String> {
         let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         cli.node.config().map_err(|e| e.to_string())

@@ -10,13 +10,13 @@ use regex::Regex;
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
 use crate::collectors::{diskstats, netdev, netstat, vmstat};
-use crate::compat::Compat;
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
+use aiplatform_prometheus::Compat;
 
 /// The settings of every collector.
 #[derive(Debug, Clone)]
-pub struct NodeConfig {
+pub struct Config {
     /// Filesystem roots.
     pub paths: Paths,
     /// Output profile.
@@ -45,21 +45,22 @@ pub struct NodeConfig {
     pub collector_timeout: Duration,
 }
 
-impl NodeConfig {
+impl Config {
     /// node_exporter's defaults for `compat`, reading under `paths`.
     ///
     /// ```
-    /// use aiplatform_node_exporter::{compat::Compat, config::NodeConfig, paths::Paths};
+    /// use aiplatform_node_exporter::{config::Config, paths::Paths};
+    /// use aiplatform_prometheus::Compat;
     ///
-    /// let cfg = NodeConfig::defaults(Paths::default(), Compat::Debian12);
+    /// let cfg = Config::defaults(Paths::default(), Compat::Debian12);
     /// assert!(cfg.netdev_filter.ignored("lo"));
     /// ```
-    pub fn defaults(paths: Paths, compat: Compat) -> NodeConfig {
+    pub fn defaults(paths: Paths, compat: Compat) -> Config {
         let re = |p: &str| crate::filter::compile(p).expect("built-in pattern");
         let netdev_exclude = compat
             .is_debian12()
             .then_some(netdev::DEBIAN_DEVICE_EXCLUDE);
-        NodeConfig {
+        Config {
             paths,
             compat,
             cpu_guest: true,

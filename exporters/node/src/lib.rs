@@ -1,55 +1,14 @@
-//! A drop-in replacement for Prometheus' [node_exporter] on Linux: the binary
-//! `aiplatform-node-exporter` listens on `:9100` with node_exporter's flags and serves the same
-//! metric names, types, label names and HELP for the collectors it implements, lighter and
-//! faster.
-//!
-//! # Collectors
-//!
-//! `cpu`, `diskstats`, `filefd`, `filesystem`, `loadavg`, `meminfo`, `netdev`, `netstat`,
-//! `os`, `pressure`, `sockstat`, `stat`, `textfile`, `time`, `uname` and `vmstat`, all on by
-//! default, one module each under [`collectors`], registered by name from one table
-//! ([`collectors::COLLECTORS`]). `--collector.<name>` / `--no-collector.<name>`,
-//! `--collector.disable-defaults` and the `collect[]` / `exclude[]` query parameters select
-//! them, as in node_exporter. Every module separates a pure parser (`parse_x(&str)`) from
-//! the reader (`read_x(&Paths)`), and every root comes from the `--path.*` flags
-//! ([`paths::Paths`]), so the whole exporter runs against a fixture tree.
-//!
-//! # Compatibility
-//!
-//! The default follows current upstream node_exporter; `--compat=debian12` reproduces the
-//! node_exporter 1.5.0 that Debian 12 ships as `prometheus-node-exporter`, including that
-//! package's flag defaults. [`compat::Compat`] lists the differences.
-//!
-//! Self-metrics: `process_*` and `promhttp_metric_handler_*` with client_golang's names and
-//! HELP, `node_exporter_build_info`, and `node_scrape_collector_{success,duration_seconds}`.
-//! Go's runtime metrics (`go_*`) are **not** produced: a Rust process has no garbage
-//! collector or goroutines to describe, and made-up values would mislead.
-//!
-//! # Behaviour under faults
-//!
-//! A collector that fails or runs out of time sets `node_scrape_collector_success` to 0; the
-//! scrape still answers 200 with everything else. A `statfs` that hangs (a dead network
-//! mount) marks that mount's `node_filesystem_device_error` without holding up the scrape,
-//! and costs at most one waiting thread per stuck mount ([`collectors::statfs`]).
-//!
-//! # Not implemented
-//!
-//! The other node_exporter collectors (arp, hwmon, systemd, ...), `--collector.cpu.info`,
-//! `--collector.netdev.address-info`, `--web.systemd-socket`, and `/debug/pprof`.
-//!
-//! [node_exporter]: https://github.com/prometheus/node_exporter
-
+// The crate documentation is the README, so the two say the same things in the same order.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod args;
-pub mod build_info;
 pub mod collectors;
-pub mod compat;
 pub mod config;
 pub mod error;
-mod family;
 pub mod filter;
 mod number;
 pub mod paths;
 mod read;
-pub mod textformat;
+pub mod self_metrics;

@@ -5,15 +5,7 @@ use crate::error::ParseErrorKind;
 
 /// A float as `strconv.ParseFloat(s, 64)` reads it (decimal, exponent, `NaN`, `Inf`).
 pub(crate) fn float(s: &str) -> Result<f64, ParseErrorKind> {
-    let v = s.parse::<f64>().map_err(|_| ParseErrorKind::number(s))?;
-    // Go refuses a finite literal too large for a float (ErrRange); Rust rounds it to ±Inf.
-    if v.is_infinite() {
-        let word = s.trim_start_matches(['+', '-']);
-        if !(word.eq_ignore_ascii_case("inf") || word.eq_ignore_ascii_case("infinity")) {
-            return Err(ParseErrorKind::number(s));
-        }
-    }
-    Ok(v)
+    aiplatform_prometheus::textparse::go_float(s).ok_or_else(|| ParseErrorKind::number(s))
 }
 
 /// An unsigned decimal integer, as `strconv.ParseUint(s, 10, 64)`.

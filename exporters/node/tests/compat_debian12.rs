@@ -11,11 +11,9 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use aiplatform_node_exporter::textformat::{TextKind, TextValue, parse_text};
-
-const GO_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+use aiplatform_metrics::MetricKind;
+use aiplatform_testkit::{Exporter, Scrape, host};
 
 const COLLECTORS: [&str; 16] = [
     "cpu",
@@ -83,33 +81,29 @@ fn untyped_is_gauge(name: &str) -> bool {
     )
 }
 
-type Series = BTreeMap<Vec<(String, String)>, f64>;
+type Series = BTreeMap<BTreeMap<String, String>, f64>;
 
 struct Family {
-    kind: TextKind,
+    kind: MetricKind,
     help: String,
     labels: BTreeSet<String>,
     series: Series,
 }
 
-fn families(body: &str) -> BTreeMap<String, Family> {
+fn families(scrape: &Scrape) -> BTreeMap<String, Family> {
     let mut out = BTreeMap::new();
-    for f in parse_text(body).expect("a valid exposition") {
-        let mut labels = BTreeSet::new();
-        let mut series = Series::new();
-        for s in &f.series {
-            let mut l = s.labels.clone();
-            l.sort();
-            labels.extend(l.iter().map(|(k, _)| k.clone()));
-            if let TextValue::Scalar(v) = s.value {
-                series.insert(l, v);
-            }
-        }
+    for f in scrape.families() {
+        let labels = f.label_names().into_iter().map(str::to_owned).collect();
+        let series = f
+            .series
+            .iter()
+            .filter_map(|s| Some((s.labels.clone(), s.scalar()?)))
+            .collect();
         out.insert(
             f.name.clone(),
             Family {
                 kind: f.kind,
-                help: f.help.clone().unwrap_or_default(),
+                help: f.help.clone(),
                 labels,
                 series,
             },
@@ -147,8 +141,8 @@ fn compare(name: &str, before: &Family, ours: &Family, after: &Family) -> Result
         return Err(format!("series {our_keys:?}, Go {go_keys:?}"));
     }
     let counter = match before.kind {
-        TextKind::Counter => true,
-        TextKind::Untyped => !untyped_is_gauge(name),
+        MetricKind::Counter => true,
+        MetricKind::Unknown => !untyped_is_gauge(name),
         _ => false,
     };
     for (labels, &v) in &ours.series {
@@ -179,20 +173,13 @@ fn compare(name: &str, before: &Family, ours: &Family, after: &Family) -> Result
 
 #[test]
 fn debian12_profile_matches_debians_node_exporter() {
-    assert!(
-        Path::new(GO_EXPORTER).exists(),
-        "{GO_EXPORTER} is missing: run scripts/test.sh (scripts/lib/deps.sh installs Debian's prometheus-node-exporter)"
-    );
-    let go = support::start(GO_EXPORTER, &args(&[]));
-    let rust = support::start(support::ours(), &args(&["--compat=debian12"]));
+    let go = Exporter::start(host::go_exporter("node"), &args(&[]), |_| {});
+    let rust = support::start_ours(&args(&["--compat=debian12"]));
     // Warm both up (the first scrape of either sets up caches), then read Go, us, Go.
-    support::get(go.port, "/metrics");
-    support::get(rust.port, "/metrics");
-    let a = support::get(go.port, "/metrics");
-    let b = support::get(rust.port, "/metrics");
-    let c = support::get(go.port, "/metrics");
-    assert_eq!((a.status, b.status, c.status), (200, 200, 200));
-    let (before, ours, after) = (families(&a.body), families(&b.body), families(&c.body));
+    go.scrape();
+    rust.scrape();
+    let (a, b, c) = (go.scrape(), rust.scrape(), go.scrape());
+    let (before, ours, after) = (families(&a), families(&b), families(&c));
 
     let mut differing: BTreeMap<String, String> = BTreeMap::new();
     let mut compared = 0;

@@ -11,12 +11,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{MetricFamily, Value};
+use aiplatform_metrics::MetricFamily;
 use aiplatform_node_exporter::collectors::collector_set;
 use aiplatform_node_exporter::collectors::filesystem::FilesystemCollector;
 use aiplatform_node_exporter::collectors::statfs::{FsStats, StatFs};
-use aiplatform_node_exporter::compat::Compat;
+use aiplatform_prometheus::Compat;
 use aiplatform_prometheus::{BlockingCollector, ScrapeContext, ScrapeOptions};
+use aiplatform_testkit::SnapshotLookup;
 
 /// Blocks every statfs of paths ending in `hang` until released.
 #[derive(Debug, Default)]
@@ -47,26 +48,18 @@ impl StatFs for HangingStatFs {
     }
 }
 
+/// The value and label values of the series of `name` with `label`.
 fn value(families: &[MetricFamily], name: &str, label: (&str, &str)) -> Option<(f64, Vec<String>)> {
-    let f = families.iter().find(|f| f.name() == name)?;
-    let idx = f.label_names().position(|n| n == label.0)?;
-    f.samples()
-        .find(|s| s.labels.value(idx) == label.1)
-        .map(|s| {
-            let v = match s.value {
-                Value::Gauge(v) | Value::Unknown(v) => v,
-                Value::Counter(c) => c.as_f64(),
-                _ => f64::NAN,
-            };
-            (v, s.labels.values().map(str::to_owned).collect())
-        })
+    let v = families.value(name, &[label])?;
+    let s = families.sample(name, &[label])?;
+    Some((v, s.labels.values().map(str::to_owned).collect()))
 }
 
 fn scrape(c: &FilesystemCollector) -> (Vec<MetricFamily>, Duration) {
     let ctx = ScrapeContext::new(Instant::now() + Duration::from_secs(10));
     let mut out = Vec::new();
     let t = Instant::now();
-    c.update(&ctx, &mut out)
+    c.collect(&ctx, &mut out)
         .expect("the filesystem collector succeeds");
     (out, t.elapsed())
 }

@@ -9,7 +9,7 @@ mod support;
 
 use std::path::Path;
 
-use aiplatform_node_exporter::compat::Compat;
+use aiplatform_prometheus::Compat;
 
 fn deterministic(text: &str) -> String {
     const VOLATILE: [&str; 4] = [
@@ -89,12 +89,14 @@ fn debian12_profile_matches_golden_file() {
 #[test]
 fn every_collector_succeeds_on_the_fixture_tree() {
     let text = support::scrape_in_process(&support::fixture_config(Compat::Upstream));
-    let success: Vec<_> = support::samples(&text)
-        .into_iter()
-        .filter(|(n, _, _)| n == "node_scrape_collector_success")
-        .collect();
+    let scrape = aiplatform_testkit::Scrape::parse(text);
+    let success = scrape.series("node_scrape_collector_success");
     assert_eq!(success.len(), 16, "{success:?}");
-    for (_, labels, v) in success {
-        assert_eq!(v, 1.0, "collector {labels:?} failed on the fixture tree");
+    for s in success {
+        assert_eq!(
+            s.scalar(),
+            Some(1.0),
+            "collector failed on the fixture tree: {s:?}"
+        );
     }
 }

@@ -5,7 +5,8 @@ mod support;
 
 use std::process::Command;
 
-use support::{fixture, get, ours, start};
+use aiplatform_testkit::{Scrape, host};
+use support::{fixture, ours, start_ours};
 
 fn fixture_args(procfs: &str) -> Vec<String> {
     vec![
@@ -21,18 +22,19 @@ fn fixture_args(procfs: &str) -> Vec<String> {
     ]
 }
 
+/// `(collector, node_scrape_collector_success)` pairs.
 fn success(body: &str) -> Vec<(String, f64)> {
-    support::samples(body)
-        .into_iter()
-        .filter(|(n, _, _)| n == "node_scrape_collector_success")
-        .map(|(_, labels, v)| (labels[0].1.clone(), v))
+    Scrape::parse(body)
+        .series("node_scrape_collector_success")
+        .iter()
+        .map(|s| (s.labels["collector"].clone(), s.scalar().unwrap()))
         .collect()
 }
 
 #[test]
 fn serves_every_collector_with_self_metrics_and_no_go_metrics() {
-    let ne = start(ours(), &fixture_args("proc"));
-    let r = get(ne.port, "/metrics");
+    let ne = start_ours(&fixture_args("proc"));
+    let r = ne.get("/metrics");
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type"),
@@ -67,29 +69,29 @@ fn serves_every_collector_with_self_metrics_and_no_go_metrics() {
 
 #[test]
 fn collect_and_exclude_select_collectors() {
-    let ne = start(ours(), &fixture_args("proc"));
-    let r = get(ne.port, "/metrics?collect[]=cpu&collect[]=meminfo");
+    let ne = start_ours(&fixture_args("proc"));
+    let r = ne.get("/metrics?collect[]=cpu&collect[]=meminfo");
     assert_eq!(r.status, 200);
     let names: Vec<String> = success(&r.body).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["cpu", "meminfo"]);
     assert!(!r.body.contains("node_load1"));
 
-    let r = get(ne.port, "/metrics?exclude[]=cpu");
+    let r = ne.get("/metrics?exclude[]=cpu");
     assert_eq!(r.status, 200);
     assert!(!r.body.contains("node_cpu_seconds_total"));
     assert_eq!(success(&r.body).len(), 15);
 
-    let r = get(ne.port, "/metrics?collect[]=nope");
+    let r = ne.get("/metrics?collect[]=nope");
     assert_eq!(r.status, 400);
     assert!(r.body.contains("missing collector: nope"), "{}", r.body);
-    let r = get(ne.port, "/metrics?collect[]=cpu&exclude[]=meminfo");
+    let r = ne.get("/metrics?collect[]=cpu&exclude[]=meminfo");
     assert_eq!(r.status, 400);
 }
 
 #[test]
 fn failing_collectors_report_zero_and_the_scrape_is_still_200() {
-    let ne = start(ours(), &fixture_args("garbage/proc"));
-    let r = get(ne.port, "/metrics");
+    let ne = start_ours(&fixture_args("garbage/proc"));
+    let r = ne.get("/metrics");
     assert_eq!(r.status, 200);
     let s = success(&r.body);
     let failed: Vec<&str> = s
@@ -125,24 +127,24 @@ fn disable_defaults_keeps_only_the_named_collectors() {
         "--collector.disable-defaults".into(),
         "--collector.loadavg".into(),
     ]);
-    let ne = start(ours(), &args);
-    let r = get(ne.port, "/metrics");
+    let ne = start_ours(&args);
+    let r = ne.get("/metrics");
     let names: Vec<String> = success(&r.body).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["loadavg"]);
     assert!(r.body.contains("node_load1 0.93\n"));
-    let r = get(ne.port, "/metrics?collect[]=cpu");
+    let r = ne.get("/metrics?collect[]=cpu");
     assert_eq!(r.status, 400, "a disabled collector cannot be requested");
     assert!(r.body.contains("disabled collector: cpu"));
 }
 
 #[test]
 fn landing_page_and_unknown_paths() {
-    let ne = start(ours(), &fixture_args("proc"));
-    let r = get(ne.port, "/");
+    let ne = start_ours(&fixture_args("proc"));
+    let r = ne.get("/");
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Node Exporter"));
     assert!(r.body.contains("href=\"metrics\""), "{}", r.body);
-    assert_eq!(get(ne.port, "/nope").status, 404);
+    assert_eq!(ne.get("/nope").status, 404);
 }
 
 #[test]
@@ -184,15 +186,11 @@ fn help_and_version_and_bad_flags() {
 #[test]
 fn promtool_accepts_the_exposition() {
     use std::io::Write as _;
-    let promtool = "/usr/bin/promtool";
-    assert!(
-        std::path::Path::new(promtool).exists(),
-        "{promtool} is missing: run scripts/test.sh (scripts/lib/deps.sh installs Debian's prometheus package)"
-    );
-    let ne = start(ours(), &fixture_args("proc"));
-    let r = get(ne.port, "/metrics");
+    let promtool = host::promtool();
+    let ne = start_ours(&fixture_args("proc"));
+    let r = ne.get("/metrics");
     assert_eq!(r.status, 200);
-    let mut child = Command::new(promtool)
+    let mut child = Command::new(&promtool)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -226,7 +224,7 @@ fn promtool_accepts_the_exposition() {
 #[test]
 fn a_gzip_scrape_like_prometheus_sends_is_answered_compressed() {
     use std::io::{Read, Write};
-    let ne = start(ours(), &fixture_args("proc"));
+    let ne = start_ours(&fixture_args("proc"));
     let mut s = std::net::TcpStream::connect(("127.0.0.1", ne.port)).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
@@ -243,5 +241,5 @@ fn a_gzip_scrape_like_prometheus_sends_is_answered_compressed() {
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("content-encoding: gzip"), "{head}");
     // The exporter is still serving (a debug build used to overflow its stack here).
-    assert_eq!(get(ne.port, "/metrics").status, 200);
+    assert_eq!(ne.get("/metrics").status, 200);
 }

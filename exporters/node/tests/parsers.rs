@@ -12,7 +12,7 @@ use aiplatform_node_exporter::collectors::{
     vmstat,
 };
 use aiplatform_node_exporter::error::ParseError;
-use aiplatform_node_exporter::textformat;
+use aiplatform_prometheus::textparse::{self, TextParseError};
 
 type Pairs = Vec<(String, f64)>;
 
@@ -31,12 +31,40 @@ fn case(parser: &str, name: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// A parser's error, which must say where parsing stopped.
+trait Located: Debug + std::fmt::Display {
+    /// Whether the error names the source of `parser`'s cases.
+    fn names_source_of(&self, parser: &str) -> bool;
+}
+
+/// A `/proc` or `/sys` parser names the file it read (`sys/fs/file-nr` for the `file-nr`
+/// cases), first in its message.
+impl Located for ParseError {
+    fn names_source_of(&self, parser: &str) -> bool {
+        self.source_name.replace('/', "-").ends_with(parser)
+            && self.to_string().starts_with(self.source_name)
+    }
+}
+
+/// The text exposition parser names the line it stopped at.
+impl Located for TextParseError {
+    fn names_source_of(&self, _: &str) -> bool {
+        self.line > 0
+            && self
+                .to_string()
+                .starts_with(&format!("line {}: ", self.line))
+    }
+}
+
 /// `ok` or `err`, after checking the error names its source.
-fn outcome<T: Debug>(r: &Result<T, ParseError>) -> &'static str {
+fn outcome<T: Debug, E: Located>(parser: &str, r: &Result<T, E>) -> &'static str {
     match r {
         Ok(_) => "ok",
         Err(e) => {
-            assert!(!e.to_string().is_empty());
+            assert!(
+                e.names_source_of(parser),
+                "{parser}: the error does not say where it stopped: {e} ({e:?})"
+            );
             "err"
         }
     }
@@ -44,13 +72,13 @@ fn outcome<T: Debug>(r: &Result<T, ParseError>) -> &'static str {
 
 /// Runs `parse` on the four cases and checks the pinned outcomes (normal, truncated,
 /// garbage, huge).
-fn check<T: Debug>(
+fn check<T: Debug, E: Located>(
     parser: &str,
-    parse: impl Fn(&str) -> Result<T, ParseError>,
+    parse: impl Fn(&str) -> Result<T, E>,
     want: [&str; 4],
-) -> [Result<T, ParseError>; 4] {
+) -> [Result<T, E>; 4] {
     let results = ["normal", "truncated", "garbage", "huge"].map(|c| parse(&case(parser, c)));
-    let got = [0, 1, 2, 3].map(|i| outcome(&results[i]));
+    let got = [0, 1, 2, 3].map(|i| outcome(parser, &results[i]));
     assert_eq!(
         got, want,
         "{parser}: outcomes of normal, truncated, garbage, huge"
@@ -285,7 +313,7 @@ fn os_release() {
 fn textfile() {
     let [normal, truncated, _, huge] = check(
         "textfile",
-        textformat::parse_text,
+        textparse::parse_text,
         ["ok", "err", "err", "ok"],
     );
     assert_eq!(normal.unwrap().len(), 6);
@@ -299,7 +327,7 @@ fn textfile() {
     let values: Vec<_> = huge
         .iter()
         .map(|f| match &f.series[0].value {
-            textformat::TextValue::Scalar(v) => *v,
+            textparse::TextValue::Scalar(v) => *v,
             _ => f64::NAN,
         })
         .collect();
@@ -308,7 +336,7 @@ fn textfile() {
         [1e308, -1e308, 18446744073709551615.0, f64::INFINITY]
     );
     assert!(
-        textformat::parse_text("bigger 1e309\n").is_err(),
+        textparse::parse_text("bigger 1e309\n").is_err(),
         "out of a float's range"
     );
 }

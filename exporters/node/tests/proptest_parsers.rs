@@ -5,7 +5,7 @@ use aiplatform_node_exporter::collectors::{
     cpu, diskstats, filefd, filesystem, loadavg, meminfo, netdev, netlink, netstat, os, pressure,
     sockstat, stat, time, vmstat,
 };
-use aiplatform_node_exporter::textformat;
+use aiplatform_prometheus::textparse;
 use proptest::prelude::*;
 
 /// Lines of tokens seen in `/proc`, `/sys`, os-release and text expositions.
@@ -89,7 +89,7 @@ proptest! {
             let _ = os.version_number();
             let _ = os.support_end_seconds();
         }
-        let _ = textformat::parse_text(&text);
+        let _ = textparse::parse_text(&text);
     }
 
     #[test]

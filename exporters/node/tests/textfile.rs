@@ -2,40 +2,18 @@
 //! still exported, mtimes only for files read, globbed directories, and names kept as written.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{MetricFamily, MetricKind, Value};
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_node_exporter::collectors::textfile::TextfileCollector;
 use aiplatform_prometheus::{BlockingCollector, ScrapeContext};
-
-fn temp_dir() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "node-textfile-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use aiplatform_testkit::{SnapshotLookup, TempDir};
 
 fn collect(dir: Option<PathBuf>) -> Vec<MetricFamily> {
     let ctx = ScrapeContext::new(Instant::now() + Duration::from_secs(5));
     let mut out = Vec::new();
-    TextfileCollector::new(dir).update(&ctx, &mut out).unwrap();
+    TextfileCollector::new(dir).collect(&ctx, &mut out).unwrap();
     out
-}
-
-fn scalar(out: &[MetricFamily], name: &str) -> Option<f64> {
-    let f = out.iter().find(|f| f.name() == name)?;
-    let s = f.samples().next()?;
-    Some(match s.value {
-        Value::Gauge(v) | Value::Unknown(v) => v,
-        Value::Counter(c) => c.as_f64(),
-        _ => f64::NAN,
-    })
 }
 
 fn mtime_files(out: &[MetricFamily]) -> Vec<String> {
@@ -47,7 +25,7 @@ fn mtime_files(out: &[MetricFamily]) -> Vec<String> {
 
 #[test]
 fn a_bad_file_is_flagged_and_the_rest_exported() {
-    let dir = temp_dir();
+    let dir = TempDir::new("textfile");
     std::fs::write(
         dir.join("a_good.prom"),
         "# HELP ok_metric Fine.\n# TYPE ok_metric gauge\nok_metric 7\n",
@@ -62,11 +40,11 @@ fn a_bad_file_is_flagged_and_the_rest_exported() {
     .unwrap();
     std::fs::write(dir.join("e_also_good.prom"), "another 2\n").unwrap();
     std::fs::write(dir.join("ignored.txt"), "not_read 1\n").unwrap();
-    let out = collect(Some(dir.clone()));
-    assert_eq!(scalar(&out, "ok_metric"), Some(7.0));
-    assert_eq!(scalar(&out, "another"), Some(2.0));
-    assert!(scalar(&out, "stamped").is_none() && scalar(&out, "not_read").is_none());
-    assert_eq!(scalar(&out, "node_textfile_scrape_error"), Some(1.0));
+    let out = collect(Some(dir.path().to_owned()));
+    assert_eq!(out.value("ok_metric", &[]), Some(7.0));
+    assert_eq!(out.value("another", &[]), Some(2.0));
+    assert!(out.value("stamped", &[]).is_none() && out.value("not_read", &[]).is_none());
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
     let files = mtime_files(&out);
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(files[0].ends_with("a_good.prom") && files[1].ends_with("e_also_good.prom"));
@@ -81,19 +59,20 @@ fn a_bad_file_is_flagged_and_the_rest_exported() {
 
 #[test]
 fn empty_missing_and_unset_directories() {
-    let out = collect(Some(temp_dir()));
-    assert_eq!(scalar(&out, "node_textfile_scrape_error"), Some(0.0));
+    let empty = TempDir::new("textfile");
+    let out = collect(Some(empty.path().to_owned()));
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
     assert!(mtime_files(&out).is_empty());
     let out = collect(Some(PathBuf::from("/nonexistent/textfile/dir")));
-    assert_eq!(scalar(&out, "node_textfile_scrape_error"), Some(1.0));
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(1.0));
     let out = collect(None);
-    assert_eq!(scalar(&out, "node_textfile_scrape_error"), Some(0.0));
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
     assert_eq!(out.len(), 1);
 }
 
 #[test]
 fn globbed_directories_and_names_kept_as_written() {
-    let root = temp_dir();
+    let root = TempDir::new("textfile");
     for d in ["one", "two"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -109,7 +88,7 @@ fn globbed_directories_and_names_kept_as_written() {
     assert_eq!(jobs.kind(), MetricKind::Counter);
     let runs = out.iter().find(|f| f.name() == "runs").unwrap();
     assert_eq!(runs.kind(), MetricKind::Counter);
-    assert_eq!(scalar(&out, "runs"), Some(4.0));
+    assert_eq!(out.value("runs", &[]), Some(4.0));
     // Both counters are written under the names their files gave them.
     let mut snapshot = aiplatform_metrics::Snapshot::new();
     aiplatform_metrics::Registry::new().collect_into_with(&mut snapshot, out);
@@ -124,7 +103,7 @@ fn globbed_directories_and_names_kept_as_written() {
 
 #[test]
 fn the_same_family_in_two_files_is_merged() {
-    let dir = temp_dir();
+    let dir = TempDir::new("textfile");
     std::fs::write(
         dir.join("a.prom"),
         "# TYPE temp gauge\ntemp{room=\"a\"} 20\n",
@@ -135,9 +114,9 @@ fn the_same_family_in_two_files_is_merged() {
         "# TYPE temp gauge\ntemp{room=\"b\"} 21\n",
     )
     .unwrap();
-    let out = collect(Some(dir));
+    let out = collect(Some(dir.path().to_owned()));
     let temp: Vec<_> = out.iter().filter(|f| f.name() == "temp").collect();
     assert_eq!(temp.len(), 1);
     assert_eq!(temp[0].len(), 2);
-    assert_eq!(scalar(&out, "node_textfile_scrape_error"), Some(0.0));
+    assert_eq!(out.value("node_textfile_scrape_error", &[]), Some(0.0));
 }

@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiplatform_metrics::{MetricFamily, Registry};
-use aiplatform_prometheus::{CollectError, CollectorSet, CollectorSetError, ScrapeContext};
+use aiplatform_metrics::Registry;
+use aiplatform_prometheus::{CollectorSet, CollectorSetError, Compat};
 
-use crate::collectors::{Env, names, register_all};
-use crate::exporter_metrics::{ExporterMetrics, QueriesLoad, ScrapeClock};
-use crate::profile::Profile;
+use crate::collectors::{Binding, names, register_all};
+use crate::config::Config;
 use crate::queries_file::{QueriesFile, QueriesFileError};
+use crate::self_metrics::{QueriesLoad, ScrapeClock, SelfMetrics};
 use crate::target::Target;
 
 /// The collector set's namespace and program name, as upstream reports them
@@ -20,19 +20,11 @@ pub const NAMESPACE: &str = "pg";
 /// See [`NAMESPACE`].
 pub const PROGRAM: &str = "postgres_exporter";
 
-fn noop(_: &ScrapeContext, _: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-    Ok(())
-}
-
-/// A set with the collector names of `profile` and no work, to generate and parse the
-/// `--[no-]collector.<name>` flags before any target exists.
-pub fn flag_set(profile: Profile) -> CollectorSet {
-    let mut set = CollectorSet::new(NAMESPACE, PROGRAM).expect("static namespace is valid");
-    for (name, default) in names(profile) {
-        set.register_blocking(name, default, noop)
-            .expect("static collector names are valid and distinct");
-    }
-    set
+/// The collector names of `compat` and their defaults, to generate and parse the
+/// `--[no-]collector.<name>` flags before any target exists ([`CollectorSet::for_flags`]).
+pub fn flag_set(compat: Compat) -> CollectorSet {
+    CollectorSet::for_flags(NAMESPACE, PROGRAM, names(compat))
+        .expect("static collector names are valid and distinct")
 }
 
 /// A server to scrape with its bookkeeping.
@@ -53,36 +45,37 @@ impl Scraped {
         }
     }
 
-    /// The collector set for this target: every collector, enabled as in `enabled`, each
-    /// limited to `timeout`.
+    /// The collector set for this target: every collector, enabled as in `flags` (the set
+    /// the command line was parsed into), each limited to `timeout`.
     pub fn collector_set(
         &self,
-        env: &Arc<Env>,
-        enabled: &[String],
+        config: &Arc<Config>,
+        flags: &CollectorSet,
         timeout: Duration,
     ) -> Result<CollectorSet, CollectorSetError> {
         let mut set = CollectorSet::new(NAMESPACE, PROGRAM)?;
         set.set_timeout(timeout);
-        register_all(&mut set, &self.target, env, &self.clock)?;
-        let all: Vec<String> = set.names().map(str::to_owned).collect();
-        for name in all {
-            let on = enabled.contains(&name);
-            set.set_enabled(&name, on)?;
-        }
+        let binding = Binding {
+            target: self.target.clone(),
+            config: config.clone(),
+            clock: self.clock.clone(),
+        };
+        register_all(&mut set, &binding)?;
+        set.enable_like(flags);
         Ok(set)
     }
 
     /// Registers `pg_up`, `pg_static` and `pg_exporter_*` for this target in `registry`.
-    pub fn register_exporter_metrics(
+    pub fn register_self_metrics(
         &self,
         registry: &Registry,
-        env: &Arc<Env>,
+        config: &Arc<Config>,
         queries: Option<QueriesLoad>,
     ) {
-        registry.register_collector(ExporterMetrics {
+        registry.register_collector(SelfMetrics {
             target: self.target.clone(),
             clock: self.clock.clone(),
-            env: env.clone(),
+            config: config.clone(),
             queries,
         });
     }

@@ -14,11 +14,11 @@
 use std::collections::HashMap;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_prometheus::family::Naming;
 use aiplatform_prometheus::{CollectError, parse_go_duration_nanos};
 use tokio_postgres::Row;
 
 use crate::cell::Cell;
-use crate::family::{Kind, build, metric_kind};
 
 /// How a column is used.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,12 +101,12 @@ enum Value {
 }
 
 impl Converted {
-    fn desc(&mut self, kind: Kind, name: String, help: &str, labels: &[String]) -> usize {
+    fn desc(&mut self, kind: MetricKind, name: String, help: &str, labels: &[String]) -> usize {
         if let Some(i) = self.families.iter().position(|d| d.name == name) {
             return i;
         }
         self.families.push(Desc {
-            kind: metric_kind(kind),
+            kind,
             name,
             help: help.to_owned(),
             labels: labels.to_vec(),
@@ -118,7 +118,11 @@ impl Converted {
     pub fn families(&self) -> Result<Vec<MetricFamily>, CollectError> {
         let mut out: Vec<MetricFamily> = Vec::with_capacity(self.families.len());
         for d in &self.families {
-            out.push(build(d.kind, &d.name, &d.help, &d.labels)?);
+            out.push(
+                Naming::AsGiven
+                    .build(d.kind, &d.name, &d.help, &d.labels)
+                    .map_err(CollectError::new)?,
+            );
         }
         for (i, labels, value) in &self.series {
             let f = &mut out[*i];
@@ -179,9 +183,9 @@ pub fn convert(ns: &Namespace, rows: &[Row], extra: &[(&str, &str)]) -> Converte
                 Some((Usage::Discard | Usage::Label, _)) => {}
                 Some((Usage::Counter, help)) | Some((Usage::Gauge, help)) => {
                     let kind = if by_name[name].usage == Usage::Counter {
-                        Kind::Counter
+                        MetricKind::Counter
                     } else {
-                        Kind::Gauge
+                        MetricKind::Gauge
                     };
                     match value.to_f64() {
                         Some(v) => {
@@ -195,7 +199,7 @@ pub fn convert(ns: &Namespace, rows: &[Row], extra: &[(&str, &str)]) -> Converte
                 }
                 Some((Usage::MappedMetric(map), help)) => match &value {
                     Cell::Text(t) if map.contains_key(t) => {
-                        let d = out.desc(Kind::Gauge, metric, help, &label_names);
+                        let d = out.desc(MetricKind::Gauge, metric, help, &label_names);
                         out.series.push((d, values.clone(), Value::Scalar(map[t])));
                     }
                     _ => out
@@ -210,7 +214,7 @@ pub fn convert(ns: &Namespace, rows: &[Row], extra: &[(&str, &str)]) -> Converte
                     match parsed {
                         Some(ms) => {
                             let d = out.desc(
-                                Kind::Gauge,
+                                MetricKind::Gauge,
                                 format!("{metric}_milliseconds"),
                                 help,
                                 &label_names,
@@ -289,7 +293,7 @@ pub fn convert(ns: &Namespace, rows: &[Row], extra: &[(&str, &str)]) -> Converte
                 None => match value.to_f64() {
                     Some(v) => {
                         let help = format!("Unknown metric from {}", ns.name);
-                        let d = out.desc(Kind::Untyped, metric, &help, &label_names);
+                        let d = out.desc(MetricKind::Unknown, metric, &help, &label_names);
                         out.series.push((d, values.clone(), Value::Scalar(v)));
                     }
                     None => out

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use aiplatform_metrics::Registry;
 use aiplatform_prometheus::http::StatusCode;
-use aiplatform_prometheus::{Exposition, Response, RouteRequest, text_response};
+use aiplatform_prometheus::{CollectorSet, Exposition, Response, RouteRequest, text_response};
 use parking_lot::Mutex;
 
 use crate::auth_config::AuthConfig;
-use crate::collectors::Env;
+use crate::config::Config;
 use crate::exporter::Scraped;
 use crate::target::{Limits, Target};
 
@@ -23,38 +23,34 @@ use crate::target::{Limits, Target};
 #[derive(Debug)]
 pub struct Prober {
     auth: AuthConfig,
-    env: Arc<Env>,
+    config: Arc<Config>,
     limits: Limits,
-    enabled: Vec<String>,
+    flags: CollectorSet,
     timeout: Duration,
     max_targets: usize,
     cache: Mutex<Vec<(String, Scraped, Instant)>>,
 }
 
 impl Prober {
-    /// A prober using `auth`'s modules, running the `enabled` collectors.
+    /// A prober using `auth`'s modules, running the collectors enabled in `flags` (the set
+    /// the command line was parsed into).
     pub fn new(
         auth: AuthConfig,
-        env: Arc<Env>,
+        config: Arc<Config>,
         limits: Limits,
-        enabled: Vec<String>,
+        flags: CollectorSet,
         timeout: Duration,
         max_targets: usize,
     ) -> Prober {
         Prober {
             auth,
-            env,
+            config,
             limits,
-            enabled,
+            flags,
             timeout,
             max_targets: max_targets.max(1),
             cache: Mutex::new(Vec::new()),
         }
-    }
-
-    /// How many targets hold a pooled connection slot now.
-    pub fn cached_targets(&self) -> usize {
-        self.cache.lock().len()
     }
 
     fn scraped(&self, key: String, make: impl FnOnce() -> Target) -> Scraped {
@@ -98,14 +94,14 @@ impl Prober {
         let key = format!("{module}\u{0}{}", dsn.redacted());
         let limits = self.limits;
         let scraped = self.scraped(key, || Target::new(dsn, limits));
-        let set = match scraped.collector_set(&self.env, &self.enabled, self.timeout) {
+        let set = match scraped.collector_set(&self.config, &self.flags, self.timeout) {
             Ok(s) => s,
             Err(e) => {
                 return text_response(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"));
             }
         };
         let registry = Registry::new();
-        scraped.register_exporter_metrics(&registry, &self.env, None);
+        scraped.register_self_metrics(&registry, &self.config, None);
         req.scrape(&set, &Exposition::new(registry)).await
     }
 }

@@ -70,16 +70,6 @@ pub enum TargetError {
     Query(String),
 }
 
-impl TargetError {
-    /// Whether this is a failure to connect (what `pg_up 0` reports).
-    pub fn is_connect(&self) -> bool {
-        matches!(
-            self,
-            TargetError::Connect { .. } | TargetError::ConnectTimeout { .. }
-        )
-    }
-}
-
 /// An open connection and what was learnt on opening it.
 pub struct Session {
     client: Client,

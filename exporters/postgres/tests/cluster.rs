@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::{Cluster, Exporter, Scrape, at_exit, eventually, http_get};
+use aiplatform_testkit::{Scrape, TempDir, host, poll};
+use support::{Cluster, at_exit, exporter, go_exporter};
 
 struct Pair {
     primary: Cluster,
@@ -28,7 +29,7 @@ fn clusters() -> &'static Pair {
         );
         let replica = Cluster::replica_of(&primary, "replica");
         at_exit(&replica);
-        let streaming = eventually(Duration::from_secs(30), || {
+        let streaming = poll(Duration::from_secs(30), || {
             primary.psql(
                 "postgres",
                 "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
@@ -39,8 +40,8 @@ fn clusters() -> &'static Pair {
     })
 }
 
-fn start(cluster: &Cluster, db: &str, args: &[&str]) -> Exporter {
-    Exporter::start(&[("DATA_SOURCE_NAME", &cluster.url(db))], args)
+fn start(cluster: &Cluster, db: &str, args: &[&str]) -> aiplatform_testkit::Exporter {
+    exporter(&[("DATA_SOURCE_NAME", &cluster.url(db))], args)
 }
 
 #[test]
@@ -51,9 +52,9 @@ fn upstream_names_on_the_primary() {
         "{}&application_name=pgexp-self-check",
         pair.primary.url("app")
     );
-    let e = Exporter::start(&[("DATA_SOURCE_NAME", &dsn)], &[]);
+    let e = exporter(&[("DATA_SOURCE_NAME", &dsn)], &[]);
     let s = e.scrape();
-    assert_eq!(s.value("pg_up"), Some(1.0), "{}", s.0);
+    assert_eq!(s.get("pg_up", &[]), Some(1.0), "{}", s.text());
     let server = format!("127.0.0.1:{}", pair.primary.port);
     assert!(
         s.lines_of("pg_static")
@@ -65,9 +66,9 @@ fn upstream_names_on_the_primary() {
     );
     // Every collector enabled by default succeeded.
     for l in s.lines_of("pg_scrape_collector_success") {
-        assert!(l.ends_with(" 1"), "{l}\n{}", e.log_text());
+        assert!(l.ends_with(" 1"), "{l}\n{}", e.log());
     }
-    assert_eq!(s.value("pg_exporter_last_scrape_error"), Some(0.0));
+    assert_eq!(s.get("pg_exporter_last_scrape_error", &[]), Some(0.0));
     // database: sizes and connection limits, every database.
     let dbs: Vec<String> = pair
         .primary
@@ -77,21 +78,24 @@ fn upstream_names_on_the_primary() {
         .collect();
     for db in &dbs {
         assert!(
-            s.value(&format!("pg_database_size_bytes{{datname=\"{db}\"}}"))
+            s.get("pg_database_size_bytes", &[("datname", db.as_str())])
                 .unwrap()
                 > 1e6,
             "{db}"
         );
         assert_eq!(
-            s.value(&format!("pg_database_connection_limit{{datname=\"{db}\"}}")),
+            s.get("pg_database_connection_limit", &[("datname", db.as_str())]),
             Some(-1.0)
         );
     }
     // locks: nine modes zero-filled for every database.
     assert_eq!(s.lines_of("pg_locks_count").len(), 9 * dbs.len());
     assert!(
-        s.value("pg_locks_count{datname=\"template1\",mode=\"sireadlock\"}")
-            .is_some()
+        s.get(
+            "pg_locks_count",
+            &[("datname", "template1"), ("mode", "sireadlock")]
+        )
+        .is_some()
     );
     // stat_activity: six states zero-filled for every database.
     for db in &dbs {
@@ -103,66 +107,74 @@ fn upstream_names_on_the_primary() {
             "fastpath function call",
             "disabled",
         ] {
-            let p = format!("pg_stat_activity_count{{datname=\"{db}\",state=\"{state}\",");
-            assert!(s.value(&p).is_some(), "{p}");
+            let labels = [("datname", db.as_str()), ("state", state)];
             assert!(
-                s.value(&format!(
-                    "pg_stat_activity_max_tx_duration{{datname=\"{db}\",state=\"{state}\","
-                ))
-                .is_some()
+                s.get("pg_stat_activity_count", &labels).is_some(),
+                "{labels:?}"
             );
+            assert!(s.get("pg_stat_activity_max_tx_duration", &labels).is_some());
         }
     }
     // settings: units converted (8kB, min, s, B, kB, MB, ms), bools, HELP.
     assert_eq!(
-        s.value("pg_settings_shared_buffers_bytes"),
+        s.get("pg_settings_shared_buffers_bytes", &[]),
         Some(134_217_728.0)
     );
     assert_eq!(
-        s.value("pg_settings_checkpoint_timeout_seconds"),
+        s.get("pg_settings_checkpoint_timeout_seconds", &[]),
         Some(300.0)
     );
     assert_eq!(
-        s.value("pg_settings_log_rotation_age_seconds"),
+        s.get("pg_settings_log_rotation_age_seconds", &[]),
         Some(86_400.0)
     );
     assert_eq!(
-        s.value("pg_settings_wal_segment_size_bytes"),
+        s.get("pg_settings_wal_segment_size_bytes", &[]),
         Some(16_777_216.0)
     );
     assert_eq!(
-        s.value("pg_settings_maintenance_work_mem_bytes"),
+        s.get("pg_settings_maintenance_work_mem_bytes", &[]),
         Some(67_108_864.0)
     );
     assert_eq!(
-        s.value("pg_settings_min_wal_size_bytes"),
+        s.get("pg_settings_min_wal_size_bytes", &[]),
         Some(83_886_080.0)
     );
-    assert_eq!(s.value("pg_settings_deadlock_timeout_seconds"), Some(1.0));
-    assert_eq!(s.value("pg_settings_fsync"), Some(0.0));
-    assert!(s.0.contains("# HELP pg_settings_shared_buffers_bytes Server Parameter: shared_buffers [Units converted to bytes.]"));
-    assert_eq!(s.value("pg_exporter_settings_skipped_total"), Some(0.0));
+    assert_eq!(
+        s.get("pg_settings_deadlock_timeout_seconds", &[]),
+        Some(1.0)
+    );
+    assert_eq!(s.get("pg_settings_fsync", &[]), Some(0.0));
+    assert!(s.text().contains("# HELP pg_settings_shared_buffers_bytes Server Parameter: shared_buffers [Units converted to bytes.]"));
+    assert_eq!(s.get("pg_exporter_settings_skipped_total", &[]), Some(0.0));
     // stat_database, conflicts (still with server upstream), bgwriter, archiver.
-    assert!(s.value("pg_stat_database_xact_commit{datid=").unwrap() >= 0.0);
+    assert!(
+        s.get("pg_stat_database_xact_commit", &[("datname", "app")])
+            .unwrap()
+            >= 0.0
+    );
     assert!(
         s.lines_of("pg_stat_database_xact_commit")
             .iter()
             .all(|l| !l.contains("datname=\"\""))
     );
     assert!(
-        s.value("pg_stat_database_active_time_seconds_total")
-            .is_some()
+        s.get(
+            "pg_stat_database_active_time_seconds_total",
+            &[("datname", "app")]
+        )
+        .is_some()
     );
     assert!(
         s.lines_of("pg_stat_database_conflicts_confl_lock")
             .iter()
             .all(|l| l.contains(&format!("server=\"{server}\"")))
     );
-    assert!(s.value("pg_stat_bgwriter_buffers_alloc_total").unwrap() > 0.0);
-    assert!(s.value("pg_stat_archiver_archived_count").is_some());
+    assert!(s.get("pg_stat_bgwriter_buffers_alloc_total", &[]).unwrap() > 0.0);
+    assert!(s.get("pg_stat_archiver_archived_count", &[]).is_some());
     // stat_replication and replication slots: the replica, by name and slot.
     let rep = s.lines_of("pg_stat_replication_pg_wal_lsn_diff");
-    assert_eq!(rep.len(), 1, "{}", s.0);
+    assert_eq!(rep.len(), 1, "{}", s.text());
     assert!(
         rep[0].contains("application_name=\"replica1\"")
             && rep[0].contains("client_addr=\"127.0.0.1\"")
@@ -172,52 +184,55 @@ fn upstream_names_on_the_primary() {
         rep[0]
     );
     assert!(
-        s.value("pg_stat_replication_pg_current_wal_lsn_bytes")
+        s.get("pg_stat_replication_pg_current_wal_lsn_bytes", &[])
             .unwrap()
             > 0.0
     );
     assert_eq!(
-        s.value("pg_replication_slots_active{slot_name=\"replica_slot\",database=\"\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        s.value(
-            "pg_replication_slots_slot_is_active{slot_name=\"replica_slot\",slot_type=\"physical\"}"
+        s.get(
+            "pg_replication_slots_active",
+            &[("slot_name", "replica_slot"), ("database", "")]
         ),
         Some(1.0)
     );
-    assert!(s.value("pg_replication_slots_wal_status{slot_name=\"replica_slot\",slot_type=\"physical\",wal_status=\"reserved\"}").is_some());
+    assert_eq!(
+        s.get(
+            "pg_replication_slots_slot_is_active",
+            &[("slot_name", "replica_slot"), ("slot_type", "physical")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        s.get(
+            "pg_replication_slots_wal_status",
+            &[
+                ("slot_name", "replica_slot"),
+                ("slot_type", "physical"),
+                ("wal_status", "reserved")
+            ]
+        )
+        .is_some()
+    );
     // replication: a primary.
-    assert_eq!(s.value("pg_replication_is_replica"), Some(0.0));
-    assert_eq!(s.value("pg_replication_lag_seconds"), Some(0.0));
-    assert_eq!(s.value("pg_replication_lag"), Some(0.0));
+    assert_eq!(s.get("pg_replication_is_replica", &[]), Some(0.0));
+    assert_eq!(s.get("pg_replication_lag_seconds", &[]), Some(0.0));
+    assert_eq!(s.get("pg_replication_lag", &[]), Some(0.0));
     // stat_user_tables / statio_user_tables of the connected database.
-    let t = "{datname=\"app\",schemaname=\"public\",relname=\"items\"}";
-    assert!(
-        s.value(&format!("pg_stat_user_tables_n_live_tup{t}"))
-            .unwrap()
-            >= 1000.0
-    );
-    assert!(
-        s.value(&format!("pg_stat_user_tables_table_size_bytes{t}"))
-            .unwrap()
-            > 8192.0
-    );
-    assert!(
-        s.value(&format!("pg_stat_user_tables_last_analyze{t}"))
-            .unwrap()
-            > 1.6e9
-    );
-    assert!(
-        s.value(&format!("pg_statio_user_tables_heap_blocks_hit{t}"))
-            .is_some()
-    );
+    let t = [
+        ("datname", "app"),
+        ("schemaname", "public"),
+        ("relname", "items"),
+    ];
+    assert!(s.get("pg_stat_user_tables_n_live_tup", &t).unwrap() >= 1000.0);
+    assert!(s.get("pg_stat_user_tables_table_size_bytes", &t).unwrap() > 8192.0);
+    assert!(s.get("pg_stat_user_tables_last_analyze", &t).unwrap() > 1.6e9);
+    assert!(s.get("pg_statio_user_tables_heap_blocks_hit", &t).is_some());
     // Not enabled by default.
-    assert!(s.value("pg_postmaster_start_time_seconds").is_none());
+    assert!(s.get("pg_postmaster_start_time_seconds", &[]).is_none());
     assert!(s.lines_of("pg_stat_statements_calls_total").is_empty());
     // The own connection is not counted upstream-style.
     assert!(
-        !s.0.contains("application_name=\"pgexp-self-check\""),
+        !s.text().contains("application_name=\"pgexp-self-check\""),
         "own connection listed"
     );
 }
@@ -232,10 +247,13 @@ fn exclude_and_include_databases() {
     );
     let s = e.scrape();
     assert!(
-        s.value("pg_database_size_bytes{datname=\"template1\"}")
+        s.get("pg_database_size_bytes", &[("datname", "template1")])
             .is_none()
     );
-    assert!(s.value("pg_database_size_bytes{datname=\"app\"}").is_some());
+    assert!(
+        s.get("pg_database_size_bytes", &[("datname", "app")])
+            .is_some()
+    );
     drop(e);
     let e = start(&pair.primary, "postgres", &["--include-databases=app"]);
     let s = e.scrape();
@@ -252,18 +270,18 @@ fn replica_detection_lag_and_recovery() {
     let pair = clusters();
     let e = start(&pair.replica, "postgres", &["--collector.postmaster"]);
     let s = e.scrape();
-    assert_eq!(s.value("pg_up"), Some(1.0));
-    assert_eq!(s.value("pg_replication_is_replica"), Some(1.0));
-    assert!(s.value("pg_postmaster_start_time_seconds").unwrap() > 1.6e9);
+    assert_eq!(s.get("pg_up", &[]), Some(1.0));
+    assert_eq!(s.get("pg_replication_is_replica", &[]), Some(1.0));
+    assert!(s.get("pg_postmaster_start_time_seconds", &[]).unwrap() > 1.6e9);
     for l in s.lines_of("pg_scrape_collector_success") {
-        assert!(l.ends_with(" 1"), "{l}\n{}", e.log_text());
+        assert!(l.ends_with(" 1"), "{l}\n{}", e.log());
     }
     // A transaction replayed since the replica started gives it a replay timestamp.
     pair.primary.psql(
         "app",
         "INSERT INTO items VALUES (100000, 'seen') ON CONFLICT DO NOTHING",
     );
-    assert!(eventually(Duration::from_secs(20), || {
+    assert!(poll(Duration::from_secs(20), || {
         pair.replica
             .psql("app", "SELECT count(*) FROM items WHERE id = 100000")
             == "1"
@@ -274,9 +292,9 @@ fn replica_detection_lag_and_recovery() {
     pair.primary
         .psql("app", "INSERT INTO items VALUES (100001, 'lag')");
     let primary_exp = start(&pair.primary, "postgres", &[]);
-    let behind = eventually(Duration::from_secs(20), || {
+    let behind = poll(Duration::from_secs(20), || {
         let s = e.scrape();
-        s.value("pg_replication_lag_seconds").unwrap_or(0.0) >= 2.0
+        s.get("pg_replication_lag_seconds", &[]).unwrap_or(0.0) >= 2.0
     });
     let s = e.scrape();
     assert!(
@@ -284,20 +302,25 @@ fn replica_detection_lag_and_recovery() {
         "lag did not grow while replay was paused: {:?}",
         s.lines_of("pg_replication_lag_seconds")
     );
-    assert!(s.value("pg_replication_lag").unwrap() >= 2.0);
-    assert!(s.value("pg_replication_last_replay_seconds").unwrap() >= 2.0);
+    assert!(s.get("pg_replication_lag", &[]).unwrap() >= 2.0);
+    assert!(s.get("pg_replication_last_replay_seconds", &[]).unwrap() >= 2.0);
     let p = primary_exp.scrape();
     assert!(
-        p.value("pg_stat_replication_pg_wal_lsn_diff").unwrap() > 0.0,
+        p.get(
+            "pg_stat_replication_pg_wal_lsn_diff",
+            &[("application_name", "replica1")]
+        )
+        .unwrap()
+            > 0.0,
         "{:?}",
         p.lines_of("pg_stat_replication_pg_wal_lsn_diff")
     );
     // Resume: once everything received is replayed, the lag is 0 again.
     pair.replica
         .psql("postgres", "SELECT pg_wal_replay_resume()");
-    assert!(eventually(Duration::from_secs(20), || e
+    assert!(poll(Duration::from_secs(20), || e
         .scrape()
-        .value("pg_replication_lag_seconds")
+        .get("pg_replication_lag_seconds", &[])
         == Some(0.0)));
     pair.primary
         .psql("app", "DELETE FROM items WHERE id >= 100000");
@@ -367,18 +390,16 @@ fn stat_statements_are_bounded_and_in_seconds() {
             .iter()
             .all(|l| l.ends_with(" 1")),
         "{}",
-        e.log_text()
+        e.log()
     );
 }
 
 #[test]
 fn custom_queries_file() {
     let pair = clusters();
-    let dir = std::env::temp_dir().join(format!("pgexp-queries-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("queries.yaml");
-    std::fs::write(
-        &path,
+    let dir = TempDir::new("pgexp-queries");
+    let path = dir.write(
+        "queries.yaml",
         r#"
 pg_custom:
   query: "SELECT 'a' AS kind, 3 AS items, 42::bigint AS seen, 'on' AS mode, '1500ms' AS took, extract(epoch from clock_timestamp()) AS at UNION ALL SELECT 'b', 4, 43, 'off', '2s', 0"
@@ -400,56 +421,51 @@ pg_hist:
   metrics:
     - wait: {usage: HISTOGRAM, description: "Wait"}
 "#,
-    )
-    .unwrap();
+    );
     let e = start(
         &pair.primary,
         "app",
         &[&format!("--extend.query-path={}", path.display())],
     );
     let s = e.scrape();
-    let server = format!("server=\"127.0.0.1:{}\"", pair.primary.port);
+    let address = format!("127.0.0.1:{}", pair.primary.port);
+    let server = ("server", address.as_str());
     assert_eq!(
-        s.value(&format!("pg_custom_items{{kind=\"a\",{server}}}")),
+        s.get("pg_custom_items", &[("kind", "a"), server]),
         Some(3.0),
         "{}",
-        s.0
+        s.text()
     );
     assert_eq!(
-        s.value(&format!("pg_custom_seen{{kind=\"b\",{server}}}")),
+        s.get("pg_custom_seen", &[("kind", "b"), server]),
         Some(43.0)
     );
+    assert_eq!(s.get("pg_custom_mode", &[("kind", "a"), server]), Some(1.0));
     assert_eq!(
-        s.value(&format!("pg_custom_mode{{kind=\"a\",{server}}}")),
-        Some(1.0)
-    );
-    assert_eq!(
-        s.value(&format!(
-            "pg_custom_took_milliseconds{{kind=\"b\",{server}}}"
-        )),
+        s.get("pg_custom_took_milliseconds", &[("kind", "b"), server]),
         Some(2000.0)
     );
     assert_eq!(
-        s.value(&format!("pg_hist_wait_bucket{{{server},le=\"5\"}}")),
+        s.get("pg_hist_wait_bucket", &[server, ("le", "5")]),
         Some(2.0),
         "{}",
-        s.0
+        s.text()
     );
-    assert_eq!(
-        s.value(&format!("pg_hist_wait_count{{{server}}}")),
-        Some(5.0)
-    );
+    assert_eq!(s.get("pg_hist_wait_count", &[server]), Some(5.0));
     // Repeated label sets: one kept, the scrape still succeeds, the drop is counted.
     assert_eq!(s.lines_of("pg_dupes_v").len(), 1);
     assert!(
-        s.value("aiplatform_metrics_collect_dropped_series_total{reason=\"duplicate_series\"}")
-            .unwrap()
+        s.get(
+            "aiplatform_metrics_collect_dropped_series_total",
+            &[("reason", "duplicate_series")]
+        )
+        .unwrap()
             >= 1.0,
         "{}",
-        s.0
+        s.text()
     );
     assert_eq!(
-        s.value("pg_scrape_collector_success{collector=\"queries\"}"),
+        s.get("pg_scrape_collector_success", &[("collector", "queries")]),
         Some(1.0)
     );
     let hash = s.lines_of("pg_exporter_user_queries_load_error");
@@ -457,86 +473,79 @@ pg_hist:
         hash.len() == 1 && hash[0].ends_with(" 0") && hash[0].contains("hashsum=\""),
         "{hash:?}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn bad_queries_file_is_reported_not_fatal() {
     let pair = clusters();
-    let dir = std::env::temp_dir().join(format!("pgexp-badq-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("queries.yaml");
-    std::fs::write(
-        &path,
+    let dir = TempDir::new("pgexp-badq");
+    let path = dir.write(
+        "queries.yaml",
         "pg_x:\n  query: 'SELECT 1 AS v'\n  metrics:\n    - v: {usage: GUAGE}\n",
-    )
-    .unwrap();
+    );
     let e = start(
         &pair.primary,
         "postgres",
         &[&format!("--extend.query-path={}", path.display())],
     );
     let s = e.scrape();
-    assert_eq!(s.value("pg_up"), Some(1.0));
+    assert_eq!(s.get("pg_up", &[]), Some(1.0));
     let l = s.lines_of("pg_exporter_user_queries_load_error");
     assert!(l.len() == 1 && l[0].ends_with(" 1"), "{l:?}");
-    let log = e.log_text();
+    let log = e.log();
     assert!(
         log.contains("unknown usage") && log.contains("GUAGE") && log.contains("queries.yaml"),
         "{log}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn probe_needs_an_auth_module_and_an_allowed_target() {
     let pair = clusters();
-    let dir = std::env::temp_dir().join(format!("pgexp-probe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("postgres_exporter.yml");
-    std::fs::write(
-        &cfg,
+    let dir = TempDir::new("pgexp-probe");
+    let cfg = dir.write(
+        "postgres_exporter.yml",
         format!(
             "auth_modules:\n  mon:\n    type: userpass\n    userpass: {{username: secretuser, password: '{}'}}\n    options: {{sslmode: disable, dbname: app}}\n    targets: ['127.0.0.1:{}']\n",
             support::SECRET_PASSWORD,
             pair.primary.port
         ),
-    )
-    .unwrap();
-    let e = Exporter::start(&[], &[&format!("--config.file={}", cfg.display())]);
+    );
+    let e = exporter(&[], &[&format!("--config.file={}", cfg.display())]);
     let target = format!("127.0.0.1:{}", pair.primary.port);
-    let (code, body) = e.get(&format!("/probe?target={target}&auth_module=mon"));
-    assert_eq!(code, 200, "{body}");
-    let s = Scrape(body);
-    assert_eq!(s.value("pg_up"), Some(1.0), "{}", s.0);
-    assert!(s.value("pg_database_size_bytes{datname=\"app\"}").is_some());
+    let r = e.get(&format!("/probe?target={target}&auth_module=mon"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let s = Scrape::parse(r.body);
+    assert_eq!(s.get("pg_up", &[]), Some(1.0), "{}", s.text());
     assert!(
-        s.value("pg_stat_user_tables_n_live_tup{datname=\"app\"")
+        s.get("pg_database_size_bytes", &[("datname", "app")])
+            .is_some()
+    );
+    assert!(
+        s.get("pg_stat_user_tables_n_live_tup", &[("datname", "app")])
             .is_some(),
         "dbname option applied"
     );
     assert!(
-        !s.0.contains("promhttp_"),
+        !s.text().contains("promhttp_"),
         "probe output has no exporter self-metrics"
     );
     // The replica is not in the module's targets: its credentials are not sent there.
-    let (code, body) = e.get(&format!(
+    let r = e.get(&format!(
         "/probe?target=127.0.0.1:{}&auth_module=mon",
         pair.replica.port
     ));
-    assert_eq!(code, 400, "{body}");
-    assert!(body.contains("not allowed"));
-    let (code, _) = e.get(&format!("/probe?target={target}"));
-    assert_eq!(code, 400);
-    let (code, _) = e.get(&format!(
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("not allowed"));
+    assert_eq!(e.get(&format!("/probe?target={target}")).status, 400);
+    let r = e.get(&format!(
         "/probe?target=secretuser:x@{target}&auth_module=mon"
     ));
-    assert_eq!(code, 400);
-    assert!(!e.log_text().contains(support::SECRET_PASSWORD));
+    assert_eq!(r.status, 400);
+    assert!(!e.log().contains(support::SECRET_PASSWORD));
     // Without auth modules there is no /probe.
     let plain = start(&pair.primary, "postgres", &[]);
-    assert_eq!(plain.get(&format!("/probe?target={target}")).0, 404);
-    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(plain.get(&format!("/probe?target={target}")).status, 404);
 }
 
 #[test]
@@ -548,14 +557,16 @@ fn debian12_profile_names() {
         &["--compat=debian12", "--collector.postmaster"],
     );
     let s = e.scrape();
-    let server = format!("server=\"127.0.0.1:{}\"", pair.primary.port);
+    let address = format!("127.0.0.1:{}", pair.primary.port);
+    let at = ("server", address.as_str());
+    let server = format!("server=\"{address}\"");
     assert_eq!(
-        s.value(&format!("pg_replication_lag{{{server}}}")),
+        s.get("pg_replication_lag", &[at]),
         Some(0.0),
         "{}",
-        s.0
+        s.text()
     );
-    assert!(s.value("pg_replication_lag_seconds").is_none());
+    assert!(s.get("pg_replication_lag_seconds", &[]).is_none());
     assert!(
         s.lines_of("pg_stat_database_xact_commit")
             .iter()
@@ -568,40 +579,43 @@ fn debian12_profile_names() {
         "0.11 keeps the shared row"
     );
     assert!(
-        s.value("pg_stat_database_sessions{datid=").is_some(),
+        s.get("pg_stat_database_sessions", &[("datname", "app")])
+            .is_some(),
         "0.11 exports unknown columns untyped"
     );
-    assert!(s.0.contains("# HELP pg_stat_database_sessions Unknown metric from pg_stat_database"));
     assert!(
-        s.value(&format!(
-            "pg_database_size_bytes{{datname=\"app\",{server}}}"
-        ))
-        .is_some()
+        s.text()
+            .contains("# HELP pg_stat_database_sessions Unknown metric from pg_stat_database")
     );
-    assert!(s.value("pg_database_connection_limit").is_none());
     assert!(
-        s.value(&format!("pg_settings_shared_buffers_bytes{{{server}}}"))
+        s.get("pg_database_size_bytes", &[("datname", "app"), at])
             .is_some()
     );
-    assert!(s.0.contains("# HELP pg_settings_shared_buffers_bytes Sets the number of shared memory buffers used by the server. [Units converted to bytes.]"));
-    assert!(s.value(&format!("pg_statio_user_tables_heap_blks_hit{{datname=\"app\",schemaname=\"public\",relname=\"items\",{server}}}")).is_some());
+    assert!(s.get("pg_database_connection_limit", &[]).is_none());
+    assert!(s.get("pg_settings_shared_buffers_bytes", &[at]).is_some());
+    assert!(s.text().contains("# HELP pg_settings_shared_buffers_bytes Sets the number of shared memory buffers used by the server. [Units converted to bytes.]"));
+    let items = [
+        ("datname", "app"),
+        ("schemaname", "public"),
+        ("relname", "items"),
+        at,
+    ];
     assert!(
-        s.value("pg_scrape_collector_success{collector=\"bgwriter\"}")
+        s.get("pg_statio_user_tables_heap_blks_hit", &items)
             .is_some()
     );
     assert!(
-        s.value(&format!("pg_postmaster_start_time_seconds{{{server}}}"))
-            .unwrap()
-            > 1.6e9
+        s.get("pg_scrape_collector_success", &[("collector", "bgwriter")])
+            .is_some()
     );
+    assert!(s.get("pg_postmaster_start_time_seconds", &[at]).unwrap() > 1.6e9);
     assert!(
         s.lines_of("pg_scrape_collector_success")
             .iter()
             .all(|l| l.ends_with(" 1")),
         "{}",
-        e.log_text()
+        e.log()
     );
-    let _ = http_get;
 }
 
 /// Debian 12's postgres_exporter 0.11.1 and ours with `--compat=debian12` against the same
@@ -610,40 +624,31 @@ fn debian12_profile_names() {
 /// any documented difference that no longer occurs.
 #[test]
 fn debian12_profile_matches_debian_postgres_exporter() {
-    const GO: &str = "/usr/bin/prometheus-postgres-exporter";
-    assert!(
-        std::path::Path::new(GO).exists(),
-        "{GO} is missing: run scripts/test.sh (scripts/lib/deps.sh installs prometheus-postgres-exporter)"
-    );
     let pair = clusters();
-    let dir = std::env::temp_dir().join(format!("pgexp-compat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("pgexp-compat");
     // Debian's example queries.yaml without pg_stat_statements, whose query uses total_time
     // and fails on PostgreSQL 13 and later (0.11.1 then exports nothing for it).
-    let example = std::fs::read_to_string(
-        "/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml",
-    )
-    .expect("Debian's example queries.yaml (prometheus-postgres-exporter package)");
+    let example = std::fs::read_to_string(host::debian_example(
+        "prometheus-postgres-exporter",
+        "queries.yaml",
+    ))
+    .expect("Debian's example queries.yaml");
     let cut = example
         .find("# WARNING: This set of metrics")
         .expect("pg_stat_statements section");
     let idle = example
         .find("pg_process_idle:")
         .expect("pg_process_idle section");
-    let go_queries = dir.join("go-queries.yaml");
-    std::fs::write(
-        &go_queries,
+    let go_queries = dir.write(
+        "go-queries.yaml",
         format!("{}{}", &example[..cut], &example[idle..]),
-    )
-    .unwrap();
+    );
     // Ours has replication lag, postmaster and the table statistics built in; the idle
     // histogram goes through the same queries-file engine.
-    let our_queries = dir.join("our-queries.yaml");
-    std::fs::write(&our_queries, &example[idle..]).unwrap();
+    let our_queries = dir.write("our-queries.yaml", &example[idle..]);
 
     let url = pair.primary.url("app");
-    let go = Exporter::start_bin(
-        GO,
+    let go = go_exporter(
         &[("DATA_SOURCE_NAME", &url)],
         &[&format!("--extend.query-path={}", go_queries.display())],
     );
@@ -709,47 +714,19 @@ fn debian12_profile_matches_debian_postgres_exporter() {
         stale.is_empty(),
         "documented differences that no longer occur: {stale:#?}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 type Families = std::collections::BTreeMap<String, (String, BTreeSet<String>)>;
 
-/// `name -> (type, label names)` from a text exposition (histogram and summary sample
-/// suffixes and their `le`/`quantile` folded into the family).
+/// `name -> (type, label names)` of a scrape (`le` and `quantile` are not label names).
 fn families(s: &Scrape) -> Families {
-    let mut out = Families::new();
-    for (name, ty) in s.types() {
-        out.insert(name, (ty, BTreeSet::new()));
-    }
-    for line in s.samples() {
-        let (series, _) = line.rsplit_once(' ').unwrap();
-        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-        let family = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|suf| {
-                name.strip_suffix(suf).filter(|b| {
-                    out.get(*b)
-                        .is_some_and(|(t, _)| t == "histogram" || t == "summary")
-                })
-            })
-            .unwrap_or(name);
-        let Some((_, set)) = out.get_mut(family) else {
-            continue;
-        };
-        for pair in labels
-            .trim_end_matches('}')
-            .split("\",")
-            .filter(|p| !p.is_empty())
-        {
-            if let Some((k, _)) = pair.split_once('=')
-                && k != "le"
-                && k != "quantile"
-            {
-                set.insert(k.to_owned());
-            }
-        }
-    }
-    out
+    s.families()
+        .iter()
+        .map(|f| {
+            let labels = f.label_names().into_iter().map(str::to_owned).collect();
+            (f.name.clone(), (f.kind.text_name().to_owned(), labels))
+        })
+        .collect()
 }
 
 /// The documented differences between Debian's postgres_exporter 0.11.1 and

@@ -6,7 +6,8 @@ mod support;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use support::{Cluster, Exporter, Scrape, eventually, http_get};
+use aiplatform_testkit::{Exporter, Scrape, poll};
+use support::{Cluster, exporter};
 
 const OURS: &str = "application_name = 'aiplatform-postgres-exporter'";
 
@@ -21,42 +22,41 @@ fn our_connections(c: &Cluster) -> usize {
 
 fn scrape_with_budget(e: &Exporter, seconds: &str) -> (Duration, Scrape) {
     let t = Instant::now();
-    let (code, body) = http_get(
-        e.port,
+    let r = e.get_with(
         "/metrics",
         &[("X-Prometheus-Scrape-Timeout-Seconds", seconds)],
     );
-    assert_eq!(code, 200, "{body}");
-    (t.elapsed(), Scrape(body))
+    assert_eq!(r.status, 200, "{}", r.body);
+    (t.elapsed(), Scrape::parse(r.body))
 }
 
 #[test]
 fn database_down_is_pg_up_0_and_recovers_by_itself() {
     let mut db = Cluster::primary("down");
-    let e = Exporter::start(
+    let e = exporter(
         &[("DATA_SOURCE_NAME", &db.url("postgres"))],
         &["--pg.connect-timeout=2s"],
     );
-    assert_eq!(e.scrape().value("pg_up"), Some(1.0));
+    assert_eq!(e.scrape().get("pg_up", &[]), Some(1.0));
     db.stop();
     let (took, s) = scrape_with_budget(&e, "10");
-    assert_eq!(s.value("pg_up"), Some(0.0), "{}", s.0);
+    assert_eq!(s.get("pg_up", &[]), Some(0.0), "{}", s.text());
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(
-        s.value("pg_scrape_collector_success{collector=\"database\"}"),
+        s.get("pg_scrape_collector_success", &[("collector", "database")]),
         Some(0.0)
     );
-    assert_eq!(s.value("pg_exporter_last_scrape_error"), Some(1.0));
+    assert_eq!(s.get("pg_exporter_last_scrape_error", &[]), Some(1.0));
     // Still down: every scrape answers quickly with pg_up 0.
     let (took, s) = scrape_with_budget(&e, "10");
-    assert_eq!(s.value("pg_up"), Some(0.0));
+    assert_eq!(s.get("pg_up", &[]), Some(0.0));
     assert!(took < Duration::from_secs(5), "took {took:?}");
     db.start();
     assert!(
-        eventually(Duration::from_secs(20), || e.scrape().value("pg_up")
+        poll(Duration::from_secs(20), || e.scrape().get("pg_up", &[])
             == Some(1.0)),
         "did not recover: {}",
-        e.log_text()
+        e.log()
     );
     let s = e.scrape();
     assert!(
@@ -64,7 +64,7 @@ fn database_down_is_pg_up_0_and_recovers_by_itself() {
             .iter()
             .all(|l| l.ends_with(" 1"))
     );
-    assert_eq!(s.value("pg_exporter_last_scrape_error"), Some(0.0));
+    assert_eq!(s.get("pg_exporter_last_scrape_error", &[]), Some(0.0));
     assert_eq!(our_connections(&db), 1, "one pooled connection");
 }
 
@@ -72,20 +72,15 @@ fn database_down_is_pg_up_0_and_recovers_by_itself() {
 fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
     let db = Cluster::primary("locked");
     db.psql("postgres", "CREATE TABLE locked_t (id int)");
-    let dir = std::env::temp_dir().join(format!("pgexp-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let locked = dir.join("locked.yaml");
-    std::fs::write(
-        &locked,
+    let dir = aiplatform_testkit::TempDir::new("pgexp-faults");
+    let locked = dir.write(
+        "locked.yaml",
         "pg_locked:\n  query: 'SELECT count(*) AS n FROM locked_t'\n  metrics:\n    - n: {usage: GAUGE, description: rows}\n",
-    )
-    .unwrap();
-    let slow = dir.join("slow.yaml");
-    std::fs::write(
-        &slow,
+    );
+    let slow = dir.write(
+        "slow.yaml",
         "pg_slow:\n  query: 'SELECT 1 AS n FROM pg_sleep(60)'\n  metrics:\n    - n: {usage: GAUGE, description: one}\n",
-    )
-    .unwrap();
+    );
     // Server-side timeouts far beyond the budget: only cancellation can end the queries.
     let args = |file: &std::path::Path| {
         vec![
@@ -104,12 +99,12 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         .unwrap()
         .write_all(b"BEGIN; LOCK TABLE locked_t IN ACCESS EXCLUSIVE MODE;\n")
         .unwrap();
-    assert!(eventually(Duration::from_secs(10), || {
+    assert!(poll(Duration::from_secs(10), || {
         db.psql("postgres", "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'locked_t'::regclass") == "1"
     }));
 
     let locked_args = args(&locked);
-    let e = Exporter::start(
+    let e = exporter(
         &env,
         &locked_args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
@@ -117,9 +112,9 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
     for _ in 0..5 {
         let (took, s) = scrape_with_budget(&e, "2");
         assert!(took < Duration::from_millis(2500), "took {took:?}");
-        assert_eq!(s.value("pg_up"), Some(1.0));
+        assert_eq!(s.get("pg_up", &[]), Some(1.0));
         assert_eq!(
-            s.value("pg_scrape_collector_success{collector=\"queries\"}"),
+            s.get("pg_scrape_collector_success", &[("collector", "queries")]),
             Some(0.0)
         );
         // The other collectors' queries wait behind the blocked one on the single pooled
@@ -127,7 +122,7 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         most = most.max(our_connections(&db));
         // The blocked query was cancelled: nothing of ours waits on the lock.
         assert!(
-            eventually(Duration::from_secs(3), || {
+            poll(Duration::from_secs(3), || {
                 db.psql(
                 "postgres",
                 &format!("SELECT count(*) FROM pg_stat_activity WHERE {OURS} AND wait_event_type = 'Lock'")
@@ -137,7 +132,7 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         );
     }
     assert!(most <= 2, "connections piled up: {most}");
-    assert!(eventually(Duration::from_secs(5), || our_connections(&db) <= 1));
+    assert!(poll(Duration::from_secs(5), || our_connections(&db) <= 1));
     // Lock released: the next scrape succeeds on a fresh connection.
     holder
         .stdin
@@ -145,7 +140,7 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         .unwrap()
         .write_all(b"ROLLBACK;\n")
         .unwrap();
-    assert!(eventually(Duration::from_secs(10), || {
+    assert!(poll(Duration::from_secs(10), || {
         let s = scrape_with_budget(&e, "2").1;
         s.lines_of("pg_scrape_collector_success")
             .iter()
@@ -165,11 +160,11 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         .unwrap()
         .write_all(b"BEGIN; LOCK TABLE locked_t IN ACCESS EXCLUSIVE MODE;\n")
         .unwrap();
-    assert!(eventually(Duration::from_secs(10), || {
+    assert!(poll(Duration::from_secs(10), || {
         db.psql("postgres", "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'locked_t'::regclass") == "1"
     }));
     let defaults = format!("--extend.query-path={}", locked.display());
-    let e = Exporter::start(&env, &[defaults.as_str()]);
+    let e = exporter(&env, &[defaults.as_str()]);
     let (took, s) = scrape_with_budget(&e, "10");
     assert!(took < Duration::from_secs(4), "took {took:?}");
     for l in s.lines_of("pg_scrape_collector_success") {
@@ -177,13 +172,13 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         let want = if touches { " 0" } else { " 1" };
         assert!(l.ends_with(want), "{l}");
     }
-    assert!(e.log_text().contains("lock timeout"), "{}", e.log_text());
+    assert!(e.log().contains("lock timeout"), "{}", e.log());
     drop(e);
     let _ = holder.kill();
     let _ = holder.wait();
 
     let slow_args = args(&slow);
-    let e = Exporter::start(
+    let e = exporter(
         &env,
         &slow_args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
@@ -191,12 +186,12 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         let (took, s) = scrape_with_budget(&e, "1.5");
         assert!(took < Duration::from_secs(2), "took {took:?}");
         assert_eq!(
-            s.value("pg_scrape_collector_success{collector=\"queries\"}"),
+            s.get("pg_scrape_collector_success", &[("collector", "queries")]),
             Some(0.0)
         );
     }
     assert!(
-        eventually(Duration::from_secs(3), || {
+        poll(Duration::from_secs(3), || {
             db.psql(
             "postgres",
             &format!("SELECT count(*) FROM pg_stat_activity WHERE {OURS} AND query LIKE '%pg_sleep%' AND state = 'active'")
@@ -205,5 +200,4 @@ fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
         "pg_sleep was not cancelled"
     );
     assert!(our_connections(&db) <= 2);
-    std::fs::remove_dir_all(&dir).ok();
 }

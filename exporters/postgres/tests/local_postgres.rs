@@ -5,7 +5,7 @@ mod support;
 
 use std::net::TcpStream;
 
-use support::Exporter;
+use support::exporter;
 
 fn require_local_postgres() {
     assert!(
@@ -17,7 +17,7 @@ fn require_local_postgres() {
 #[test]
 fn scrapes_the_machines_postgres() {
     require_local_postgres();
-    let e = Exporter::start(
+    let e = exporter(
         &[(
             "DATA_SOURCE_NAME",
             "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable",
@@ -25,17 +25,18 @@ fn scrapes_the_machines_postgres() {
         &[],
     );
     let s = e.scrape();
-    assert_eq!(s.value("pg_up"), Some(1.0), "{}", e.log_text());
+    assert_eq!(s.get("pg_up", &[]), Some(1.0), "{}", e.log());
     for db in ["test", "root", "postgres"] {
         assert!(
-            s.value(&format!("pg_database_size_bytes{{datname=\"{db}\"}}"))
+            s.get("pg_database_size_bytes", &[("datname", db)])
                 .is_some(),
             "{db}"
         );
         assert!(
-            s.value(&format!(
-                "pg_stat_activity_count{{datname=\"{db}\",state=\"idle\","
-            ))
+            s.get(
+                "pg_stat_activity_count",
+                &[("datname", db), ("state", "idle")]
+            )
             .is_some(),
             "{db}"
         );
@@ -45,14 +46,14 @@ fn scrapes_the_machines_postgres() {
             .iter()
             .all(|l| l.ends_with(" 1")),
         "{}",
-        e.log_text()
+        e.log()
     );
 }
 
 #[test]
 fn key_value_dsn_and_debian12_profile() {
     require_local_postgres();
-    let e = Exporter::start(
+    let e = exporter(
         &[(
             "DATA_SOURCE_NAME",
             "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable",
@@ -60,15 +61,18 @@ fn key_value_dsn_and_debian12_profile() {
         &["--compat=debian12"],
     );
     let s = e.scrape();
-    assert_eq!(s.value("pg_up"), Some(1.0));
+    assert_eq!(s.get("pg_up", &[]), Some(1.0));
     assert!(
-        s.value("pg_database_size_bytes{datname=\"root\",server=\"127.0.0.1:5432\"}")
-            .is_some(),
+        s.get(
+            "pg_database_size_bytes",
+            &[("datname", "root"), ("server", "127.0.0.1:5432")]
+        )
+        .is_some(),
         "{}",
-        s.0
+        s.text()
     );
     assert!(
-        s.value("pg_replication_lag{server=\"127.0.0.1:5432\"}")
+        s.get("pg_replication_lag", &[("server", "127.0.0.1:5432")])
             .is_some()
     );
 }
@@ -76,7 +80,7 @@ fn key_value_dsn_and_debian12_profile() {
 #[test]
 fn disable_default_and_settings_metrics_as_in_0_11() {
     require_local_postgres();
-    let e = Exporter::start(
+    let e = exporter(
         &[
             (
                 "DATA_SOURCE_NAME",
@@ -87,12 +91,12 @@ fn disable_default_and_settings_metrics_as_in_0_11() {
         &["--disable-default-metrics"],
     );
     let s = e.scrape();
-    assert_eq!(s.value("pg_up"), Some(1.0));
+    assert_eq!(s.get("pg_up", &[]), Some(1.0));
     assert!(s.lines_of("pg_locks_count").is_empty());
     assert!(s.lines_of("pg_stat_database_xact_commit").is_empty());
-    assert!(s.value("pg_settings_shared_buffers_bytes").is_none());
+    assert!(s.get("pg_settings_shared_buffers_bytes", &[]).is_none());
     assert!(
-        s.value("pg_database_size_bytes{datname=\"postgres\"}")
+        s.get("pg_database_size_bytes", &[("datname", "postgres")])
             .is_some()
     );
 }

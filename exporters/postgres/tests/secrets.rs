@@ -7,7 +7,7 @@ mod support;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use support::{Cluster, Exporter, SECRET_PASSWORD, at_exit, exporter_bin};
+use support::{Cluster, SECRET_PASSWORD, at_exit, exporter, exporter_bin};
 
 const WRONG: &str = "Wr0ng-Pa55-Qx7";
 
@@ -22,19 +22,18 @@ fn db() -> &'static Cluster {
 
 /// Every place a secret could leak to, for one configuration.
 fn assert_never_shown(env: &[(&str, &str)], secret: &str, want_up: f64, format: &str) {
-    let e = Exporter::start(
+    let e = exporter(
         env,
         &["--log.level=debug", &format!("--log.format={format}")],
     );
     for _ in 0..2 {
-        let (code, body) = e.get("/metrics");
-        assert_eq!(code, 200);
-        assert!(!body.contains(secret), "password in metrics");
-        assert!(body.contains(&format!("pg_up {want_up}")), "{body}");
+        let r = e.get("/metrics");
+        assert_eq!(r.status, 200);
+        assert!(!r.body.contains(secret), "password in metrics");
+        assert!(r.body.contains(&format!("pg_up {want_up}")), "{}", r.body);
     }
-    let (_, landing) = e.get("/");
-    assert!(!landing.contains(secret));
-    let log = e.log_text();
+    assert!(!e.get("/").body.contains(secret));
+    let log = e.log();
     assert!(!log.is_empty());
     assert!(!log.contains(secret), "password in logs:\n{log}");
     if want_up == 0.0 {
@@ -122,8 +121,7 @@ fn forms(
 
 fn check_all(password: &str, want_up: f64) {
     let c = db();
-    let dir = std::env::temp_dir().join(format!("pgexp-secrets-{}-{want_up}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = aiplatform_testkit::TempDir::new("pgexp-secrets");
     for (i, (name, env)) in forms(password, c.port, &dir.join("pass"))
         .into_iter()
         .enumerate()
@@ -133,7 +131,6 @@ fn check_all(password: &str, want_up: f64) {
         eprintln!("form {name} ({format})");
         assert_never_shown(&env, password, want_up, format);
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -30,7 +30,7 @@ struct Cli {
 struct Loadavg;
 
 impl BlockingCollector for Loadavg {
-    fn update(
+    fn collect(
         &self,
         _ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,

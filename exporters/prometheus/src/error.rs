@@ -179,29 +179,10 @@ pub enum ConfigProblem {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// A file could not be read.
-    #[error("failed to read {what} ({}): {source}", path.display())]
-    Read {
-        /// Which setting (`cert_file`, `key_file`, `client_ca_file`).
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
-    },
-    /// The PEM data could not be parsed, or held nothing of the expected kind.
-    #[error("invalid PEM in {what}: {source}")]
-    Pem {
-        /// Which setting.
-        what: &'static str,
-        /// The parser's error.
-        #[source]
-        source: rustls_pki_types::pem::Error,
-    },
-    /// No certificate was found.
-    #[error("no certificate found in {0}")]
-    NoCertificate(&'static str),
+    /// A certificate or key could not be read, holds a malformed PEM block, or none of the
+    /// expected kind.
+    #[error(transparent)]
+    Pem(#[from] aiplatform_tls::PemError),
     /// rustls refused the certificate and key (for instance, they do not match).
     #[error("failed to load X509KeyPair: {0}")]
     KeyPair(#[source] rustls::Error),

@@ -9,7 +9,9 @@
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Args, Command, ValueEnum};
+use clap::{ArgAction, Args, Command};
+
+use crate::{LogFormat, LogLevel};
 
 /// `--web.*` and `--log.*`.
 #[derive(Debug, Clone, Args)]
@@ -92,55 +94,11 @@ pub struct WebArgs {
     pub log_format: LogFormat,
 }
 
-/// `--log.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    /// Everything, including each collector's outcome.
-    Debug,
-    /// Start-up, listeners and failures (the default).
-    Info,
-    /// Warnings and errors.
-    Warn,
-    /// Errors only.
-    Error,
-}
-
-impl LogLevel {
-    /// The flag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
-
-/// `--log.format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `key=value` pairs, as go-kit's logfmt (the default).
-    Logfmt,
-    /// One JSON object per line.
-    Json,
-}
-
-impl LogFormat {
-    /// The flag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Logfmt => "logfmt",
-            LogFormat::Json => "json",
-        }
-    }
-}
-
 impl WebArgs {
-    /// Installs logging as the flags ask (stderr, like the Go exporters), through
-    /// [`aiplatform_logging::init_for_exporter`]. Keep the guard in `main`.
+    /// Installs logging as `--log.level` and `--log.format` ask ([`crate::init_logging`]).
+    /// Keep the guard in `main`.
     pub fn init_logging(&self) -> Result<aiplatform_logging::LogGuard, aiplatform_logging::Error> {
-        aiplatform_logging::init_for_exporter(self.log_level.as_str(), self.log_format.as_str())
+        crate::init_logging(self.log_level, self.log_format)
     }
 }
 

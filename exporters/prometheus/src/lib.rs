@@ -70,7 +70,7 @@
 //! struct Info { addr: String }
 //!
 //! impl ScrapeCollector for Info {
-//!     async fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+//!     async fn collect(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
 //!         // Query self.addr within ctx.remaining(); here, a constant.
 //!         let mut up = MetricFamily::builder(MetricKind::Gauge, "redis_up", "Information about the Redis instance")
 //!             .build().map_err(CollectError::new)?;
@@ -145,12 +145,32 @@
 //!   fall back to the system roots). As in the toolkit, a file that becomes invalid while
 //!   running fails closed: 500, or a refused handshake.
 //!
+//! # The exporter skeleton
+//!
+//! What the node, PostgreSQL and Redis exporters share, so that their binaries read alike
+//! (`main` parses the command line, installs logging, and serves what the crate's `app`
+//! module wires together):
+//!
+//! - [`Compat`]: `--compat=upstream|debian12`, which Go exporter release is reproduced;
+//! - [`collectors`]: the collector traits ([`ScrapeCollector`], [`BlockingCollector`], both
+//!   `collect(ctx, out)`) and the [`CollectorSet`] that registers them by name, generates
+//!   `--[no-]collector.<name>` ([`CollectorSet::for_flags`] before the collectors exist) and
+//!   runs a scrape under time limits;
+//! - [`family`]: building the families collectors return, with the Go exporters' counter names
+//!   ([`family::Naming`]) and the by-name [`family::FamilySet`];
+//! - [`WebArgs`], [`ExporterCli`], [`LogLevel`] / [`LogFormat`] and [`init_logging`]: the
+//!   shared flags, `--version`, and logging as the Go exporters do it;
+//! - [`limit_malloc_arenas`] and [`BuildInfo`]: process set-up and `<program>_build_info`;
+//! - [`textparse`]: the text exposition parser (Go's `expfmt` rules) for exporters that read
+//!   expositions, such as the node exporter's textfile collector.
+//!
 //! # Modules
 //!
 //! One job each: [`server`](ServerBuilder) (listeners, connections, routing), negotiation and
 //! responses ([`accepts_gzip`], [`Exposition`]), [`web_config`](WebConfig) (file format), TLS
-//! (rustls settings), basic auth, limits, self-metrics, [`process`](ProcessCollector),
-//! [`flags`](WebArgs) and [`cli`](ExporterCli), [`collectors`], the [landing page](LandingPage),
+//! (rustls settings, certificates through `aiplatform-tls`), basic auth, limits, self-metrics,
+//! [`process`](ProcessCollector), [`flags`](WebArgs) and [`cli`](ExporterCli), logging,
+//! [`collectors`], [`family`], [`textparse`], the [landing page](LandingPage),
 //! [build information](BuildInfo).
 
 #![deny(missing_docs)]
@@ -158,19 +178,24 @@
 mod basic_auth;
 mod cli;
 pub mod collectors;
+mod compat;
 mod config_source;
 mod error;
 mod exposition;
+pub mod family;
 mod flags;
 mod go_duration;
 mod landing;
 mod limits;
+mod logging;
+mod malloc;
 mod process;
 mod query;
 mod response;
 mod route;
 mod self_metrics;
 mod server;
+pub mod textparse;
 mod tls;
 mod version;
 mod web_config;
@@ -181,11 +206,14 @@ pub use collectors::{
     DEFAULT_TIMEOUT_OFFSET, DefaultState, FilterError, ScrapeCollector, ScrapeContext,
     ScrapeOptions, Selection, scrape_budget,
 };
+pub use compat::{Compat, UnknownCompat};
 pub use error::{ConfigProblem, Error, TlsError, WebConfigError};
 pub use exposition::{EncodeReport, Exposition};
-pub use flags::{LogFormat, LogLevel, WebArgs, WebDefaults, WebFlag};
+pub use flags::{WebArgs, WebDefaults, WebFlag};
 pub use go_duration::{GoDurationError, parse_go_duration, parse_go_duration_nanos};
 pub use landing::LandingPage;
+pub use logging::{LOG_QUEUE_LINES, LogFormat, LogLevel, exporter_logging, init_logging};
+pub use malloc::limit_malloc_arenas;
 pub use process::{PROCESS_FAMILIES, ProcessCollector};
 pub use response::{Body, Response, accepts_gzip, text as text_response};
 pub use route::{RouteFuture, RouteHandler, RouteOptions, RouteRequest, SCRAPE_TIMEOUT_HEADER};

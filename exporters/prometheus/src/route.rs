@@ -3,14 +3,13 @@
 //! telemetry path and, unless told otherwise, count against `--web.max-requests`.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aiplatform_metrics::MetricFamily;
 use http::{HeaderMap, Method};
 
-use crate::collectors::{CollectorSet, ScrapeContext, ScrapeOptions, scrape_budget};
+use crate::collectors::{CollectorSet, ScrapeOptions, scrape_budget};
 use crate::exposition::Exposition;
 use crate::query;
 use crate::response::{Response, header_str};
@@ -25,7 +24,6 @@ pub struct RouteRequest {
     pub(crate) path: String,
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: HeaderMap,
-    pub(crate) remote: Option<SocketAddr>,
 }
 
 impl RouteRequest {
@@ -39,7 +37,6 @@ impl RouteRequest {
             path: path.to_owned(),
             query: query::parse(q),
             headers,
-            remote: None,
         }
     }
 
@@ -58,11 +55,6 @@ impl RouteRequest {
         &self.headers
     }
 
-    /// The client's address, when served by a [`Server`](crate::Server).
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote
-    }
-
     /// The first value of a query parameter, decoded.
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query
@@ -76,23 +68,11 @@ impl RouteRequest {
         query::values(&self.query, name)
     }
 
-    /// All query pairs, decoded, in order.
-    pub fn query_pairs(&self) -> &[(String, String)] {
-        &self.query
-    }
-
     /// The time this scrape may take: Prometheus' timeout header less `offset` (see
     /// [`scrape_budget`]), or `default` without the header, whichever is shorter.
     pub fn budget(&self, default: Duration, offset: Duration) -> Duration {
         scrape_budget(header_str(&self.headers, SCRAPE_TIMEOUT_HEADER), offset)
             .map_or(default, |b| b.min(default))
-    }
-
-    /// A context for collectors run by hand: deadline from [`budget`](Self::budget), and
-    /// this request's query parameters.
-    pub fn scrape_context(&self, default: Duration, offset: Duration) -> ScrapeContext {
-        ScrapeContext::new(Instant::now() + self.budget(default, offset))
-            .with_query(self.query.clone())
     }
 
     /// Renders `exposition` plus `extra` with this request's negotiation and compression.

@@ -22,7 +22,6 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, SupportedCipherSuite, SupportedProtocolVersion};
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 use crate::error::TlsError;
@@ -136,36 +135,21 @@ fn provider(tls: &TlsServerConfig) -> CryptoProvider {
     provider
 }
 
-fn read_pem(source: &PemSource, what: &'static str) -> Result<Vec<u8>, TlsError> {
-    match source {
-        PemSource::File(path) => std::fs::read(path).map_err(|source| TlsError::Read {
-            what,
-            path: path.clone(),
-            source,
-        }),
-        PemSource::Inline(text) => Ok(text.as_bytes().to_vec()),
-    }
-}
-
 fn load_certs(
     source: &PemSource,
     what: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read_pem(source, what)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Pem { what, source })?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate(what));
-    }
-    Ok(certs)
+    Ok(match source {
+        PemSource::File(path) => aiplatform_tls::read_certificates(path, what)?,
+        PemSource::Inline(text) => aiplatform_tls::certificates(text.as_bytes(), what)?,
+    })
 }
 
 fn load_key(source: &PemSource) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = read_pem(source, "key_file")?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|source| TlsError::Pem {
-        what: "key_file",
-        source,
+    const WHAT: &str = "key_file";
+    Ok(match source {
+        PemSource::File(path) => aiplatform_tls::read_private_key(path, WHAT)?,
+        PemSource::Inline(text) => aiplatform_tls::private_key(text.as_bytes(), WHAT)?,
     })
 }
 

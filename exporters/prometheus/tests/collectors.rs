@@ -13,7 +13,8 @@ use aiplatform_prometheus::{
     BlockingCollector, CollectError, CollectorSet, DefaultState, ScrapeCollector, ScrapeContext,
     Server,
 };
-use common::{Client, sample, start};
+use aiplatform_testkit::Scrape;
+use common::{Client, start};
 
 fn gauge(name: &str, value: f64) -> MetricFamily {
     let mut f = MetricFamily::builder(MetricKind::Gauge, name, "Test value.")
@@ -30,7 +31,7 @@ struct Sleepy {
 }
 
 impl ScrapeCollector for Sleepy {
-    async fn update(
+    async fn collect(
         &self,
         _ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,
@@ -48,7 +49,11 @@ struct BlockingSleepy {
 }
 
 impl BlockingCollector for BlockingSleepy {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         let start = Instant::now();
         while start.elapsed() < self.delay {
@@ -68,16 +73,13 @@ fn quick(name: &'static str) -> Sleepy {
 }
 
 fn success(text: &str, collector: &str) -> Option<f64> {
-    sample(
-        text,
-        &format!("node_scrape_collector_success{{collector=\"{collector}\"}}"),
-    )
+    Scrape::parse(text).get("node_scrape_collector_success", &[("collector", collector)])
 }
 
 fn duration(text: &str, collector: &str) -> Option<f64> {
-    sample(
-        text,
-        &format!("node_scrape_collector_duration_seconds{{collector=\"{collector}\"}}"),
+    Scrape::parse(text).get(
+        "node_scrape_collector_duration_seconds",
+        &[("collector", collector)],
     )
 }
 
@@ -156,7 +158,7 @@ async fn prometheus_scrape_timeout_header_shortens_the_limit() {
 async fn failures_and_panics_are_reported_not_fatal() {
     struct Panics;
     impl ScrapeCollector for Panics {
-        async fn update(
+        async fn collect(
             &self,
             _: &ScrapeContext,
             _: &mut Vec<MetricFamily>,
@@ -206,9 +208,9 @@ async fn failures_and_panics_are_reported_not_fatal() {
         assert!(text.contains("fails_partial 1\n"));
         assert!(text.contains("ok_value 1\n"));
         assert_eq!(
-            sample(
-                &text,
-                "promhttp_metric_handler_errors_total{cause=\"gathering\"}"
+            Scrape::parse(&text).get(
+                "promhttp_metric_handler_errors_total",
+                &[("cause", "gathering")]
             ),
             Some(0.0)
         );
@@ -288,7 +290,11 @@ async fn the_per_collector_report_can_be_turned_off() {
     set.set_collector_report(false);
     let (_server, addr) = start(Server::builder(Registry::new()).collectors(set)).await;
     let text = Client::plain().get(addr, "/metrics").await.unwrap().text();
-    assert_eq!(sample(&text, "a_value"), Some(1.0), "{text}");
+    assert_eq!(
+        Scrape::parse(&text).get("a_value", &[]),
+        Some(1.0),
+        "{text}"
+    );
     assert!(!text.contains("scrape_collector"), "{text}");
 }
 
@@ -401,10 +407,7 @@ async fn collect_and_exclude_filters() {
     // 400s are not scrapes in promhttp's count.
     let text = client.get(addr, "/metrics").await.unwrap().text();
     assert_eq!(
-        sample(
-            &text,
-            "promhttp_metric_handler_requests_total{code=\"400\"}"
-        ),
+        Scrape::parse(&text).get("promhttp_metric_handler_requests_total", &[("code", "400")]),
         None
     );
 }
@@ -413,7 +416,7 @@ async fn collect_and_exclude_filters() {
 async fn filters_are_ignored_unless_enabled_and_query_reaches_collectors() {
     struct EchoTarget;
     impl ScrapeCollector for EchoTarget {
-        async fn update(
+        async fn collect(
             &self,
             ctx: &ScrapeContext,
             out: &mut Vec<MetricFamily>,
@@ -447,7 +450,7 @@ async fn filters_are_ignored_unless_enabled_and_query_reaches_collectors() {
         "# HELP redis_scrape_collector_success redis_exporter: Whether a collector succeeded.\n"
     ));
     assert_eq!(
-        sample(&text, "redis_scrape_collector_success{collector=\"echo\"}"),
+        Scrape::parse(&text).get("redis_scrape_collector_success", &[("collector", "echo")]),
         Some(1.0)
     );
 }
@@ -514,23 +517,23 @@ async fn duplicate_series_are_dropped_counted_and_still_served() {
     assert_eq!(first.status, 200);
     let text = first.text();
     assert_eq!(
-        sample(&text, "dup_value{k=\"a\"}"),
+        Scrape::parse(&text).get("dup_value", &[("k", "a")]),
         Some(1.0),
         "the first one wins"
     );
     assert_eq!(text.matches("dup_value{k=\"a\"}").count(), 1);
     let text = client.get(addr, "/metrics").await.unwrap().text();
     assert_eq!(
-        sample(
-            &text,
-            "promhttp_metric_handler_errors_total{cause=\"gathering\"}"
+        Scrape::parse(&text).get(
+            "promhttp_metric_handler_errors_total",
+            &[("cause", "gathering")]
         ),
         Some(1.0)
     );
     assert_eq!(
-        sample(
-            &text,
-            "aiplatform_metrics_collect_dropped_series_total{reason=\"duplicate_series\"}"
+        Scrape::parse(&text).get(
+            "aiplatform_metrics_collect_dropped_series_total",
+            &[("reason", "duplicate_series")]
         ),
         Some(2.0)
     );

@@ -7,7 +7,8 @@ use std::io::Read as _;
 
 use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
 use aiplatform_prometheus::{Exposition, LandingPage, RouteRequest, Server, http};
-use common::{Client, sample, start};
+use aiplatform_testkit::Scrape;
+use common::{Client, start};
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -253,14 +254,16 @@ async fn self_metrics_count_scrapes_and_can_be_disabled() {
     client.get(addr, "/").await.unwrap();
     let second = client.get(addr, "/metrics").await.unwrap().text();
     assert_eq!(
-        sample(
-            &second,
-            "promhttp_metric_handler_requests_total{code=\"200\"}"
-        ),
+        Scrape::parse(&second).get("promhttp_metric_handler_requests_total", &[("code", "200")]),
         Some(1.0)
     );
-    assert!(sample(&second, "process_resident_memory_bytes").unwrap() > 0.0);
-    assert!(sample(&second, "process_open_fds").unwrap() >= 3.0);
+    assert!(
+        Scrape::parse(&second)
+            .get("process_resident_memory_bytes", &[])
+            .unwrap()
+            > 0.0
+    );
+    assert!(Scrape::parse(&second).get("process_open_fds", &[]).unwrap() >= 3.0);
 
     let (_server, addr) = start(Server::builder(registry()).exporter_metrics(false)).await;
     let text = client.get(addr, "/metrics").await.unwrap().text();

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
 use aiplatform_prometheus::{RouteRequest, Server, http};
-use common::{Client, sample, start};
+use aiplatform_testkit::Scrape;
+use common::{Client, start};
 
 /// A registry whose collector blocks (on the blocking pool) until `release` is set, for the
 /// first `hold` collections; later collections pass straight through.
@@ -89,17 +90,11 @@ async fn past_the_cap_scrapes_get_503() {
     }
     let text = client.get(addr, "/metrics").await.unwrap().text();
     assert_eq!(
-        sample(
-            &text,
-            "promhttp_metric_handler_requests_total{code=\"503\"}"
-        ),
+        Scrape::parse(&text).get("promhttp_metric_handler_requests_total", &[("code", "503")]),
         Some(1.0)
     );
     assert_eq!(
-        sample(
-            &text,
-            "promhttp_metric_handler_requests_total{code=\"200\"}"
-        ),
+        Scrape::parse(&text).get("promhttp_metric_handler_requests_total", &[("code", "200")]),
         Some(2.0)
     );
 }
@@ -125,7 +120,7 @@ async fn a_stuck_scrape_blocks_neither_health_nor_the_next_scrape() {
     assert_eq!(next.status, 200);
     assert!(next.text().contains("gate_open 1\n"));
     assert_eq!(
-        sample(&next.text(), "promhttp_metric_handler_requests_in_flight"),
+        Scrape::parse(next.text()).get("promhttp_metric_handler_requests_in_flight", &[]),
         Some(2.0),
         "the stuck scrape and this one"
     );

@@ -76,7 +76,7 @@ pub use cycle::Cycle;
 pub use error::{BuildError, CredentialError, FlushError};
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use secret::{Auth, Secret, SecretSource, scrub};
-pub use stats::DropReason;
+pub use stats::{DropObserver, DropReason};
 pub use store::{QueuePolicy, SpoolOptions};
 pub use temporality::{
     Collection, CounterPoint, FamilyPoints, HistogramPoint, Point, PointValue, SummaryPoint,

@@ -26,7 +26,7 @@ use crate::compress::Compression;
 use crate::cycle::Cycle;
 use crate::error::{BuildError, FlushError};
 use crate::secret::{Secret, scrub};
-use crate::stats::{DropReason, Exposed, Stats};
+use crate::stats::{DropReason, Exposed, ObserverSlot, Stats};
 use crate::store::{QueuePolicy, SpoolOptions, Store, Taken};
 use crate::temporality::Temporality;
 use crate::transport::{Failure, Outcome, Transport};
@@ -57,6 +57,7 @@ pub struct PipelineBuilder<E, T> {
     shutdown_timeout: Duration,
     start_time: SystemTime,
     collect_on_shutdown: bool,
+    on_drop: ObserverSlot,
 }
 
 /// A running push pipeline. Dropping it shuts it down (waiting up to its shutdown timeout).
@@ -148,6 +149,7 @@ impl Pipeline {
             shutdown_timeout: Duration::from_secs(5),
             start_time: SystemTime::now(),
             collect_on_shutdown: true,
+            on_drop: ObserverSlot::default(),
         }
     }
 
@@ -342,6 +344,18 @@ impl<E: Encoder, T: Transport> PipelineBuilder<E, T> {
         self
     }
 
+    /// Calls `observer` with every batch the pipeline drops (queue full, refused, too large,
+    /// shutdown), after counting it. For backends that report drops in their own terms: a
+    /// DogStatsD client counts dropped packets and bytes. It runs on the pipeline's thread and
+    /// must be quick.
+    pub fn on_drop(
+        mut self,
+        observer: impl Fn(DropReason, &Batch) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_drop = ObserverSlot(Some(Arc::new(observer)));
+        self
+    }
+
     /// Starts the pipeline's thread.
     pub fn build(self) -> Result<Pipeline, BuildError> {
         if self.interval.is_zero() {
@@ -354,7 +368,7 @@ impl<E: Encoder, T: Transport> PipelineBuilder<E, T> {
                 "the queue bound must be positive".into(),
             ));
         }
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats::with_observer(self.on_drop.0.clone()));
         let store = match &self.spool {
             Some(s) => Store::spooled(s, self.policy, stats.clone())?,
             None => Store::memory(self.queue_max_bytes, self.policy, stats.clone()),
@@ -483,7 +497,7 @@ fn queue_within_limit(shared: &Shared, framing: &dyn Framing, max: Option<usize>
                     limit = max,
                     "push: a single record is larger than the receiver's body limit; dropped"
                 );
-                shared.stats.dropped(DropReason::TooLarge, batch.samples());
+                shared.stats.dropped_batch(DropReason::TooLarge, &batch);
             }
         },
         _ => shared.store.borrow_mut().push(batch),
@@ -617,7 +631,9 @@ impl<T: Transport> SendSide<T> {
                                 "push: a single record is too large for the receiver; dropped"
                             );
                             *shared.last_error.borrow_mut() = Some(detail);
-                            shared.stats.dropped(DropReason::TooLarge, samples);
+                            shared
+                                .stats
+                                .dropped_batch(DropReason::TooLarge, &taken.batch);
                             shared.store.borrow_mut().done(taken);
                         }
                     }
@@ -626,7 +642,9 @@ impl<T: Transport> SendSide<T> {
                 Outcome::Rejected { failure, detail } => {
                     shared.stats.failed(failure, took);
                     *shared.last_error.borrow_mut() = Some(self.clean(&detail));
-                    shared.stats.dropped(DropReason::Rejected, samples);
+                    shared
+                        .stats
+                        .dropped_batch(DropReason::Rejected, &taken.batch);
                     self.log_reject(shared, failure, &detail, samples);
                     shared.store.borrow_mut().done(taken);
                     return Finished::Done;
@@ -639,7 +657,9 @@ impl<T: Transport> SendSide<T> {
                         detail = %self.clean(&detail),
                         "push: the receiver refuses this sender; the backend stops (fix its credentials and restart)"
                     );
-                    shared.stats.dropped(DropReason::Stopped, samples);
+                    shared
+                        .stats
+                        .dropped_batch(DropReason::Stopped, &taken.batch);
                     shared.stopped.set(true);
                     let mut store = shared.store.borrow_mut();
                     store.done(taken);

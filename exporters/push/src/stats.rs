@@ -11,7 +11,22 @@ use std::time::Duration;
 
 use aiplatform_metrics::{CollectorId, MetricFamily, MetricKind, Registry};
 
+use crate::batch::Batch;
 use crate::transport::Failure;
+
+/// Called with every batch the pipeline drops and why; see
+/// [`PipelineBuilder::on_drop`](crate::PipelineBuilder::on_drop).
+pub type DropObserver = Arc<dyn Fn(DropReason, &Batch) + Send + Sync>;
+
+/// The observer, if any (a `Debug` wrapper for the derive).
+#[derive(Clone, Default)]
+pub(crate) struct ObserverSlot(pub(crate) Option<DropObserver>);
+
+impl std::fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
 
 /// Why samples were dropped: the `reason` label of `aiplatform_push_dropped_samples_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,9 +139,26 @@ pub(crate) struct Stats {
     send: DurationHistogram,
     cycle: DurationHistogram,
     collections: AtomicU64,
+    observer: ObserverSlot,
 }
 
 impl Stats {
+    /// Stats that tell `observer` about every dropped batch.
+    pub(crate) fn with_observer(observer: Option<DropObserver>) -> Stats {
+        Stats {
+            observer: ObserverSlot(observer),
+            ..Stats::default()
+        }
+    }
+
+    /// `batch` was dropped: counts its samples and tells the observer.
+    pub(crate) fn dropped_batch(&self, reason: DropReason, batch: &Batch) {
+        self.dropped(reason, batch.samples);
+        if let Some(observe) = &self.observer.0 {
+            observe(reason, batch);
+        }
+    }
+
     pub(crate) fn sent(&self, samples: u64, bytes: u64, took: Duration) {
         self.samples_sent.fetch_add(samples, Ordering::Relaxed);
         self.batches_sent.fetch_add(1, Ordering::Relaxed);

@@ -184,10 +184,10 @@ impl Store {
                     break;
                 };
                 self.forget(&old.batch);
-                self.stats.dropped(DropReason::QueueFull, old.batch.samples);
+                self.stats.dropped_batch(DropReason::QueueFull, &old.batch);
             }
             if self.held_bytes() + bytes > self.max_bytes {
-                self.stats.dropped(DropReason::QueueFull, batch.samples);
+                self.stats.dropped_batch(DropReason::QueueFull, &batch);
             } else {
                 self.front_bytes += bytes;
                 self.front_samples += batch.samples;
@@ -244,20 +244,26 @@ impl Store {
                     match d.spool.read_next() {
                         Ok(Some((record, pos))) => {
                             d.spool.confirm(pos);
-                            let samples = decode(&record).map_or(0, |b| b.samples);
+                            let old = decode(&record);
+                            let samples = old.as_ref().map_or(0, |b| b.samples);
                             d.batches = d.batches.saturating_sub(1);
                             d.samples = d.samples.saturating_sub(samples);
-                            self.stats.dropped(DropReason::QueueFull, samples);
+                            match &old {
+                                Some(old) => {
+                                    self.stats.dropped_batch(DropReason::QueueFull, old);
+                                }
+                                None => self.stats.dropped(DropReason::QueueFull, 0),
+                            }
                         }
                         _ => {
-                            self.stats.dropped(DropReason::QueueFull, batch.samples);
+                            self.stats.dropped_batch(DropReason::QueueFull, &batch);
                             return;
                         }
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "spool: writing a batch failed; it is dropped");
-                    self.stats.dropped(DropReason::Spool, batch.samples);
+                    self.stats.dropped_batch(DropReason::Spool, &batch);
                     return;
                 }
             }
@@ -348,9 +354,7 @@ impl Store {
             }
             // The first half of a cut batch: its original is still unconfirmed on disk.
             (Some(_), None) => {}
-            (None, _) => self
-                .stats
-                .dropped(DropReason::Shutdown, taken.batch.samples),
+            (None, _) => self.stats.dropped_batch(DropReason::Shutdown, &taken.batch),
         }
         self.publish();
     }
@@ -363,9 +367,9 @@ impl Store {
             // With a spool, what waits in memory are halves of records still on disk.
             if self.disk.is_none() {
                 lost += e.batch.samples;
+                self.stats.dropped_batch(DropReason::Shutdown, &e.batch);
             }
         }
-        self.stats.dropped(DropReason::Shutdown, lost);
         if let Some(d) = &mut self.disk
             && let Err(e) = d.spool.persist()
         {
@@ -379,13 +383,15 @@ impl Store {
     pub(crate) fn clear(&mut self, reason: DropReason) {
         while let Some(e) = self.front.pop_front() {
             self.forget(&e.batch);
-            self.stats.dropped(reason, e.batch.samples);
+            self.stats.dropped_batch(reason, &e.batch);
         }
         if let Some(d) = &mut self.disk {
             while let Ok(Some((record, pos))) = d.spool.read_next() {
                 d.spool.confirm(pos);
-                self.stats
-                    .dropped(reason, decode(&record).map_or(0, |b| b.samples));
+                match decode(&record) {
+                    Some(batch) => self.stats.dropped_batch(reason, &batch),
+                    None => self.stats.dropped(reason, 0),
+                }
             }
             d.batches = 0;
             d.samples = 0;
@@ -403,6 +409,7 @@ fn compression_code(c: Compression) -> u8 {
         Compression::Snappy => 2,
         #[cfg(feature = "zstd")]
         Compression::Zstd => 3,
+        Compression::Deflate => 4,
     }
 }
 
@@ -413,6 +420,7 @@ fn compression_from(code: u8) -> Option<Compression> {
         2 => Compression::Snappy,
         #[cfg(feature = "zstd")]
         3 => Compression::Zstd,
+        4 => Compression::Deflate,
         _ => return None,
     })
 }
@@ -536,6 +544,31 @@ mod tests {
         s.done(t);
         assert_eq!(s.take().unwrap().batch.collection, 6, "5 made room for 7");
         assert!(stats.queue_bytes() <= one * 3);
+    }
+
+    #[test]
+    fn the_drop_observer_sees_every_dropped_batch() {
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let stats = Arc::new(Stats::with_observer(Some(Arc::new(
+            move |reason: DropReason, b: &Batch| log.lock().push((reason, b.collection, b.samples)),
+        ))));
+        let one = batch(1, 10, 100).footprint();
+        let mut s = Store::memory(one * 2, QueuePolicy::KeepAll, stats.clone());
+        for c in 1..=4 {
+            s.push(batch(c, 10, 100));
+        }
+        s.close();
+        assert_eq!(
+            *seen.lock(),
+            [
+                (DropReason::QueueFull, 1, 30),
+                (DropReason::QueueFull, 2, 30),
+                (DropReason::Shutdown, 3, 30),
+                (DropReason::Shutdown, 4, 30),
+            ]
+        );
+        assert_eq!(stats.dropped_total(), 120);
     }
 
     #[test]

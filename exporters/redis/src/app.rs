@@ -13,12 +13,13 @@ use aiplatform_prometheus::{
 
 use crate::address::RedisAddress;
 use crate::args::Cli;
+use crate::config::Config;
 use crate::connection::{Credentials, Secret};
-use crate::exporter::{BuildInfo, RedisExporter};
+use crate::exporter::RedisExporter;
 use crate::info_map::InfoMap;
 use crate::keys::{KeyArgError, KeyChecks, parse_key_arg};
 use crate::password_file::{PasswordFileError, PasswordMap};
-use crate::scrape::ScrapeConfig;
+use crate::self_metrics::BuildInfo;
 use crate::targets::{TargetError, TargetPolicy};
 use crate::tls::{RedisTls, TlsOptions};
 
@@ -53,7 +54,7 @@ pub enum SetupError {
 pub struct RedisCollector(pub Arc<RedisExporter>);
 
 impl ScrapeCollector for RedisCollector {
-    async fn update(
+    async fn collect(
         &self,
         ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,
@@ -74,7 +75,7 @@ impl ScrapeCollector for RedisCollector {
 #[derive(Debug)]
 pub struct App {
     /// Shared scrape settings.
-    pub config: Arc<ScrapeConfig>,
+    pub config: Arc<Config>,
     /// The exporter of `--redis.addr`, unless it is empty.
     pub main: Option<Arc<RedisExporter>>,
     /// The `/scrape` policy, when the endpoint is on.
@@ -99,7 +100,7 @@ impl App {
         let keys = |flag: &'static str, v: &str| {
             parse_key_arg(v).map_err(|source| SetupError::Keys { flag, source })
         };
-        let config = Arc::new(ScrapeConfig {
+        let config = Arc::new(Config {
             namespace: r.namespace.clone(),
             compat: r.compat,
             info_map: Arc::new(InfoMap::new(r.compat, r.include_system_metrics)),
@@ -220,7 +221,7 @@ impl App {
 async fn scrape_route(
     req: RouteRequest,
     policy: &TargetPolicy,
-    config: Arc<ScrapeConfig>,
+    config: Arc<Config>,
     errors: Arc<AtomicU64>,
     build: Option<BuildInfo>,
 ) -> aiplatform_prometheus::Response {
@@ -247,7 +248,7 @@ async fn scrape_route(
 /// The collectors of one Redis target (none without one): redis_exporter's namespace and
 /// time limit, and no `<ns>_scrape_collector_*`, which redis_exporter does not have.
 fn collector_set(
-    config: &ScrapeConfig,
+    config: &Config,
     exporter: Option<Arc<RedisExporter>>,
 ) -> Result<CollectorSet, aiplatform_prometheus::CollectorSetError> {
     let mut set = CollectorSet::new(config.namespace.clone(), "redis_exporter")?;

@@ -11,12 +11,12 @@
 use std::time::Duration;
 
 use aiplatform_prometheus::{
-    BuildInfo, ExporterCli, GoDurationError, WebArgs, WebDefaults, WebFlag,
+    BuildInfo, ExporterCli, GoDurationError, LogFormat, LogLevel, WebArgs, WebDefaults, WebFlag,
 };
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser};
+use clap::{Args, Parser, ValueEnum};
 
-use crate::compat::Compat;
+use aiplatform_prometheus::Compat;
 
 /// Every flag of the binary.
 #[derive(Debug, Clone, Parser)]
@@ -108,12 +108,12 @@ pub struct RedisArgs {
     pub check_keys_batch_size: u64,
 
     /// Log format: txt or json (redis_exporter's flag; overrides --log.format).
-    #[arg(long = "log-format", env = "REDIS_EXPORTER_LOG_FORMAT", value_parser = ["txt", "json"])]
-    pub log_format: Option<String>,
+    #[arg(long = "log-format", env = "REDIS_EXPORTER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<RedisLogFormat>,
 
     /// Log level: debug, info, warn or error (overrides --log.level).
-    #[arg(long = "log-level", env = "REDIS_EXPORTER_LOG_LEVEL", value_parser = ["debug", "info", "warn", "error"])]
-    pub log_level: Option<String>,
+    #[arg(long = "log-level", env = "REDIS_EXPORTER_LOG_LEVEL", value_enum)]
+    pub log_level: Option<LogLevel>,
 
     /// Output verbose debug information.
     #[arg(long = "debug", env = "REDIS_EXPORTER_DEBUG", num_args = 0..=1, require_equals = true, default_value = "false",
@@ -230,23 +230,31 @@ pub struct RedisArgs {
     pub compat: Compat,
 }
 
+/// redis_exporter's `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RedisLogFormat {
+    /// logfmt text.
+    Txt,
+    /// One JSON object per line.
+    Json,
+}
+
 impl RedisArgs {
     /// The log level: `--log-level`, else `debug` with `--debug`, else `--log.level`.
-    pub fn log_level<'a>(&'a self, web: &'a WebArgs) -> &'a str {
-        match (&self.log_level, self.debug) {
+    pub fn log_level(&self, web: &WebArgs) -> LogLevel {
+        match (self.log_level, self.debug) {
             (Some(l), _) => l,
-            (None, true) => "debug",
-            (None, false) => web.log_level.as_str(),
+            (None, true) => LogLevel::Debug,
+            (None, false) => web.log_level,
         }
     }
 
-    /// The log format for `aiplatform-logging`: `--log-format` (txt → logfmt), else
-    /// `--log.format`.
-    pub fn log_format<'a>(&'a self, web: &'a WebArgs) -> &'a str {
-        match self.log_format.as_deref() {
-            Some("json") => "json",
-            Some(_) => "logfmt",
-            None => web.log_format.as_str(),
+    /// The log format: `--log-format` (txt is logfmt), else `--log.format`.
+    pub fn log_format(&self, web: &WebArgs) -> LogFormat {
+        match self.log_format {
+            Some(RedisLogFormat::Json) => LogFormat::Json,
+            Some(RedisLogFormat::Txt) => LogFormat::Logfmt,
+            None => web.log_format,
         }
     }
 
@@ -350,8 +358,8 @@ mod tests {
         ]);
         assert_eq!(c.web.listen_addresses, ["127.0.0.1:1"]);
         assert_eq!(c.web.telemetry_path, "/m");
-        assert_eq!(c.redis.log_format(&c.web), "json");
-        assert_eq!(c.redis.log_level(&c.web), "info");
+        assert_eq!(c.redis.log_format(&c.web), LogFormat::Json);
+        assert_eq!(c.redis.log_level(&c.web), LogLevel::Info);
     }
 
     #[test]
@@ -369,7 +377,7 @@ mod tests {
         );
         assert!(!c.redis.scrape_endpoint());
         assert_eq!(c.redis.compat, Compat::Upstream);
-        assert_eq!(c.redis.log_format(&c.web), "logfmt");
+        assert_eq!(c.redis.log_format(&c.web), LogFormat::Logfmt);
     }
 
     #[test]

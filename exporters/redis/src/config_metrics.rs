@@ -2,9 +2,10 @@
 //! capability of asking for it (`CONFIG` is disabled on ElastiCache and Memorystore, and
 //! often renamed).
 
-use crate::compat::Compat;
-use crate::families::FamilySet;
+use crate::info::info_metric;
 use crate::resp::Reply;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::FamilySet;
 
 /// Keys whose values are never exported: passwords.
 fn is_secret(key: &str) -> bool {
@@ -113,7 +114,7 @@ pub fn extract_config_metrics(
             || (upstream && key == "repl-backlog-size");
         if simple && let Ok(v) = value.parse::<f64>() {
             let name = format!("config_{}", key.replace('-', "_"));
-            out.info_metric(&name, false, v);
+            info_metric(out, &name, false, v);
         }
         if upstream && key == "client-output-buffer-limit" {
             output_buffer_limits(value, out);
@@ -197,7 +198,7 @@ mod tests {
             bulk("maxmemory"),
             bulk("100"),
         ]));
-        let mut out = FamilySet::new("redis");
+        let mut out = crate::config::family_set("redis");
         let dbs = extract_config_metrics(
             &reply,
             ConfigOptions {

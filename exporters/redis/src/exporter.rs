@@ -11,50 +11,26 @@ use aiplatform_metrics::MetricFamily;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use aiplatform_prometheus::family::FamilySet;
+
 use crate::address::RedisAddress;
+use crate::config::{Config, family_set};
 use crate::connection::{ConnectOptions, Connection, Credentials};
-use crate::families::FamilySet;
-use crate::scrape::{ScrapeConfig, ScrapeError, TargetState, scrape_with};
+use crate::scrape::{ScrapeError, TargetState, scrape_with};
+use crate::self_metrics::{self, BuildInfo, ScrapeStats};
 
 /// The part of a scrape's time limit kept back so `redis_up 0` is still reported when Redis
 /// does not answer: a tenth of it, at most this much.
 pub const RESERVE: Duration = Duration::from_millis(250);
 
-/// Version labels of `redis_exporter_build_info`.
-#[derive(Debug, Clone)]
-pub struct BuildInfo {
-    /// `version`.
-    pub version: String,
-    /// `commit_sha`.
-    pub commit_sha: String,
-    /// `build_date`.
-    pub build_date: String,
-    /// `golang_version`: here the Rust compiler's version.
-    pub language_version: String,
-}
-
-impl Default for BuildInfo {
-    fn default() -> Self {
-        BuildInfo {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            commit_sha: option_env!("AIPLATFORM_COMMIT_SHA")
-                .unwrap_or("unknown")
-                .to_owned(),
-            build_date: option_env!("AIPLATFORM_BUILD_DATE")
-                .unwrap_or("unknown")
-                .to_owned(),
-            language_version: format!("rustc{}", aiplatform_prometheus::RUST_VERSION),
-        }
-    }
-}
-
-fn connect_time(out: &mut FamilySet, took: Duration) {
+/// `redis_up`: whether the scrape reached Redis and read `INFO`.
+fn up(out: &mut FamilySet, up: bool) {
     out.gauge(
-        "exporter_last_scrape_connect_time_seconds",
-        "exporter_last_scrape_connect_time_seconds metric",
+        "up",
+        "Information about the Redis instance",
         &[],
         &[],
-        took.as_secs_f64(),
+        if up { 1.0 } else { 0.0 },
     );
 }
 
@@ -72,16 +48,14 @@ struct State {
     conn: Option<Connection>,
     target: TargetState,
     last_connect: Duration,
-    scrapes: u64,
-    duration_count: u64,
-    duration_sum: f64,
+    stats: ScrapeStats,
     was_up: Option<bool>,
 }
 
 /// Scrapes one Redis; see the [module docs](self).
 #[derive(Debug)]
 pub struct RedisExporter {
-    config: Arc<ScrapeConfig>,
+    config: Arc<Config>,
     addr: RedisAddress,
     credentials: Credentials,
     request_errors: Arc<AtomicU64>,
@@ -94,7 +68,7 @@ impl RedisExporter {
     /// is the shared `target_scrape_request_errors_total`; `build_info` adds
     /// `redis_exporter_build_info` (not with `--redis-only-metrics`, nor on `/scrape`).
     pub fn new(
-        config: Arc<ScrapeConfig>,
+        config: Arc<Config>,
         addr: RedisAddress,
         credentials: Credentials,
         request_errors: Arc<AtomicU64>,
@@ -132,45 +106,27 @@ impl RedisExporter {
         // Scrapes of one target take turns; one that cannot get its turn in time still answers.
         let Ok(mut state) = tokio::time::timeout_at(inner_deadline, self.state.lock()).await else {
             let text = "the previous scrape of this target is still running".to_owned();
-            let mut out = FamilySet::new(&self.config.namespace);
-            out.gauge(
-                "exporter_last_scrape_error",
-                "The last scrape error status.",
-                &["err"],
-                &[&text],
-                1.0,
-            );
-            out.gauge("up", "Information about the Redis instance", &[], &[], 0.0);
+            let mut out = family_set(&self.config.namespace);
+            self_metrics::last_scrape_error(&mut out, Some(&text));
+            up(&mut out, false);
             return ScrapeOutcome {
                 families: out.into_families(),
                 error: Some(text),
             };
         };
-        state.scrapes += 1;
-        let mut out = FamilySet::new(&self.config.namespace);
+        state.stats.scrapes += 1;
+        let mut out = family_set(&self.config.namespace);
 
         let result = self
             .scrape_target(&mut state, inner_deadline, &mut out)
             .await;
-        let up = result.is_ok();
+        let is_up = result.is_ok();
         let mut error = None;
         match &result {
-            Ok(()) => out.gauge(
-                "exporter_last_scrape_error",
-                "The last scrape error status.",
-                &["err"],
-                &[""],
-                0.0,
-            ),
+            Ok(()) => self_metrics::last_scrape_error(&mut out, None),
             Err(e) => {
                 let text = e.to_string();
-                out.gauge(
-                    "exporter_last_scrape_error",
-                    "The last scrape error status.",
-                    &["err"],
-                    &[&text],
-                    1.0,
-                );
+                self_metrics::last_scrape_error(&mut out, Some(&text));
                 if state.was_up != Some(false) {
                     tracing::warn!(target_addr = %self.addr, error = %text, "Redis scrape failed");
                 } else {
@@ -179,64 +135,18 @@ impl RedisExporter {
                 error = Some(text);
             }
         }
-        if up && state.was_up == Some(false) {
+        if is_up && state.was_up == Some(false) {
             tracing::info!(target_addr = %self.addr, "Redis scrape succeeded again");
         }
-        state.was_up = Some(up);
-        out.gauge(
-            "up",
-            "Information about the Redis instance",
-            &[],
-            &[],
-            if up { 1.0 } else { 0.0 },
+        state.was_up = Some(is_up);
+        up(&mut out, is_up);
+        state.stats.record(started.elapsed());
+        self_metrics::scrape_stats(
+            &mut out,
+            &state.stats,
+            self.request_errors.load(Ordering::Relaxed),
+            self.build_info.as_ref(),
         );
-        let took = started.elapsed().as_secs_f64();
-        state.duration_count += 1;
-        state.duration_sum += took;
-        out.gauge(
-            "exporter_last_scrape_duration_seconds",
-            "exporter_last_scrape_duration_seconds metric",
-            &[],
-            &[],
-            took,
-        );
-        out.counter(
-            "exporter_scrapes_total",
-            "Current total redis scrapes.",
-            &[],
-            &[],
-            state.scrapes as f64,
-        );
-        out.summary(
-            "exporter_scrape_duration_seconds",
-            "Durations of scrapes by the exporter",
-            &[],
-            &[],
-            &[],
-            state.duration_count,
-            state.duration_sum,
-        );
-        out.counter(
-            "target_scrape_request_errors_total",
-            "Errors in requests to the exporter",
-            &[],
-            &[],
-            self.request_errors.load(Ordering::Relaxed) as f64,
-        );
-        if let Some(b) = &self.build_info {
-            out.gauge(
-                "exporter_build_info",
-                "redis exporter build_info",
-                &["version", "commit_sha", "build_date", "golang_version"],
-                &[
-                    &b.version,
-                    &b.commit_sha,
-                    &b.build_date,
-                    &b.language_version,
-                ],
-                1.0,
-            );
-        }
         ScrapeOutcome {
             families: out.into_families(),
             error,
@@ -259,7 +169,7 @@ impl RedisExporter {
         };
         let opened = Connection::open(&self.addr, &opts).await;
         state.last_connect = started.elapsed();
-        connect_time(out, state.last_connect);
+        self_metrics::connect_time(out, state.last_connect);
         Ok(opened?)
     }
 
@@ -272,7 +182,7 @@ impl RedisExporter {
         let cfg = &*self.config;
         let (mut conn, reused) = match state.conn.take() {
             Some(c) => {
-                connect_time(out, state.last_connect);
+                self_metrics::connect_time(out, state.last_connect);
                 (c, true)
             }
             None => (self.connect(state, deadline, out).await?, false),
@@ -282,7 +192,7 @@ impl RedisExporter {
             // The kept connection died since the last scrape (Redis restarted, idle timeout):
             // one fresh connection, and this scrape's partial families are dropped.
             tracing::debug!(target_addr = %self.addr, "kept connection broken; reconnecting");
-            *out = FamilySet::new(&cfg.namespace);
+            *out = family_set(&cfg.namespace);
             conn = self.connect(state, deadline, out).await?;
             result = scrape_with(&mut conn, cfg, &mut state.target, deadline, out).await;
         }

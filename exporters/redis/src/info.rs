@@ -5,9 +5,10 @@
 //! not mapped (and do not start with `db`, `cmdstat_` or `cluster_`) are skipped, as are
 //! values that do not parse. Nothing here can fail or panic on any input.
 
-use crate::compat::Compat;
-use crate::families::FamilySet;
-use crate::info_map::{InfoKind, InfoMap};
+use crate::info_map::InfoMap;
+use aiplatform_metrics::MetricKind;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{FamilySet, Help, push};
 
 mod commands;
 mod keyspace;
@@ -385,7 +386,29 @@ pub(crate) fn register_field(out: &mut FamilySet, map: &InfoMap, key: &str, valu
         }
         _ => {}
     }
-    out.info_metric(name, mapped.is_some_and(|m| m.kind == InfoKind::Counter), v);
+    info_metric(
+        out,
+        name,
+        mapped.is_some_and(|m| m.kind == MetricKind::Counter),
+        v,
+    );
+}
+
+/// An INFO-derived sample without labels, HELP `"<name> metric"` as redis_exporter has it: a
+/// counter when `counter` (a negative or NaN value, which no counter has, is left out), else a
+/// gauge.
+pub(crate) fn info_metric(out: &mut FamilySet, name: &str, counter: bool, v: f64) {
+    let kind = if counter {
+        if v.is_nan() || v < 0.0 {
+            return;
+        }
+        MetricKind::Counter
+    } else {
+        MetricKind::Gauge
+    };
+    if let Some(f) = out.family_with(kind, name, Help::NameMetric, &[]) {
+        push(f, &[], v);
+    }
 }
 
 /// Metrics from `CLUSTER INFO` (`cluster_state:ok` → 1).

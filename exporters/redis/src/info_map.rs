@@ -5,16 +5,8 @@
 //! redis_exporter 1.45.0 scraping Redis 7.0 (or are in its map for fields Redis 7.0 does not
 //! print); [`Since::Upstream`] entries were added to redis_exporter after 1.45.0.
 
-use crate::compat::Compat;
-
-/// Gauge or counter, as redis_exporter declares the metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InfoKind {
-    /// `prometheus.GaugeValue`.
-    Gauge,
-    /// `prometheus.CounterValue`.
-    Counter,
-}
+use aiplatform_metrics::MetricKind;
+use aiplatform_prometheus::Compat;
 
 /// The releases that export a mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +36,9 @@ pub struct InfoMetric {
     pub field: &'static str,
     /// The metric name without the namespace prefix; HELP is `"<name> metric"`.
     pub name: &'static str,
-    /// Gauge or counter.
-    pub kind: InfoKind,
+    /// Gauge or counter, as redis_exporter declares it (`prometheus.GaugeValue` or
+    /// `CounterValue`).
+    pub kind: MetricKind,
     /// The releases that export it.
     pub since: Since,
 }
@@ -54,7 +47,7 @@ const fn g(field: &'static str, name: &'static str, since: Since) -> InfoMetric 
     InfoMetric {
         field,
         name,
-        kind: InfoKind::Gauge,
+        kind: MetricKind::Gauge,
         since,
     }
 }
@@ -63,7 +56,7 @@ const fn c(field: &'static str, name: &'static str, since: Since) -> InfoMetric 
     InfoMetric {
         field,
         name,
-        kind: InfoKind::Counter,
+        kind: MetricKind::Counter,
         since,
     }
 }
@@ -784,8 +777,8 @@ mod tests {
         let new = InfoMap::new(Compat::Upstream, false);
         let old = InfoMap::new(Compat::Debian12, false);
         let f = "expired_time_cap_reached_count";
-        assert_eq!(new.get(f).unwrap().kind, InfoKind::Counter);
-        assert_eq!(old.get(f).unwrap().kind, InfoKind::Gauge);
+        assert_eq!(new.get(f).unwrap().kind, MetricKind::Counter);
+        assert_eq!(old.get(f).unwrap().kind, MetricKind::Gauge);
         assert!(new.get("maxclients").is_some() && old.get("maxclients").is_none());
         assert_eq!(old.get("used_memory").unwrap().name, "memory_used_bytes");
         assert!(old.get("total_system_memory").is_none());

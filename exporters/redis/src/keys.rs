@@ -5,8 +5,8 @@
 use tokio::time::Instant;
 
 use crate::connection::{ConnError, Connection};
-use crate::families::FamilySet;
 use crate::resp::Reply;
+use aiplatform_prometheus::family::FamilySet;
 
 /// A database and a key (or pattern).
 #[derive(Debug, Clone, PartialEq, Eq)]

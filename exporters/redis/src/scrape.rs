@@ -5,80 +5,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use crate::compat::Compat;
+use crate::config::Config;
 use crate::config_metrics::{ConfigOptions, ConfigSupport, extract_config_metrics};
 use crate::connection::{ConnError, Connection};
-use crate::families::FamilySet;
 use crate::info::{InfoOptions, InfoSummary, extract_cluster_info_metrics, extract_info_metrics};
-use crate::info_map::InfoMap;
-use crate::keys::{KeyChecks, KeyOutcome, run_key_checks};
+use crate::keys::{KeyOutcome, run_key_checks};
 use crate::resp::Reply;
-
-/// What every scrape of a target does (from the flags).
-#[derive(Debug)]
-pub struct ScrapeConfig {
-    /// `--namespace`.
-    pub namespace: String,
-    /// `--compat`.
-    pub compat: Compat,
-    /// The INFO field table for `compat`.
-    pub info_map: std::sync::Arc<InfoMap>,
-    /// `--config-command`; `None` for `-` (skip).
-    pub config_command: Option<String>,
-    /// `--include-config-metrics`.
-    pub include_config_metrics: bool,
-    /// `--ping-on-connect`.
-    pub ping_on_connect: bool,
-    /// `--set-client-name`: the name, or `None`.
-    pub client_name: Option<String>,
-    /// `--connection-timeout`: the limit of each network step.
-    pub connection_timeout: Duration,
-    /// `--check-keys` and friends.
-    pub keys: KeyChecks,
-    /// Keep the connection between scrapes (`--persistent-connection`, default on).
-    pub persistent: bool,
-    /// TLS settings for `rediss://` targets.
-    pub tls: std::sync::Arc<crate::tls::RedisTls>,
-}
-
-impl ScrapeConfig {
-    /// The same settings for a `/scrape` target: no connection kept between requests.
-    pub fn one_shot(&self) -> ScrapeConfig {
-        ScrapeConfig {
-            namespace: self.namespace.clone(),
-            compat: self.compat,
-            info_map: self.info_map.clone(),
-            config_command: self.config_command.clone(),
-            include_config_metrics: self.include_config_metrics,
-            ping_on_connect: self.ping_on_connect,
-            client_name: self.client_name.clone(),
-            connection_timeout: self.connection_timeout,
-            keys: self.keys.clone(),
-            persistent: false,
-            tls: self.tls.clone(),
-        }
-    }
-
-    /// Defaults as redis_exporter's flags have them.
-    pub fn new(compat: Compat) -> ScrapeConfig {
-        ScrapeConfig {
-            namespace: "redis".to_owned(),
-            compat,
-            info_map: std::sync::Arc::new(InfoMap::new(compat, false)),
-            config_command: Some("CONFIG".to_owned()),
-            include_config_metrics: false,
-            ping_on_connect: false,
-            client_name: Some("redis_exporter".to_owned()),
-            connection_timeout: Duration::from_secs(15),
-            keys: KeyChecks {
-                batch_size: 1000,
-                ..KeyChecks::default()
-            },
-            persistent: true,
-            tls: std::sync::Arc::default(),
-        }
-    }
-}
+use aiplatform_prometheus::family::FamilySet;
 
 /// Why a scrape failed (`redis_up 0`); the text becomes `redis_exporter_last_scrape_error{err}`.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +64,7 @@ fn bulk_text(r: &Reply) -> Option<std::borrow::Cow<'_, str>> {
 /// connection in an unknown state: the caller drops it.
 pub async fn scrape_with(
     conn: &mut Connection,
-    cfg: &ScrapeConfig,
+    cfg: &Config,
     state: &mut TargetState,
     deadline: Instant,
     out: &mut FamilySet,

@@ -6,14 +6,14 @@
 //! The rustls configuration is built on first use, so an exporter that never talks TLS never
 //! reads a certificate.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use aiplatform_tls::{PemError, read_certificates, read_private_key};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// The TLS flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,27 +33,10 @@ pub struct TlsOptions {
 /// Why the TLS settings cannot be used. Holds paths, never key material.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
-    /// A file could not be read.
-    #[error("reading {what} {path}: {source}")]
-    Read {
-        /// Which file.
-        what: &'static str,
-        /// Its path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file is not PEM of the expected kind.
-    #[error("{what} {path} holds no usable PEM {kind}")]
-    Pem {
-        /// Which file.
-        what: &'static str,
-        /// Its path.
-        path: PathBuf,
-        /// What was expected.
-        kind: &'static str,
-    },
+    /// A certificate or key file cannot be read, holds a malformed PEM block, or none of the
+    /// expected kind.
+    #[error(transparent)]
+    Pem(#[from] PemError),
     /// Only one of the client certificate and key was given.
     #[error("-tls-client-cert-file and -tls-client-key-file go together")]
     HalfClientAuth,
@@ -102,33 +85,6 @@ impl RedisTls {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsSetupError> {
-    std::fs::read(path).map_err(|source| TlsSetupError::Read {
-        what,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
-    let pem = read(path, what)?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-        .filter_map(Result::ok)
-        .collect();
-    if certs.is_empty() {
-        return Err(TlsSetupError::Pem {
-            what,
-            path: path.to_owned(),
-            kind: "certificate",
-        });
-    }
-    Ok(certs)
-}
-
 fn system_bundle() -> Option<PathBuf> {
     std::env::var_os("SSL_CERT_FILE")
         .map(PathBuf::from)
@@ -137,11 +93,10 @@ fn system_bundle() -> Option<PathBuf> {
 }
 
 fn build(o: &TlsOptions) -> Result<ClientConfig, TlsSetupError> {
-    let provider = provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
     let builder = if o.skip_verification {
-        builder
+        let provider = aiplatform_tls::provider();
+        ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyServerCert(
                 provider.signature_verification_algorithms,
@@ -153,24 +108,19 @@ fn build(o: &TlsOptions) -> Result<ClientConfig, TlsSetupError> {
             None => (system_bundle(), "system CA bundle"),
         };
         if let Some(path) = path {
-            for cert in certs(&path, what)? {
-                // A bundle may hold certificates rustls cannot use; skip those, as Go does.
+            for cert in read_certificates(&path, what)? {
+                // A bundle may hold certificates webpki cannot use (an unsupported key or
+                // extension); those are left out, as Go does. A malformed PEM block is not.
                 let _ = roots.add(cert);
             }
         }
-        builder.with_root_certificates(roots)
+        aiplatform_tls::client_builder(roots)?
     };
     let config = match (&o.client_cert_file, &o.client_key_file) {
-        (Some(cert), Some(key)) => {
-            let chain = certs(cert, "-tls-client-cert-file")?;
-            let pem = read(key, "-tls-client-key-file")?;
-            let key_der = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| TlsSetupError::Pem {
-                what: "-tls-client-key-file",
-                path: key.clone(),
-                kind: "private key",
-            })?;
-            builder.with_client_auth_cert(chain, key_der)?
-        }
+        (Some(cert), Some(key)) => builder.with_client_auth_cert(
+            read_certificates(cert, "-tls-client-cert-file")?,
+            read_private_key(key, "-tls-client-key-file")?,
+        )?,
         (None, None) => builder.with_no_client_auth(),
         _ => return Err(TlsSetupError::HalfClientAuth),
     };
@@ -227,7 +177,10 @@ mod tests {
             ..TlsOptions::default()
         });
         let e = t.check().unwrap_err();
-        assert!(e.contains("-tls-ca-cert-file /nonexistent/ca.pem"), "{e}");
+        assert!(
+            e.contains("failed to read -tls-ca-cert-file (/nonexistent/ca.pem)"),
+            "{e}"
+        );
         let t = RedisTls::new(TlsOptions {
             client_cert_file: Some("/x".into()),
             skip_verification: true,
@@ -240,5 +193,48 @@ mod tests {
         });
         assert!(t.check().is_ok());
         assert!(t.server_name("127.0.0.1").is_ok() && t.server_name("bad name!").is_err());
+    }
+
+    #[test]
+    fn a_malformed_pem_block_is_refused_not_skipped() {
+        let pki = aiplatform_testkit::Pki::new("redis test CA");
+        let dir = aiplatform_testkit::TempDir::new("redis-tls");
+        let good = dir.write("ca.pem", &pki.ca_pem);
+        assert!(
+            RedisTls::new(TlsOptions {
+                ca_cert_file: Some(good),
+                ..TlsOptions::default()
+            })
+            .check()
+            .is_ok()
+        );
+        // The good CA, then a block cut short: refused, naming the file.
+        let cut = dir.write(
+            "cut.pem",
+            format!("{}-----BEGIN CERTIFICATE-----\nMIIB\n", pki.ca_pem),
+        );
+        let e = RedisTls::new(TlsOptions {
+            ca_cert_file: Some(cut.clone()),
+            ..TlsOptions::default()
+        })
+        .check()
+        .unwrap_err();
+        assert!(e.starts_with("invalid PEM in -tls-ca-cert-file"), "{e}");
+        assert!(e.contains(&*cut.to_string_lossy()), "{e}");
+        // A certificate where the client key should be.
+        let client = pki.client("exporter");
+        let cert = dir.write("client.pem", &client.cert_pem);
+        let e = RedisTls::new(TlsOptions {
+            client_cert_file: Some(cert.clone()),
+            client_key_file: Some(cert),
+            skip_verification: true,
+            ..TlsOptions::default()
+        })
+        .check()
+        .unwrap_err();
+        assert!(
+            e.starts_with("no private key found in -tls-client-key-file"),
+            "{e}"
+        );
     }
 }

@@ -5,11 +5,8 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use common::*;
-
-const GO_EXPORTER: &str = "/usr/bin/prometheus-redis-exporter";
 
 /// The differences, each with its reason. `(family, what)`: `extra` (only ours), `missing`
 /// (only Go's), or `type go->ours`.
@@ -33,23 +30,20 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn go_exporter() -> &'static Path {
-    let p = Path::new(GO_EXPORTER);
-    assert!(
-        p.is_file(),
-        "{GO_EXPORTER} is missing: run scripts/test.sh (scripts/lib/deps.sh installs Debian's prometheus-redis-exporter)"
-    );
-    p
-}
-
-fn differences(go: &Metrics, ours: &Metrics) -> BTreeSet<(String, String)> {
+fn differences(go: &Scrape, ours: &Scrape) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    let names: BTreeSet<&String> = go.families.keys().chain(ours.families.keys()).collect();
+    let names: BTreeSet<&String> = go
+        .families()
+        .iter()
+        .chain(ours.families())
+        .map(|f| &f.name)
+        .collect();
     for name in names {
         if name.starts_with("go_") {
             continue; // Go runtime metrics: no honest Rust equivalent (checked separately).
         }
-        match (go.families.get(name), ours.families.get(name)) {
+        let find = |e: &'_ Scrape| e.has(name).then(|| e.family(name).clone());
+        match (find(go), find(ours)) {
             (Some(_), None) => {
                 out.insert((name.clone(), "missing".to_owned()));
             }
@@ -58,12 +52,15 @@ fn differences(go: &Metrics, ours: &Metrics) -> BTreeSet<(String, String)> {
             }
             (Some(g), Some(o)) => {
                 if g.kind != o.kind {
-                    out.insert((name.clone(), format!("type {}->{}", g.kind, o.kind)));
-                }
-                if g.labels != o.labels {
                     out.insert((
                         name.clone(),
-                        format!("labels {:?}->{:?}", g.labels, o.labels),
+                        format!("type {}->{}", g.kind.text_name(), o.kind.text_name()),
+                    ));
+                }
+                if g.label_names() != o.label_names() {
+                    out.insert((
+                        name.clone(),
+                        format!("labels {:?}->{:?}", g.label_names(), o.label_names()),
                     ));
                 }
             }
@@ -73,17 +70,17 @@ fn differences(go: &Metrics, ours: &Metrics) -> BTreeSet<(String, String)> {
     out
 }
 
-fn compare(server: &RedisServer, password: Option<&str>) -> (Metrics, Metrics) {
+fn compare(server: &RedisServer, password: Option<&str>) -> (Scrape, Scrape) {
     let addr = format!("-redis.addr={}", server.url());
     let env: Vec<(&str, &str)> = password
         .map(|p| ("REDIS_PASSWORD", p))
         .into_iter()
         .collect();
-    let go = Exporter::start_bin(go_exporter(), false, &[&addr], &env);
-    let ours = Exporter::start(&[&addr, "--compat=debian12"], &env);
+    let go = go_exporter(&[&addr], &env);
+    let ours = exporter(&[&addr, "--compat=debian12"], &env);
     // Two scrapes each, so counters of the exporters' own commands exist in both.
-    let _ = (go.metrics(), ours.metrics());
-    (go.metrics(), ours.metrics())
+    let _ = (go.scrape(), ours.scrape());
+    (go.scrape(), ours.scrape())
 }
 
 #[test]
@@ -106,10 +103,10 @@ fn families_match_debian12_redis_exporter() {
     for (server, pw) in [(&master, Some(MASTER_PASSWORD)), (&replica, None)] {
         let (go, ours) = compare(server, pw);
         assert!(
-            go.families.keys().any(|n| n.starts_with("go_")),
+            go.families().iter().any(|f| f.name.starts_with("go_")),
             "the Go exporter exports go_* metrics"
         );
-        assert!(!ours.families.keys().any(|n| n.starts_with("go_")));
+        assert!(!ours.families().iter().any(|f| f.name.starts_with("go_")));
         assert_eq!(go.value("redis_up", &[]), 1.0);
         assert_eq!(ours.value("redis_up", &[]), 1.0);
         let diff = differences(&go, &ours);
@@ -119,11 +116,9 @@ fn families_match_debian12_redis_exporter() {
             "undocumented differences against redis_exporter 1.45.0: {undocumented:#?}"
         );
         // HELP texts match too, where both have the family.
-        for (name, g) in &go.families {
-            if let Some(o) = ours.families.get(name)
-                && !name.starts_with("process_")
-            {
-                assert_eq!(g.help, o.help, "HELP of {name}");
+        for g in go.families() {
+            if ours.has(&g.name) && !g.name.starts_with("process_") {
+                assert_eq!(g.help, ours.family(&g.name).help, "HELP of {}", g.name);
             }
         }
         seen.extend(diff);

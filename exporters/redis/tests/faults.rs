@@ -12,30 +12,30 @@ use common::*;
 fn redis_down_then_back() {
     let mut server = RedisServer::start("restart", &[], None);
     let addr = format!("-redis.addr={}", server.url());
-    let e = Exporter::start(&[&addr], &[]);
-    assert_eq!(e.metrics().value("redis_up", &[]), 1.0);
+    let e = exporter(&[&addr], &[]);
+    assert_eq!(e.scrape().value("redis_up", &[]), 1.0);
 
     server.stop();
     let started = Instant::now();
-    let m = e.metrics();
+    let m = e.scrape();
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
         started.elapsed()
     );
     assert_eq!(m.value("redis_up", &[]), 0.0);
-    let err = &m.family("redis_exporter_last_scrape_error").samples[0];
-    assert_eq!(err.1, 1.0);
-    assert!(!err.0["err"].is_empty());
+    let err = &m.series("redis_exporter_last_scrape_error")[0];
+    assert_eq!(err.scalar(), Some(1.0));
+    assert!(!err.labels["err"].is_empty());
     // A second scrape while down: still 0, no reconnect storm in between.
-    assert_eq!(e.metrics().value("redis_up", &[]), 0.0);
+    assert_eq!(e.scrape().value("redis_up", &[]), 0.0);
 
     server.restart();
-    eventually(10, "redis_up back to 1", || {
-        e.metrics().value("redis_up", &[]) == 1.0
+    eventually(Duration::from_secs(10), "redis_up back to 1", || {
+        e.scrape().value("redis_up", &[]) == 1.0
     });
     assert_eq!(
-        e.metrics()
+        e.scrape()
             .value("redis_exporter_last_scrape_error", &[("err", "")]),
         0.0
     );
@@ -45,16 +45,16 @@ fn redis_down_then_back() {
 fn kept_connection_survives_a_restart_between_scrapes() {
     let mut server = RedisServer::start("restart-idle", &[], None);
     let addr = format!("-redis.addr={}", server.url());
-    let e = Exporter::start(&[&addr], &[]);
-    assert_eq!(e.metrics().value("redis_up", &[]), 1.0);
+    let e = exporter(&[&addr], &[]);
+    assert_eq!(e.scrape().value("redis_up", &[]), 1.0);
     server.restart();
     // The kept connection is dead; the very next scrape reconnects instead of reporting down.
-    let m = e.metrics();
+    let m = e.scrape();
     assert_eq!(
         m.value("redis_up", &[]),
         1.0,
         "{:?}",
-        m.family("redis_exporter_last_scrape_error").samples
+        m.series("redis_exporter_last_scrape_error")
     );
     assert!(
         m.value("redis_uptime_in_seconds", &[]) < 5.0,
@@ -67,7 +67,7 @@ fn a_scrape_waiting_behind_a_stuck_one_still_answers() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let addr = format!("-redis.addr=redis://127.0.0.1:{port}");
-    let e = Exporter::start(&[&addr, "-connection-timeout=30s"], &[]);
+    let e = exporter(&[&addr, "-connection-timeout=30s"], &[]);
     let first = {
         let port = e.port;
         std::thread::spawn(move || {
@@ -92,13 +92,13 @@ fn a_scrape_waiting_behind_a_stuck_one_still_answers() {
         started.elapsed()
     );
     assert_eq!(r.status, 200);
-    let m = Metrics::parse(&r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 0.0);
     assert!(
-        m.family("redis_exporter_last_scrape_error").samples[0].0["err"].contains("still running")
+        m.series("redis_exporter_last_scrape_error")[0].labels["err"].contains("still running")
     );
     let first = first.join().unwrap();
-    assert_eq!(Metrics::parse(&first.body).value("redis_up", &[]), 0.0);
+    assert_eq!(Scrape::parse(first.body).value("redis_up", &[]), 0.0);
     drop(silent);
 }
 
@@ -108,7 +108,7 @@ fn unresponsive_redis_answers_within_the_scrape_timeout() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let addr = format!("-redis.addr=redis://127.0.0.1:{port}");
-    let e = Exporter::start(&[&addr, "-connection-timeout=30s"], &[]);
+    let e = exporter(&[&addr, "-connection-timeout=30s"], &[]);
     let started = Instant::now();
     let r = http_get(
         e.port,
@@ -118,9 +118,9 @@ fn unresponsive_redis_answers_within_the_scrape_timeout() {
     let took = started.elapsed();
     assert_eq!(r.status, 200);
     assert!(took < Duration::from_secs(2), "took {took:?}");
-    let m = Metrics::parse(&r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 0.0);
-    assert!(m.family("redis_exporter_last_scrape_error").samples[0].0["err"].contains("timed out"));
+    assert!(m.series("redis_exporter_last_scrape_error")[0].labels["err"].contains("timed out"));
     drop(silent);
 }
 
@@ -129,9 +129,9 @@ fn connection_timeout_bounds_a_scrape_without_header() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let addr = format!("-redis.addr=redis://127.0.0.1:{port}");
-    let e = Exporter::start(&[&addr, "-connection-timeout=1s"], &[]);
+    let e = exporter(&[&addr, "-connection-timeout=1s"], &[]);
     let started = Instant::now();
-    let m = e.metrics();
+    let m = e.scrape();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "took {:?}",
@@ -140,14 +140,59 @@ fn connection_timeout_bounds_a_scrape_without_header() {
     assert_eq!(m.value("redis_up", &[]), 0.0);
 }
 
+/// A TCP relay to `target` that holds every chunk the server sends for `delay` before passing
+/// it on: a network with latency. Each request/reply round trip through it takes at least
+/// `delay`, whatever the speed of the machine.
+fn slow_link(target: String, delay: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&target) else {
+                continue;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let pump =
+                |mut from: std::net::TcpStream, mut to: std::net::TcpStream, hold: Duration| {
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            std::thread::sleep(hold);
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    })
+                };
+            pump(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                Duration::ZERO,
+            );
+            pump(server, client, delay);
+        }
+    });
+    port
+}
+
 #[test]
 fn key_checks_stop_at_the_budget() {
     let server = RedisServer::start("bigscan", &[], None);
-    // 200k keys: one SCAN COUNT 10 pass over them takes far longer than the budget.
+    // 200k keys: a SCAN COUNT 10 pass over them is about 19k round trips. Through a link that
+    // adds 1 ms to each, it needs 19 s or more, far beyond the 1.25 s budget on any machine
+    // (directly on loopback a fast machine finishes it in a third of a second, within the
+    // budget, and nothing would be cut short).
     let script = "for i=1,200000 do redis.call('SET', 'k:'..i, i) end return 1";
     server.cmd(&["EVAL", script, "0"]);
-    let addr = format!("-redis.addr={}", server.url());
-    let e = Exporter::start(
+    let link = slow_link(server.addr(), Duration::from_millis(1));
+    let addr = format!("-redis.addr=redis://127.0.0.1:{link}");
+    let e = exporter(
         &[&addr, "-count-keys=db0=k:*", "-check-keys-batch-size=10"],
         &[],
     );
@@ -160,7 +205,7 @@ fn key_checks_stop_at_the_budget() {
     let took = started.elapsed();
     assert_eq!(r.status, 200);
     assert!(took < Duration::from_millis(1500), "took {took:?}");
-    let m = Metrics::parse(&r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 1.0);
     let counted = m.value("redis_keys_count", &[("key", "k:*")]);
     assert!(
@@ -168,7 +213,7 @@ fn key_checks_stop_at_the_budget() {
         "partial count expected, got {counted}"
     );
     assert!(
-        e.log_text()
+        e.log()
             .contains("key checks stopped at the scrape's time budget")
     );
 }

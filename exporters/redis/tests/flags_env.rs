@@ -3,63 +3,36 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use aiplatform_testkit::Process;
 use common::*;
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "exporter did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn environment_variables_configure_everything() {
     let server = RedisServer::master();
     let port = free_port();
-    let pwfile = temp_dir("env-pw").join("pw.json");
-    std::fs::write(
-        &pwfile,
+    let dir = TempDir::new("env-pw");
+    let pwfile = dir.write(
+        "pw.json",
         format!(r#"{{"{}": "{MASTER_PASSWORD}"}}"#, server.url()),
-    )
-    .unwrap();
-    let _child = Child(
-        Command::new(EXPORTER)
-            .env("REDIS_ADDR", server.url())
-            .env("REDIS_PASSWORD_FILE", &pwfile)
-            .env(
-                "REDIS_EXPORTER_WEB_LISTEN_ADDRESS",
-                format!("127.0.0.1:{port}"),
-            )
-            .env("REDIS_EXPORTER_WEB_TELEMETRY_PATH", "/redis-metrics")
-            .env("REDIS_EXPORTER_NAMESPACE", "cache")
-            .env("REDIS_EXPORTER_COMPAT", "debian12")
-            .env("REDIS_EXPORTER_CHECK_SINGLE_KEYS", "db0=x")
-            .env("REDIS_EXPORTER_REDIS_ONLY_METRICS", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
     );
-    wait_listening(port);
+    let mut cmd = Command::new(EXPORTER);
+    cmd.env("REDIS_ADDR", server.url())
+        .env("REDIS_PASSWORD_FILE", &pwfile)
+        .env(
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS",
+            format!("127.0.0.1:{port}"),
+        )
+        .env("REDIS_EXPORTER_WEB_TELEMETRY_PATH", "/redis-metrics")
+        .env("REDIS_EXPORTER_NAMESPACE", "cache")
+        .env("REDIS_EXPORTER_COMPAT", "debian12")
+        .env("REDIS_EXPORTER_CHECK_SINGLE_KEYS", "db0=x")
+        .env("REDIS_EXPORTER_REDIS_ONLY_METRICS", "true");
+    let _exporter = Process::listening("exporter", cmd, port);
     let r = http_get(port, "/redis-metrics", &[]);
     assert_eq!(r.status, 200);
-    let m = Metrics::parse(&r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(
         m.value("cache_up", &[]),
         1.0,
@@ -67,7 +40,7 @@ fn environment_variables_configure_everything() {
     );
     assert!(
         !m.family("cache_instance_info")
-            .labels
+            .label_names()
             .contains("master_replid")
     );
     assert_eq!(
@@ -83,22 +56,16 @@ fn flags_beat_environment_and_both_dash_forms_work() {
     let server = RedisServer::start("flags", &[], None);
     for dash in ["-", "--"] {
         let port = free_port();
-        let _child = Child(
-            Command::new(EXPORTER)
-                .arg(format!("{dash}web.listen-address=127.0.0.1:{port}"))
-                .arg(format!("{dash}redis.addr"))
-                .arg(server.url())
-                .arg(format!("{dash}namespace=flagged"))
-                .arg(format!("{dash}set-client-name=false"))
-                .env("REDIS_EXPORTER_NAMESPACE", "from_env")
-                .env("REDIS_ADDR", "redis://127.0.0.1:1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_listening(port);
-        let m = Metrics::parse(&http_get(port, "/metrics", &[]).body);
+        let mut cmd = Command::new(EXPORTER);
+        cmd.arg(format!("{dash}web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("{dash}redis.addr"))
+            .arg(server.url())
+            .arg(format!("{dash}namespace=flagged"))
+            .arg(format!("{dash}set-client-name=false"))
+            .env("REDIS_EXPORTER_NAMESPACE", "from_env")
+            .env("REDIS_ADDR", "redis://127.0.0.1:1");
+        let _exporter = Process::listening("exporter", cmd, port);
+        let m = Scrape::parse(http_get(port, "/metrics", &[]).body);
         assert_eq!(m.value("flagged_up", &[]), 1.0, "{dash}");
         assert!(m.has("process_resident_memory_bytes") && m.has("flagged_exporter_build_info"));
         assert!(
@@ -112,7 +79,7 @@ fn flags_beat_environment_and_both_dash_forms_work() {
 #[test]
 fn landing_page_health_and_version() {
     let server = RedisServer::start("landing", &[], None);
-    let e = Exporter::start(&[&format!("-redis.addr={}", server.url())], &[]);
+    let e = exporter(&[&format!("-redis.addr={}", server.url())], &[]);
     let r = e.get("/");
     assert_eq!(r.status, 200);
     assert!(

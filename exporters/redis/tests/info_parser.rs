@@ -1,8 +1,8 @@
 //! The INFO parser on recorded and hand-written INFO text, and on arbitrary input.
 
 use aiplatform_metrics::{MetricFamily, MetricKind, Value};
-use aiplatform_redis_exporter::compat::Compat;
-use aiplatform_redis_exporter::families::FamilySet;
+use aiplatform_prometheus::Compat;
+use aiplatform_redis_exporter::config::family_set;
 use aiplatform_redis_exporter::info::{InfoOptions, InfoSummary, extract_info_metrics};
 use aiplatform_redis_exporter::info_map::InfoMap;
 use proptest::prelude::*;
@@ -17,7 +17,7 @@ fn run(info: &str, compat: Compat, db_count: usize) -> (Vec<MetricFamily>, InfoS
         db_count,
         now_unix: 1_800_000_000.0,
     };
-    let mut out = FamilySet::new("redis");
+    let mut out = family_set("redis");
     let summary = extract_info_metrics(info, &opts, &mut out);
     assert_eq!(out.skipped(), 0, "no clashing declarations");
     (out.into_families(), summary)
@@ -205,7 +205,7 @@ proptest! {
         for compat in [Compat::Upstream, Compat::Debian12] {
             let map = InfoMap::new(compat, true);
             let opts = InfoOptions { compat, map: &map, db_count: 16, now_unix: 0.0 };
-            let mut out = FamilySet::new("redis");
+            let mut out = family_set("redis");
             extract_info_metrics(&text, &opts, &mut out);
         }
     }
@@ -221,7 +221,7 @@ proptest! {
         }
         let map = InfoMap::new(Compat::Upstream, false);
         let opts = InfoOptions { compat: Compat::Upstream, map: &map, db_count: 2, now_unix: 0.0 };
-        let mut out = FamilySet::new("redis");
+        let mut out = family_set("redis");
         extract_info_metrics(&text, &opts, &mut out);
     }
 

@@ -3,20 +3,21 @@
 
 mod common;
 
+use aiplatform_metrics::MetricKind;
 use common::*;
 
 fn exporter_for(server: &RedisServer, extra: &[&str], env: &[(&str, &str)]) -> Exporter {
     let addr = format!("-redis.addr={}", server.url());
     let mut args = vec![addr.as_str()];
     args.extend_from_slice(extra);
-    Exporter::start(&args, env)
+    exporter(&args, env)
 }
 
 #[test]
 fn password_and_acl_user_authenticate() {
     let master = RedisServer::master();
     let e = exporter_for(&master, &[], &[("REDIS_PASSWORD", MASTER_PASSWORD)]);
-    let m = e.metrics();
+    let m = e.scrape();
     assert_eq!(m.value("redis_up", &[]), 1.0);
     assert_eq!(
         m.value("redis_exporter_last_scrape_error", &[("err", "")]),
@@ -25,13 +26,13 @@ fn password_and_acl_user_authenticate() {
     assert_eq!(m.label_values("redis_instance_info", "role"), ["master"]);
     assert!(
         m.family("redis_instance_info")
-            .labels
+            .label_names()
             .contains("master_replid")
     );
 
     let user = format!("--redis.user={ACL_USER}");
     let e = exporter_for(&master, &[&user], &[("REDIS_PASSWORD", ACL_PASSWORD)]);
-    assert_eq!(e.metrics().value("redis_up", &[]), 1.0);
+    assert_eq!(e.scrape().value("redis_up", &[]), 1.0);
     let clients = master.cmd(&["CLIENT", "LIST"]);
     assert!(
         clients.contains(&format!("user={ACL_USER}")) && clients.contains("name=redis_exporter"),
@@ -43,12 +44,12 @@ fn password_and_acl_user_authenticate() {
         "-redis.addr=redis://:{MASTER_PASSWORD}@127.0.0.1:{}",
         master.port
     );
-    let e = Exporter::start(&[&uri], &[]);
-    assert_eq!(e.metrics().value("redis_up", &[]), 1.0);
+    let e = exporter(&[&uri], &[]);
+    assert_eq!(e.scrape().value("redis_up", &[]), 1.0);
     let e = exporter_for(&master, &[], &[("REDIS_PASSWORD", "wrong-Pass-Guess")]);
-    let m = e.metrics();
+    let m = e.scrape();
     assert_eq!(m.value("redis_up", &[]), 0.0);
-    let err = &m.family("redis_exporter_last_scrape_error").samples[0].0["err"];
+    let err = &m.series("redis_exporter_last_scrape_error")[0].labels["err"];
     assert!(
         err.contains("AUTH") && !err.contains("wrong-Pass-Guess"),
         "{err}"
@@ -76,7 +77,7 @@ fn replication_metrics_on_both_sides() {
     });
 
     let e = exporter_for(&replica, &[], &[]);
-    let m = e.metrics();
+    let m = e.scrape();
     let port = master.port.to_string();
     let at = [("master_host", "127.0.0.1"), ("master_port", port.as_str())];
     assert_eq!(m.value("redis_master_link_up", &at), 1.0);
@@ -93,7 +94,7 @@ fn replication_metrics_on_both_sides() {
     assert_eq!(m.label_values("redis_instance_info", "role"), ["slave"]);
 
     let e = exporter_for(&master, &[], &[("REDIS_PASSWORD", MASTER_PASSWORD)]);
-    let m = e.metrics();
+    let m = e.scrape();
     assert_eq!(m.value("redis_connected_slaves", &[]), 1.0);
     let slave_port = replica.port.to_string();
     let at = [
@@ -104,7 +105,10 @@ fn replication_metrics_on_both_sides() {
     assert!(m.value("redis_connected_slave_offset_bytes", &at) > 0.0);
     assert!(m.value("redis_connected_slave_lag_seconds", &at) >= 0.0);
     assert!(m.value("redis_master_repl_offset", &[]) > 0.0);
-    assert_eq!(m.family("redis_replica_resyncs_full").kind, "gauge");
+    assert_eq!(
+        m.family("redis_replica_resyncs_full").kind,
+        MetricKind::Gauge
+    );
 }
 
 #[test]
@@ -112,16 +116,16 @@ fn config_renamed_away_degrades_quietly() {
     let server = RedisServer::config_renamed();
     let e = exporter_for(&server, &[], &[]);
     for _ in 0..3 {
-        let m = e.metrics();
+        let m = e.scrape();
         assert_eq!(m.value("redis_up", &[]), 1.0);
         assert!(!m.has("redis_config_maxmemory") && !m.has("redis_config_maxclients"));
         assert_eq!(
-            m.family("redis_db_keys").samples.len(),
+            m.series("redis_db_keys").len(),
             16,
             "16 databases assumed without CONFIG"
         );
     }
-    let log = e.log_text();
+    let log = e.log();
     assert_eq!(
         log.matches("CONFIG GET is not available").count(),
         1,
@@ -131,10 +135,10 @@ fn config_renamed_away_degrades_quietly() {
 
     // With CONFIG: the config metrics and the configured database count.
     let plain = RedisServer::start("dbs", &["databases 4".to_owned()], None);
-    let m = exporter_for(&plain, &[], &[]).metrics();
+    let m = exporter_for(&plain, &[], &[]).scrape();
     assert_eq!(m.value("redis_config_maxclients", &[]), 10000.0);
     assert!(m.has("redis_config_maxmemory") && m.has("redis_config_io_threads"));
-    assert_eq!(m.family("redis_db_keys").samples.len(), 4);
+    assert_eq!(m.series("redis_db_keys").len(), 4);
 }
 
 #[test]
@@ -166,7 +170,7 @@ fn keyspace_is_zero_filled_and_counted() {
         ],
         &[],
     );
-    let m = e.metrics();
+    let m = e.scrape();
     let dbs = m.label_values("redis_db_keys", "db");
     assert_eq!(dbs.len(), 16);
     assert_eq!(m.value("redis_db_keys", &[("db", "db3")]), 2.0);
@@ -194,7 +198,10 @@ fn keyspace_is_zero_filled_and_counted() {
     assert!(m.value("redis_memory_used_bytes", &[]) > 0.0);
     assert!(m.value("redis_keyspace_hits_total", &[]) >= 1.0);
     assert!(m.value("redis_keyspace_misses_total", &[]) >= 1.0);
-    assert_eq!(m.family("redis_evicted_keys_total").kind, "counter");
+    assert_eq!(
+        m.family("redis_evicted_keys_total").kind,
+        MetricKind::Counter
+    );
     assert_eq!(
         m.family("redis_memory_used_bytes").help,
         "memory_used_bytes metric"
@@ -204,9 +211,12 @@ fn keyspace_is_zero_filled_and_counted() {
     assert!(
         m.has("redis_commands_rejected_calls_total") && m.has("redis_commands_failed_calls_total")
     );
-    assert_eq!(m.family("redis_latency_percentiles_usec").kind, "summary");
+    assert_eq!(
+        m.family("redis_latency_percentiles_usec").kind,
+        MetricKind::Summary
+    );
     server.cmd(&["NOSUCHCOMMAND"]);
-    assert!(e.metrics().value("redis_errors_total", &[("err", "ERR")]) >= 1.0);
+    assert!(e.scrape().value("redis_errors_total", &[("err", "ERR")]) >= 1.0);
 }
 
 #[test]
@@ -221,7 +231,7 @@ fn slowlog_and_latency_events() {
         None,
     );
     server.cmd(&["DEBUG", "SLEEP", "0.05"]);
-    let m = exporter_for(&server, &[], &[]).metrics();
+    let m = exporter_for(&server, &[], &[]).scrape();
     assert!(m.value("redis_slowlog_length", &[]) >= 1.0);
     assert!(m.value("redis_slowlog_last_id", &[]) >= 0.0);
     assert!(m.value("redis_last_slow_execution_duration_seconds", &[]) >= 0.0);
@@ -237,27 +247,27 @@ fn slowlog_and_latency_events() {
 #[test]
 fn debian12_profile_has_the_old_label_set() {
     let server = RedisServer::start("compat", &[], None);
-    let m = exporter_for(&server, &["--compat=debian12"], &[]).metrics();
+    let m = exporter_for(&server, &["--compat=debian12"], &[]).scrape();
     assert!(
         !m.family("redis_instance_info")
-            .labels
+            .label_names()
             .contains("master_replid")
     );
     assert!(!m.has("redis_max_clients"));
     assert_eq!(
         m.family("redis_expired_time_cap_reached_total").kind,
-        "gauge"
+        MetricKind::Gauge
     );
-    let m = exporter_for(&server, &[], &[]).metrics();
+    let m = exporter_for(&server, &[], &[]).scrape();
     assert!(
         m.family("redis_instance_info")
-            .labels
+            .label_names()
             .contains("master_replid")
     );
     assert_eq!(m.value("redis_max_clients", &[]), 10000.0);
     assert_eq!(
         m.family("redis_expired_time_cap_reached_total").kind,
-        "counter"
+        MetricKind::Counter
     );
 }
 
@@ -276,7 +286,7 @@ fn persistent_connection_is_reused_and_optional() {
     let e = exporter_for(&server, &[], &[]);
     let before = received(&server);
     for _ in 0..5 {
-        let m = e.metrics();
+        let m = e.scrape();
         assert!(m.value("redis_exporter_last_scrape_connect_time_seconds", &[]) > 0.0);
     }
     // Five scrapes on one connection (the harness's own connection counts once).
@@ -288,7 +298,7 @@ fn persistent_connection_is_reused_and_optional() {
     let e = exporter_for(&server, &["-persistent-connection=false"], &[]);
     let before = received(&server);
     for _ in 0..5 {
-        e.metrics();
+        e.scrape();
     }
     assert!(
         received(&server) - before >= 5,
@@ -298,7 +308,7 @@ fn persistent_connection_is_reused_and_optional() {
 
 #[test]
 fn unix_socket_and_optional_metrics() {
-    let dir = temp_dir("sock");
+    let dir = TempDir::new("sock");
     let sock = dir.join("redis.sock");
     let server = RedisServer::start(
         "unix",
@@ -309,13 +319,13 @@ fn unix_socket_and_optional_metrics() {
         None,
     );
     let addr = format!("-redis.addr=unix://{}", sock.display());
-    let m = Exporter::start(&[&addr, "-include-system-metrics", "-ping-on-connect"], &[]).metrics();
+    let m = exporter(&[&addr, "-include-system-metrics", "-ping-on-connect"], &[]).scrape();
     assert_eq!(m.value("redis_up", &[]), 1.0);
     assert!(m.value("redis_total_system_memory_bytes", &[]) > 0.0);
     assert!(m.value("redis_exporter_last_scrape_ping_time_seconds", &[]) > 0.0);
     assert_eq!(m.value("redis_config_maxclients", &[]), 10000.0);
     // -config-command=- skips CONFIG entirely.
-    let m = Exporter::start(&[&addr, "-config-command=-"], &[]).metrics();
+    let m = exporter(&[&addr, "-config-command=-"], &[]).scrape();
     assert_eq!(m.value("redis_up", &[]), 1.0);
     assert!(!m.has("redis_config_maxclients"));
     assert!(
@@ -323,18 +333,17 @@ fn unix_socket_and_optional_metrics() {
         "system metrics are opt-in"
     );
     drop(server);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn kept_connection_returns_to_its_database_after_key_checks() {
     let server = RedisServer::start("selectdb", &[], None);
     let addr = format!("-redis.addr={}/2", server.url());
-    let e = Exporter::start(
+    let e = exporter(
         &[&addr, "-check-keys=db5=some:*", "-count-keys=db7=x*"],
         &[],
     );
-    let m = e.metrics();
+    let m = e.scrape();
     assert_eq!(m.value("redis_up", &[]), 1.0);
     let clients = server.cmd(&["CLIENT", "LIST"]);
     let ours = clients

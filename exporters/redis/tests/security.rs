@@ -64,7 +64,7 @@ fn scrape_endpoint_is_off_by_default() {
     let rogue = Rogue::start();
     let master = RedisServer::master();
     let addr = format!("-redis.addr={}", master.url());
-    let e = Exporter::start(&[&addr], &[("REDIS_PASSWORD", MASTER_PASSWORD)]);
+    let e = exporter(&[&addr], &[("REDIS_PASSWORD", MASTER_PASSWORD)]);
     let r = e.get(&format!("/scrape?target=127.0.0.1:{}", rogue.port));
     assert_eq!(r.status, 404);
     std::thread::sleep(Duration::from_millis(200));
@@ -76,18 +76,17 @@ fn unknown_targets_are_refused_and_allowed_ones_get_no_password() {
     let rogue = Rogue::start();
     let master = RedisServer::master();
     let other = RedisServer::start("other", &[], Some("other-Secret-55"));
-    let pwfile = temp_dir("pwfile").join("passwords.json");
-    std::fs::write(
-        &pwfile,
+    let dir = TempDir::new("pwfile");
+    let pwfile = dir.write(
+        "passwords.json",
         format!(r#"{{"{}": "other-Secret-55"}}"#, other.url()),
-    )
-    .unwrap();
+    );
     let addr = format!("-redis.addr={}", master.url());
     let pwarg = format!("-redis.password-file={}", pwfile.display());
     let allow = format!("-scrape-allowed-targets=127.0.0.1:{}", rogue.port);
 
     // Not allowed: refused before any connection.
-    let e = Exporter::start(
+    let e = exporter(
         &[&addr, "-enable-scrape-endpoint", &pwarg],
         &[("REDIS_PASSWORD", MASTER_PASSWORD)],
     );
@@ -96,7 +95,7 @@ fn unknown_targets_are_refused_and_allowed_ones_get_no_password() {
     assert_eq!(e.get("/scrape").status, 400);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(rogue.connections(), 0);
-    let m = e.metrics();
+    let m = e.scrape();
     assert_eq!(
         m.value("redis_target_scrape_request_errors_total", &[]),
         2.0
@@ -105,9 +104,9 @@ fn unknown_targets_are_refused_and_allowed_ones_get_no_password() {
     // The password-file target gets its own password; the configured one is the main's.
     let r = e.get(&format!("/scrape?target={}", other.addr()));
     assert_eq!(r.status, 200);
-    assert_eq!(Metrics::parse(&r.body).value("redis_up", &[]), 1.0);
+    assert_eq!(Scrape::parse(r.body).value("redis_up", &[]), 1.0);
     let r = e.get(&format!("/scrape?target={}", master.url()));
-    let m = Metrics::parse(&r.body);
+    let m = Scrape::parse(r.body);
     assert_eq!(m.value("redis_up", &[]), 1.0);
     assert!(
         m.has("redis_exporter_build_info"),
@@ -119,7 +118,7 @@ fn unknown_targets_are_refused_and_allowed_ones_get_no_password() {
     );
 
     // Allowed: scraped, with no password at all, even when the URL carries credentials.
-    let e = Exporter::start(
+    let e = exporter(
         &[&addr, "-enable-scrape-endpoint", &pwarg, &allow],
         &[("REDIS_PASSWORD", MASTER_PASSWORD)],
     );
@@ -132,7 +131,7 @@ fn unknown_targets_are_refused_and_allowed_ones_get_no_password() {
             target.replace('@', "%40").replace(':', "%3A")
         ));
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(Metrics::parse(&r.body).value("redis_up", &[]), 0.0);
+        assert_eq!(Scrape::parse(r.body).value("redis_up", &[]), 0.0);
     }
     assert!(rogue.connections() >= 2);
     let seen = rogue.seen();
@@ -169,9 +168,9 @@ fn passwords_stay_out_of_logs_labels_and_errors() {
     for (addr, pw) in cases {
         let env = [("REDIS_PASSWORD", pw)];
         for format in ["-log-format=txt", "-log-format=json"] {
-            let e = Exporter::start(&[&addr, "-debug", format, "-include-config-metrics"], &env);
+            let e = exporter(&[&addr, "-debug", format, "-include-config-metrics"], &env);
             let body = e.get("/metrics").body;
-            let log = e.log_text();
+            let log = e.log();
             for secret in [pw, "inline-Secret-3", MASTER_PASSWORD] {
                 if secret.is_empty() {
                     continue;
@@ -179,11 +178,11 @@ fn passwords_stay_out_of_logs_labels_and_errors() {
                 assert!(!body.contains(secret), "{secret} in /metrics:\n{body}");
                 assert!(!log.contains(secret), "{secret} in log:\n{log}");
             }
-            assert!(Metrics::parse(&body).value("redis_up", &[]) == 0.0);
+            assert!(Scrape::parse(body).value("redis_up", &[]) == 0.0);
         }
     }
     // A working scrape with every config key exported: requirepass/masterauth never are.
-    let e = Exporter::start(
+    let e = exporter(
         &[
             &format!("-redis.addr={}", master.url()),
             "-include-config-metrics",
@@ -193,11 +192,11 @@ fn passwords_stay_out_of_logs_labels_and_errors() {
         &[("REDIS_PASSWORD", MASTER_PASSWORD)],
     );
     let body = e.get("/metrics").body;
-    let m = Metrics::parse(&body);
+    let m = Scrape::parse(body.as_str());
     assert_eq!(m.value("redis_up", &[]), 1.0);
     assert!(m.has("redis_config_key_value"));
     assert!(!body.contains(MASTER_PASSWORD) && !body.contains(ACL_PASSWORD));
-    assert!(!e.log_text().contains(MASTER_PASSWORD));
+    assert!(!e.log().contains(MASTER_PASSWORD));
 }
 
 #[test]

@@ -3,14 +3,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
+/// A CA with server and client certificates, as files.
 struct Pki {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Pki {
@@ -20,30 +19,8 @@ impl Pki {
 }
 
 fn write_pki(tag: &str) -> Pki {
-    let dir = temp_dir(tag);
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    // Distinct subjects: OpenSSL (the server checking client certificates) takes a leaf whose
-    // subject equals its issuer's for self-signed.
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("{tag} test CA"));
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    for (name, sans) in [
-        (
-            "server",
-            vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
-        ),
-        ("client", vec!["exporter".to_owned()]),
-    ] {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
-        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-    }
+    let dir = TempDir::new(tag);
+    aiplatform_testkit::Pki::new(&format!("{tag} test CA")).write_files(&dir, "exporter");
     Pki { dir }
 }
 
@@ -63,8 +40,8 @@ fn tls_server(pki: &Pki, auth_clients: &str) -> (RedisServer, u16) {
     (server, tls_port)
 }
 
-fn scrape(args: &[&str]) -> Metrics {
-    Exporter::start(args, &[]).metrics()
+fn scrape(args: &[&str]) -> Scrape {
+    exporter(args, &[]).scrape()
 }
 
 #[test]
@@ -90,7 +67,7 @@ fn verifies_the_server_with_the_ca() {
     let wrong = format!("-tls-ca-cert-file={}", other.path("ca.pem"));
     let m = scrape(&[&addr, &wrong]);
     assert_eq!(m.value("redis_up", &[]), 0.0);
-    let err = &m.family("redis_exporter_last_scrape_error").samples[0].0["err"];
+    let err = &m.series("redis_exporter_last_scrape_error")[0].labels["err"];
     assert!(err.contains("TLS handshake"), "{err}");
     // A name the certificate does not hold.
     let m = scrape(&[&by_ip, &ca, "-tls-server-name=elsewhere"]);
@@ -118,7 +95,7 @@ fn mutual_tls_with_a_client_certificate() {
         m.value("redis_up", &[]),
         1.0,
         "{:?}",
-        m.family("redis_exporter_last_scrape_error").samples
+        m.series("redis_exporter_last_scrape_error")
     );
 }
 

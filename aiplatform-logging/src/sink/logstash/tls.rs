@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::ClientConfig;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::Error;
@@ -51,31 +50,11 @@ impl fmt::Debug for TlsConfig {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::TlsFile {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Pem {
-            what,
-            source: Some(e),
-        })?;
-    if certs.is_empty() {
-        return Err(Error::Pem { what, source: None });
-    }
-    Ok(certs)
-}
-
 impl TlsConfig {
     /// Trusts the CA certificates in `pem` (one or more PEM `CERTIFICATE` blocks).
     pub fn from_ca_pem(pem: &[u8]) -> Result<TlsConfig, Error> {
         Ok(TlsConfig {
-            roots: certs(pem, "CA certificates")?,
+            roots: aiplatform_tls::certificates(pem, "CA certificates")?,
             client: None,
             server_name: None,
         })
@@ -83,28 +62,31 @@ impl TlsConfig {
 
     /// Trusts the CA certificates in the PEM file at `path`.
     pub fn from_ca_file(path: impl AsRef<Path>) -> Result<TlsConfig, Error> {
-        TlsConfig::from_ca_pem(&read(path.as_ref())?)
+        Ok(TlsConfig {
+            roots: aiplatform_tls::read_certificates(path.as_ref(), "CA certificates")?,
+            client: None,
+            server_name: None,
+        })
     }
 
     /// Presents this client certificate chain and private key (PEM; PKCS#8, PKCS#1 or SEC1).
     pub fn client_auth_pem(mut self, cert_chain: &[u8], key: &[u8]) -> Result<TlsConfig, Error> {
-        let chain = certs(cert_chain, "client certificate")?;
-        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| Error::Pem {
-            what: "client key",
-            source: Some(e),
-        })?;
+        let chain = aiplatform_tls::certificates(cert_chain, "client certificate")?;
+        let key = aiplatform_tls::private_key(key, "client key")?;
         self.client = Some((chain, key));
         Ok(self)
     }
 
     /// Presents the client certificate chain and key from these PEM files.
     pub fn client_auth_files(
-        self,
+        mut self,
         cert_chain: impl AsRef<Path>,
         key: impl AsRef<Path>,
     ) -> Result<TlsConfig, Error> {
-        let (c, k) = (read(cert_chain.as_ref())?, read(key.as_ref())?);
-        self.client_auth_pem(&c, &k)
+        let chain = aiplatform_tls::read_certificates(cert_chain.as_ref(), "client certificate")?;
+        let key = aiplatform_tls::read_private_key(key.as_ref(), "client key")?;
+        self.client = Some((chain, key));
+        Ok(self)
     }
 
     /// Verifies the server against this name instead of the host part of the address.
@@ -122,14 +104,11 @@ impl TlsConfig {
         for c in &self.roots {
             store.add(c.clone())?;
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(store);
-        let config = match &self.client {
-            Some((chain, key)) => builder.with_client_auth_cert(chain.clone(), key.clone_key())?,
-            None => builder.with_no_client_auth(),
-        };
+        let identity = self
+            .client
+            .as_ref()
+            .map(|(chain, key)| (chain.clone(), key.clone_key()));
+        let config = aiplatform_tls::client_config(store, identity)?;
         let name = self.server_name.as_deref().unwrap_or(host);
         let name = ServerName::try_from(name.to_owned())
             .map_err(|_| Error::ServerName(name.to_owned()))?;

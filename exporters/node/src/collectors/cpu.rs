@@ -9,14 +9,17 @@ use std::fs;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use parking_lot::Mutex;
 
 use super::stat::{CpuTimes, parse_stat};
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind};
-use crate::family::{family, push};
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push};
 
 /// An idle counter that goes back by this many seconds means the CPU was replaced.
 const JUMP_BACK_SECONDS: f64 = 3.0;
@@ -240,8 +243,16 @@ const MODES: [&str; 8] = [
     "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
 ];
 
+impl NodeCollector for CpuCollector {
+    const NAME: &'static str = "cpu";
+
+    fn from_config(c: &Config) -> CpuCollector {
+        CpuCollector::new(c.paths.clone(), c.compat, c.cpu_guest)
+    }
+}
+
 impl BlockingCollector for CpuCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let stat = self
             .buf
             .with(&self.paths.proc("stat"), parse_stat)

@@ -10,15 +10,18 @@ use std::fs;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use parking_lot::Mutex;
 
-use crate::compat::Compat;
-use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::filter::DeviceFilter;
 use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push};
 
 /// node_exporter 1.5.0's `--collector.diskstats.device-exclude` default.
 pub const DEFAULT_EXCLUDE_1_5: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
@@ -75,13 +78,6 @@ pub fn parse_diskstats(text: &str) -> Result<Vec<DiskStats>, ParseError> {
         });
     }
     Ok(out)
-}
-
-/// Reads `<procfs>/diskstats`.
-pub fn read_diskstats(paths: &Paths) -> Result<Vec<DiskStats>, ReadError> {
-    let path = paths.proc("diskstats");
-    let text = read_string(&path)?;
-    parse_diskstats(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// The `E:KEY=value` properties of a udev database entry.
@@ -327,8 +323,20 @@ impl Families {
     }
 }
 
+impl NodeCollector for DiskstatsCollector {
+    const NAME: &'static str = "diskstats";
+
+    fn from_config(c: &Config) -> DiskstatsCollector {
+        DiskstatsCollector::new(c.paths.clone(), c.compat, c.diskstats_filter.clone())
+    }
+}
+
 impl BlockingCollector for DiskstatsCollector {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
         let mut disks = self
             .buf
             .with(&self.paths.proc("diskstats"), parse_diskstats)

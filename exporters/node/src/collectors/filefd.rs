@@ -3,11 +3,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::scalar;
+use super::NodeCollector;
+use crate::config::Config;
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::family::scalar;
 
 /// `file-nr`'s first and third values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,13 +36,6 @@ pub fn parse_file_nr(text: &str) -> Result<FileFd, ParseError> {
     })
 }
 
-/// Reads `<procfs>/sys/fs/file-nr`.
-pub fn read_file_nr(paths: &Paths) -> Result<FileFd, ReadError> {
-    let path = paths.proc("sys/fs/file-nr");
-    let text = read_string(&path)?;
-    parse_file_nr(&text).map_err(|source| ReadError::Parse { path, source })
-}
-
 /// The `filefd` collector.
 #[derive(Debug)]
 pub struct FileFdCollector {
@@ -58,8 +53,16 @@ impl FileFdCollector {
     }
 }
 
+impl NodeCollector for FileFdCollector {
+    const NAME: &'static str = "filefd";
+
+    fn from_config(c: &Config) -> FileFdCollector {
+        FileFdCollector::new(c.paths.clone())
+    }
+}
+
 impl BlockingCollector for FileFdCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let fd = self
             .buf
             .with(&self.paths.proc("sys/fs/file-nr"), parse_file_nr)

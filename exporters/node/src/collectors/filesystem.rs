@@ -12,14 +12,17 @@ use std::time::Duration;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use regex::Regex;
 
 use super::statfs::{FsStats, Item, StatError, StatFs, StatPool};
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push};
 use crate::paths::Paths;
 use crate::read::TextBuf;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push};
 
 /// Current upstream's `--collector.filesystem.mount-points-exclude` default.
 pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
@@ -144,13 +147,6 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
     Ok(out)
 }
 
-/// Reads the mount table node_exporter reads: `/proc/1/mountinfo` (upstream) or
-/// `/proc/1/mounts` (1.5.0), falling back to the reader's own when pid 1's is hidden.
-pub fn read_mounts(paths: &Paths, compat: Compat) -> Result<Vec<Mount>, ReadError> {
-    let buf = TextBuf::default();
-    read_mounts_into(paths, compat, &buf)
-}
-
 fn read_mounts_into(paths: &Paths, compat: Compat, buf: &TextBuf) -> Result<Vec<Mount>, ReadError> {
     type Parser = fn(&str) -> Result<Vec<Mount>, ParseError>;
     let (file, fallback, parse): (&str, &str, Parser) = if compat.is_debian12() {
@@ -213,8 +209,20 @@ impl FilesystemCollector {
     }
 }
 
+impl NodeCollector for FilesystemCollector {
+    const NAME: &'static str = "filesystem";
+
+    fn from_config(c: &Config) -> FilesystemCollector {
+        FilesystemCollector::new(c.paths.clone(), c.compat, c.filesystem.clone())
+    }
+}
+
 impl BlockingCollector for FilesystemCollector {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
         let mounts =
             read_mounts_into(&self.paths, self.compat, &self.buf).map_err(CollectError::new)?;
         let mut seen = HashSet::new();

@@ -3,11 +3,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::scalar;
+use super::NodeCollector;
+use crate::config::Config;
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::family::scalar;
 
 /// The three load averages.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,13 +39,6 @@ pub fn parse_loadavg(text: &str) -> Result<Loadavg, ParseError> {
     })
 }
 
-/// Reads `<procfs>/loadavg`.
-pub fn read_loadavg(paths: &Paths) -> Result<Loadavg, ReadError> {
-    let path = paths.proc("loadavg");
-    let text = read_string(&path)?;
-    parse_loadavg(&text).map_err(|source| ReadError::Parse { path, source })
-}
-
 /// The `loadavg` collector.
 #[derive(Debug)]
 pub struct LoadavgCollector {
@@ -61,8 +56,16 @@ impl LoadavgCollector {
     }
 }
 
+impl NodeCollector for LoadavgCollector {
+    const NAME: &'static str = "loadavg";
+
+    fn from_config(c: &Config) -> LoadavgCollector {
+        LoadavgCollector::new(c.paths.clone())
+    }
+}
+
 impl BlockingCollector for LoadavgCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let l = self
             .buf
             .with(&self.paths.proc("loadavg"), parse_loadavg)

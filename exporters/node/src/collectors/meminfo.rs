@@ -8,12 +8,14 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::compat::Compat;
-use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push};
+use super::NodeCollector;
+use crate::config::Config;
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{dynamic_family, push};
 
 /// The exported names upstream node_exporter keeps (procfs' `Meminfo` fields).
 pub const UPSTREAM_KEYS: &[&str] = &[
@@ -131,13 +133,6 @@ fn export_key(key: &str) -> String {
     }
 }
 
-/// Reads `<procfs>/meminfo`.
-pub fn read_meminfo(paths: &Paths) -> Result<Vec<MeminfoField>, ReadError> {
-    let path = paths.proc("meminfo");
-    let text = read_string(&path)?;
-    parse_meminfo(&text).map_err(|source| ReadError::Parse { path, source })
-}
-
 /// The `meminfo` collector.
 #[derive(Debug)]
 pub struct MeminfoCollector {
@@ -157,8 +152,16 @@ impl MeminfoCollector {
     }
 }
 
+impl NodeCollector for MeminfoCollector {
+    const NAME: &'static str = "meminfo";
+
+    fn from_config(c: &Config) -> MeminfoCollector {
+        MeminfoCollector::new(c.paths.clone(), c.compat)
+    }
+}
+
 impl BlockingCollector for MeminfoCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let fields = self
             .buf
             .with(&self.paths.proc("meminfo"), parse_meminfo)

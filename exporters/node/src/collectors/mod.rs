@@ -1,14 +1,14 @@
 //! The collectors, one per file, registered by name from one table ([`COLLECTORS`]).
 //!
-//! Each module has a pure parser (`parse_x(&str)`), a reader (`read_x(&Paths)`) and the
-//! collector type, which reads into a buffer it reuses across scrapes.
+//! Each module has a pure parser (`parse_x(&str)`) and the collector type, a
+//! [`NodeCollector`], which reads its source into a buffer it reuses across scrapes.
 
 use aiplatform_metrics::MetricFamily;
 use aiplatform_prometheus::{
     BlockingCollector, CollectError, CollectorSet, CollectorSetError, DefaultState, ScrapeContext,
 };
 
-use crate::config::NodeConfig;
+use crate::config::Config;
 
 pub mod cpu;
 pub mod diskstats;
@@ -29,196 +29,141 @@ pub mod time;
 pub mod uname;
 pub mod vmstat;
 
-/// A collector's name, default state and constructor.
+/// A node collector: it reads one source, is built from the [`Config`], and is registered by
+/// name in [`COLLECTORS`], as node_exporter's `registerCollector` does. A new collector is a
+/// file with a type that implements this trait and [`BlockingCollector`], and one line in
+/// [`COLLECTORS`]:
+///
+/// ```
+/// use aiplatform_metrics::{MetricFamily, MetricKind};
+/// use aiplatform_node_exporter::collectors::{CollectorSpec, NodeCollector};
+/// use aiplatform_node_exporter::config::Config;
+/// use aiplatform_prometheus::family::scalar;
+/// use aiplatform_prometheus::{BlockingCollector, CollectError, DefaultState, ScrapeContext};
+///
+/// struct Entropy(std::path::PathBuf);
+///
+/// impl NodeCollector for Entropy {
+///     const NAME: &'static str = "entropy";
+///     const DEFAULT: DefaultState = DefaultState::Disabled;
+///
+///     fn from_config(c: &Config) -> Entropy {
+///         Entropy(c.paths.proc("sys/kernel/random/entropy_avail"))
+///     }
+/// }
+///
+/// impl BlockingCollector for Entropy {
+///     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+///         let bits: f64 = std::fs::read_to_string(&self.0)?.trim().parse().map_err(CollectError::new)?;
+///         out.push(scalar(MetricKind::Gauge, "node_entropy_available_bits", "Bits of available entropy.", bits));
+///         Ok(())
+///     }
+/// }
+///
+/// const SPEC: CollectorSpec = CollectorSpec::of::<Entropy>();
+/// assert_eq!((SPEC.name, SPEC.default), ("entropy", DefaultState::Disabled));
+/// ```
+pub trait NodeCollector: BlockingCollector + Sized {
+    /// The name: `--collector.<NAME>`, `collect[]=<NAME>`, `collector="<NAME>"`.
+    const NAME: &'static str;
+    /// Whether it runs unless disabled (node_exporter's `defaultEnabled`).
+    const DEFAULT: DefaultState = DefaultState::Enabled;
+
+    /// Builds the collector from the configuration.
+    fn from_config(config: &Config) -> Self;
+}
+
+/// A collector's name, default state and constructor, as [`COLLECTORS`] lists it.
 #[derive(Debug, Clone, Copy)]
 pub struct CollectorSpec {
     /// The name (`--collector.<name>`, `collect[]=<name>`).
     pub name: &'static str,
     /// Whether it runs unless disabled.
     pub default: DefaultState,
-    build: fn(&NodeConfig) -> Box<dyn BlockingCollector>,
+    build: fn(&Config) -> Box<dyn BlockingCollector>,
 }
 
 impl CollectorSpec {
+    /// The entry of collector type `C`.
+    pub const fn of<C: NodeCollector>() -> CollectorSpec {
+        CollectorSpec {
+            name: C::NAME,
+            default: C::DEFAULT,
+            build: boxed::<C>,
+        }
+    }
+
     /// Builds the collector from the configuration.
-    pub fn build(&self, config: &NodeConfig) -> Box<dyn BlockingCollector> {
+    pub fn build(&self, config: &Config) -> Box<dyn BlockingCollector> {
         (self.build)(config)
     }
 }
 
-const ON: DefaultState = DefaultState::Enabled;
+fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
+    Box::new(C::from_config(config))
+}
 
-/// Every collector this exporter has, as node_exporter registers them (all on by default).
+/// Every collector this exporter has, in name order (all on by default, as in node_exporter).
 pub const COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "cpu",
-        default: ON,
-        build: |c| {
-            Box::new(cpu::CpuCollector::new(
-                c.paths.clone(),
-                c.compat,
-                c.cpu_guest,
-            ))
-        },
-    },
-    CollectorSpec {
-        name: "diskstats",
-        default: ON,
-        build: |c| {
-            Box::new(diskstats::DiskstatsCollector::new(
-                c.paths.clone(),
-                c.compat,
-                c.diskstats_filter.clone(),
-            ))
-        },
-    },
-    CollectorSpec {
-        name: "filefd",
-        default: ON,
-        build: |c| Box::new(filefd::FileFdCollector::new(c.paths.clone())),
-    },
-    CollectorSpec {
-        name: "filesystem",
-        default: ON,
-        build: |c| {
-            Box::new(filesystem::FilesystemCollector::new(
-                c.paths.clone(),
-                c.compat,
-                c.filesystem.clone(),
-            ))
-        },
-    },
-    CollectorSpec {
-        name: "loadavg",
-        default: ON,
-        build: |c| Box::new(loadavg::LoadavgCollector::new(c.paths.clone())),
-    },
-    CollectorSpec {
-        name: "meminfo",
-        default: ON,
-        build: |c| Box::new(meminfo::MeminfoCollector::new(c.paths.clone(), c.compat)),
-    },
-    CollectorSpec {
-        name: "netdev",
-        default: ON,
-        build: |c| {
-            Box::new(netdev::NetdevCollector::new(
-                c.paths.clone(),
-                c.netdev_filter.clone(),
-                c.netdev_netlink,
-                c.netdev_detailed,
-            ))
-        },
-    },
-    CollectorSpec {
-        name: "netstat",
-        default: ON,
-        build: |c| {
-            Box::new(netstat::NetstatCollector::new(
-                c.paths.clone(),
-                c.netstat_fields.clone(),
-            ))
-        },
-    },
-    CollectorSpec {
-        name: "os",
-        default: ON,
-        build: |c| Box::new(os::OsCollector::new(c.paths.clone(), c.compat)),
-    },
-    CollectorSpec {
-        name: "pressure",
-        default: ON,
-        build: |c| Box::new(pressure::PressureCollector::new(c.paths.clone(), c.compat)),
-    },
-    CollectorSpec {
-        name: "sockstat",
-        default: ON,
-        build: |c| Box::new(sockstat::SockstatCollector::new(c.paths.clone())),
-    },
-    CollectorSpec {
-        name: "stat",
-        default: ON,
-        build: |c| Box::new(stat::StatCollector::new(c.paths.clone(), c.stat_softirq)),
-    },
-    CollectorSpec {
-        name: "textfile",
-        default: ON,
-        build: |c| {
-            Box::new(textfile::TextfileCollector::new(
-                c.textfile_directory.clone(),
-            ))
-        },
-    },
-    CollectorSpec {
-        name: "time",
-        default: ON,
-        build: |c| Box::new(time::TimeCollector::new(c.paths.clone())),
-    },
-    CollectorSpec {
-        name: "uname",
-        default: ON,
-        build: |_| Box::new(uname::UnameCollector),
-    },
-    CollectorSpec {
-        name: "vmstat",
-        default: ON,
-        build: |c| {
-            Box::new(vmstat::VmstatCollector::new(
-                c.paths.clone(),
-                c.vmstat_fields.clone(),
-            ))
-        },
-    },
+    CollectorSpec::of::<cpu::CpuCollector>(),
+    CollectorSpec::of::<diskstats::DiskstatsCollector>(),
+    CollectorSpec::of::<filefd::FileFdCollector>(),
+    CollectorSpec::of::<filesystem::FilesystemCollector>(),
+    CollectorSpec::of::<loadavg::LoadavgCollector>(),
+    CollectorSpec::of::<meminfo::MeminfoCollector>(),
+    CollectorSpec::of::<netdev::NetdevCollector>(),
+    CollectorSpec::of::<netstat::NetstatCollector>(),
+    CollectorSpec::of::<os::OsCollector>(),
+    CollectorSpec::of::<pressure::PressureCollector>(),
+    CollectorSpec::of::<sockstat::SockstatCollector>(),
+    CollectorSpec::of::<stat::StatCollector>(),
+    CollectorSpec::of::<textfile::TextfileCollector>(),
+    CollectorSpec::of::<time::TimeCollector>(),
+    CollectorSpec::of::<uname::UnameCollector>(),
+    CollectorSpec::of::<vmstat::VmstatCollector>(),
 ];
 
 /// A boxed collector, registered like any other.
 struct Boxed(Box<dyn BlockingCollector>);
 
 impl BlockingCollector for Boxed {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        self.0.update(ctx, out)
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
+        self.0.collect(ctx, out)
     }
 }
 
-/// A placeholder that only carries a name and default, to generate the collector flags
-/// before the configuration they depend on is known.
-struct Unconfigured;
+/// node_exporter's namespace and program name for `node_scrape_collector_*`.
+const NAMESPACE: &str = "node";
+const PROGRAM: &str = "node_exporter";
 
-impl BlockingCollector for Unconfigured {
-    fn update(&self, _: &ScrapeContext, _: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        Err(CollectError::NoData)
-    }
-}
-
-/// An empty `node` collector set: `node_scrape_collector_*` with node_exporter's HELP.
-fn empty_set() -> CollectorSet {
-    CollectorSet::new("node", "node_exporter").expect("valid namespace")
-}
-
-/// The set with every collector's name and default but no configuration: what the command
-/// line parser needs to generate `--[no-]collector.<name>`.
+/// Every collector's name and default, without configuration: what the command line is parsed
+/// into to learn `--[no-]collector.<name>` ([`CollectorSet::for_flags`]).
 pub fn flag_set() -> CollectorSet {
-    let mut set = empty_set();
-    for spec in COLLECTORS {
-        set.register_blocking(spec.name, spec.default, Unconfigured)
-            .expect("unique collector names");
-    }
-    set
+    CollectorSet::for_flags(
+        NAMESPACE,
+        PROGRAM,
+        COLLECTORS.iter().map(|spec| (spec.name, spec.default)),
+    )
+    .expect("valid, distinct collector names")
 }
 
-/// Every collector, configured; enablement copied from `enabled_from` when given (the set the
-/// command line was parsed into).
+/// Every collector, configured; enabled as in `flags` when given (the set the command line
+/// was parsed into), else by default.
 pub fn collector_set(
-    config: &NodeConfig,
-    enabled_from: Option<&CollectorSet>,
+    config: &Config,
+    flags: Option<&CollectorSet>,
 ) -> Result<CollectorSet, CollectorSetError> {
-    let mut set = empty_set();
+    let mut set = CollectorSet::new(NAMESPACE, PROGRAM)?;
     set.set_timeout(config.collector_timeout);
     for spec in COLLECTORS {
         set.register_blocking(spec.name, spec.default, Boxed(spec.build(config)))?;
-        if let Some(on) = enabled_from.and_then(|s| s.is_enabled(spec.name)) {
-            set.set_enabled(spec.name, on)?;
-        }
+    }
+    if let Some(flags) = flags {
+        set.enable_like(flags);
     }
     Ok(set)
 }

@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use parking_lot::Mutex;
 
 use super::netlink::{self, Link};
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push};
 use crate::filter::DeviceFilter;
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::family::{family, push};
 
 /// The Debian 12 package's `--collector.netdev.device-exclude` default.
 pub const DEBIAN_DEVICE_EXCLUDE: &str = "^lo$";
@@ -85,13 +88,6 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<DeviceStats>, ParseError> {
         });
     }
     Ok(out)
-}
-
-/// Reads `<procfs>/net/dev`.
-pub fn read_net_dev(paths: &Paths) -> Result<Vec<DeviceStats>, ReadError> {
-    let path = paths.proc("net/dev");
-    let text = read_string(&path)?;
-    parse_net_dev(&text).map_err(|source| ReadError::Parse { path, source })
 }
 
 /// A netlink link's counters with node_exporter's detailed names.
@@ -229,8 +225,21 @@ impl NetdevCollector {
     }
 }
 
+impl NodeCollector for NetdevCollector {
+    const NAME: &'static str = "netdev";
+
+    fn from_config(c: &Config) -> NetdevCollector {
+        NetdevCollector::new(
+            c.paths.clone(),
+            c.netdev_filter.clone(),
+            c.netdev_netlink,
+            c.netdev_detailed,
+        )
+    }
+}
+
 impl BlockingCollector for NetdevCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let mut devices = self.devices().map_err(CollectError::new)?;
         // In label order, so the core need not sort the series.
         devices.sort_by(|a, b| a.device.cmp(&b.device));

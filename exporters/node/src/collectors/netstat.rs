@@ -4,16 +4,19 @@
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use regex::Regex;
 
 use crate::filter::NameFilter;
 
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push};
 use crate::number;
 use crate::paths::Paths;
 use crate::read::TextBuf;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{dynamic_family, push};
 
 /// node_exporter 1.5.0's `--collector.netstat.fields` default.
 pub const DEFAULT_FIELDS_1_5: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
@@ -84,15 +87,6 @@ pub fn parse_snmp6(text: &str) -> Result<Vec<ProtocolStats<'_>>, ParseError> {
     Ok(out)
 }
 
-/// Reads and merges the three files (a missing `snmp6`, with IPv6 disabled, is no data), as
-/// `(Protocol_Field, value)` pairs.
-pub fn read_netstat(paths: &Paths) -> Result<Vec<(String, f64)>, ReadError> {
-    let mut bufs = [String::new(), String::new(), String::new()];
-    collect_stats(paths, &mut bufs, &mut crate::read::read_into, |key, v| {
-        Some((key.to_owned(), v))
-    })
-}
-
 /// Reads the files into `bufs` and calls `f` with every `Protocol_Field` and value.
 fn collect_stats<T>(
     paths: &Paths,
@@ -161,8 +155,16 @@ impl NetstatCollector {
     }
 }
 
+impl NodeCollector for NetstatCollector {
+    const NAME: &'static str = "netstat";
+
+    fn from_config(c: &Config) -> NetstatCollector {
+        NetstatCollector::new(c.paths.clone(), c.netstat_fields.clone())
+    }
+}
+
 impl BlockingCollector for NetstatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let mut bufs = self.bufs.lock();
         let mut read = |path: &std::path::Path, out: &mut String| self.files.read_to(path, out);
         let families = collect_stats(&self.paths, &mut bufs, &mut read, |key, value| {

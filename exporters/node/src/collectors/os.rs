@@ -9,13 +9,16 @@ use std::time::SystemTime;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use parking_lot::Mutex;
 
-use crate::compat::Compat;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push, scalar};
 use crate::paths::Paths;
 use crate::read::read_string;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push, scalar};
 
 /// The `os-release` keys node_exporter reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -232,24 +235,6 @@ fn unquote(value: &str) -> Result<String, ParseErrorKind> {
 
 const CANDIDATES: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 
-/// Reads the first `os-release` that exists under `--path.rootfs`; `Ok(None)` when neither
-/// does.
-pub fn read_os_release(paths: &Paths) -> Result<Option<OsRelease>, ReadError> {
-    for c in CANDIDATES {
-        let path = paths.rootfs_join(c);
-        match read_string(&path) {
-            Ok(text) => {
-                return parse_os_release(&text)
-                    .map(Some)
-                    .map_err(|source| ReadError::Parse { path, source });
-            }
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
-}
-
 #[derive(Debug)]
 struct Cached {
     path: PathBuf,
@@ -307,8 +292,16 @@ impl OsCollector {
     }
 }
 
+impl NodeCollector for OsCollector {
+    const NAME: &'static str = "os";
+
+    fn from_config(c: &Config) -> OsCollector {
+        OsCollector::new(c.paths.clone(), c.compat)
+    }
+}
+
 impl BlockingCollector for OsCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let Some(os) = self.current().map_err(CollectError::new)? else {
             tracing::debug!("no os-release file found");
             return Err(CollectError::NoData);

@@ -6,12 +6,14 @@ use std::io;
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::compat::Compat;
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::scalar;
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::scalar;
 
 /// One line's numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -66,13 +68,6 @@ pub fn parse_pressure(text: &str) -> Result<PsiStats, ParseError> {
     Ok(stats)
 }
 
-/// Reads `<procfs>/pressure/<resource>`.
-pub fn read_pressure(paths: &Paths, resource: &str) -> Result<PsiStats, ReadError> {
-    let path = paths.proc(&format!("pressure/{resource}"));
-    let text = read_string(&path)?;
-    parse_pressure(&text).map_err(|source| ReadError::Parse { path, source })
-}
-
 fn seconds(line: &PsiLine) -> f64 {
     line.total as f64 / 1000.0 / 1000.0
 }
@@ -121,8 +116,16 @@ const IRQ_FULL: (&str, &str) = (
     "Total time in seconds no process could make progress due to IRQ congestion",
 );
 
+impl NodeCollector for PressureCollector {
+    const NAME: &'static str = "pressure";
+
+    fn from_config(c: &Config) -> PressureCollector {
+        PressureCollector::new(c.paths.clone(), c.compat)
+    }
+}
+
 impl BlockingCollector for PressureCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         type Metric = Option<(&'static str, &'static str)>;
         let resources: &[(&str, Metric, Metric)] = &[
             ("cpu", Some(CPU_SOME), None),

@@ -5,11 +5,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push, scalar};
+use super::NodeCollector;
+use crate::config::Config;
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::family::{dynamic_family, push, scalar};
 
 /// One protocol line (`TCP: inuse 19 orphan 0 tw 4 alloc 22 mem 134`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,22 +88,6 @@ pub fn parse_sockstat(text: &str) -> Result<Sockstat, ParseError> {
     Ok(stat)
 }
 
-/// Reads `<procfs>/net/sockstat` and `sockstat6`; a missing file (IPv4 or IPv6 disabled)
-/// gives `None`.
-pub fn read_sockstat(paths: &Paths) -> Result<[Option<Sockstat>; 2], ReadError> {
-    let one = |rel: &str| -> Result<Option<Sockstat>, ReadError> {
-        let path = paths.proc(rel);
-        match read_string(&path) {
-            Ok(text) => parse_sockstat(&text)
-                .map(Some)
-                .map_err(|source| ReadError::Parse { path, source }),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    };
-    Ok([one("net/sockstat")?, one("net/sockstat6")?])
-}
-
 /// The system page size.
 pub(crate) fn page_size() -> i64 {
     // SAFETY: sysconf has no preconditions.
@@ -159,8 +145,16 @@ impl SockstatCollector {
     }
 }
 
+impl NodeCollector for SockstatCollector {
+    const NAME: &'static str = "sockstat";
+
+    fn from_config(c: &Config) -> SockstatCollector {
+        SockstatCollector::new(c.paths.clone())
+    }
+}
+
 impl BlockingCollector for SockstatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         for (rel, ipv6) in [("net/sockstat", false), ("net/sockstat6", true)] {
             match self.buf.with(&self.paths.proc(rel), parse_sockstat) {
                 Ok(s) => self.emit(&s, ipv6, out),

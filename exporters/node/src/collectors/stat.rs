@@ -5,11 +5,13 @@
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{family, push, scalar};
+use super::NodeCollector;
+use crate::config::Config;
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::family::{family, push, scalar};
 
 /// Clock ticks per second of `/proc/stat` (`USER_HZ`, 100 on every Linux architecture).
 pub const USER_HZ: f64 = 100.0;
@@ -144,13 +146,6 @@ fn parse_cpu_times<'a>(
     })
 }
 
-/// Reads `<procfs>/stat`.
-pub fn read_stat(paths: &Paths) -> Result<ProcStat, ReadError> {
-    let path = paths.proc("stat");
-    let text = read_string(&path)?;
-    parse_stat(&text).map_err(|source| ReadError::Parse { path, source })
-}
-
 /// The `stat` collector.
 #[derive(Debug)]
 pub struct StatCollector {
@@ -170,8 +165,16 @@ impl StatCollector {
     }
 }
 
+impl NodeCollector for StatCollector {
+    const NAME: &'static str = "stat";
+
+    fn from_config(c: &Config) -> StatCollector {
+        StatCollector::new(c.paths.clone(), c.stat_softirq)
+    }
+}
+
 impl BlockingCollector for StatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let s = self
             .buf
             .with(&self.paths.proc("stat"), parse_stat)

@@ -14,9 +14,11 @@ use std::time::UNIX_EPOCH;
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
-use crate::family::{family, push, scalar};
+use super::NodeCollector;
+use crate::config::Config;
 use crate::read::read_string;
-use crate::textformat::{TextFamily, TextKind, TextValue, parse_text};
+use aiplatform_prometheus::family::{family, push, scalar};
+use aiplatform_prometheus::textparse::{TextFamily, TextParseError, TextValue, parse_text};
 
 /// Expands a directory pattern: `*`, `?` and `[...]` in any component (as Go's
 /// `filepath.Glob`); a pattern without them, or matching nothing, is the path itself.
@@ -113,16 +115,6 @@ struct Merged {
     families: BTreeMap<String, (Shape, MetricFamily)>,
 }
 
-fn kind_of(f: &TextFamily) -> MetricKind {
-    match f.kind {
-        TextKind::Counter => MetricKind::Counter,
-        TextKind::Untyped => MetricKind::Unknown,
-        TextKind::Gauge => MetricKind::Gauge,
-        TextKind::Histogram => MetricKind::Histogram,
-        TextKind::Summary => MetricKind::Summary,
-    }
-}
-
 /// Why a file is skipped.
 #[derive(Debug, thiserror::Error)]
 enum FileError {
@@ -131,7 +123,7 @@ enum FileError {
     #[error("failed to parse textfile data from {path:?}: {source}")]
     Parse {
         path: PathBuf,
-        source: crate::error::ParseError,
+        source: TextParseError,
     },
     #[error("textfile {0:?} contains unsupported client-side timestamps, skipping entire file")]
     Timestamps(PathBuf),
@@ -173,7 +165,7 @@ impl Merged {
                 (None, None) => format!("Metric read from {}", path.display()),
             };
             let shape = Shape {
-                kind: kind_of(f),
+                kind: f.kind,
                 help,
                 labels,
             };
@@ -312,8 +304,16 @@ impl TextfileCollector {
     }
 }
 
+impl NodeCollector for TextfileCollector {
+    const NAME: &'static str = "textfile";
+
+    fn from_config(c: &Config) -> TextfileCollector {
+        TextfileCollector::new(c.textfile_directory.clone())
+    }
+}
+
 impl BlockingCollector for TextfileCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let mut errored = false;
         let mut merged = Merged::default();
         let mut mtimes: BTreeMap<String, f64> = BTreeMap::new();

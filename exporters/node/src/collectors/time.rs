@@ -8,10 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::ReadError;
-use crate::family::{family, push, scalar};
 use crate::paths::Paths;
 use crate::read::TextBuf;
+use aiplatform_prometheus::family::{family, push, scalar};
 
 /// One `clocksourceN` directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +33,6 @@ pub fn parse_clocksource(available: &str, current: &str) -> ClockSource {
             .collect(),
         current: current.trim().to_owned(),
     }
-}
-
-/// Reads every `<sysfs>/devices/system/clocksource/clocksource[0-9]*`, in name order (as
-/// procfs globs them); the index in the list is the `device` label.
-pub fn read_clocksources(paths: &Paths) -> Result<Vec<ClockSource>, ReadError> {
-    read_clocksources_with(paths, &mut |path, out| crate::read::read_into(path, out))
 }
 
 fn read_clocksources_with(
@@ -110,8 +106,16 @@ unsafe extern "C" {
     fn tzset();
 }
 
+impl NodeCollector for TimeCollector {
+    const NAME: &'static str = "time";
+
+    fn from_config(c: &Config) -> TimeCollector {
+        TimeCollector::new(c.paths.clone())
+    }
+}
+
 impl BlockingCollector for TimeCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

@@ -6,8 +6,10 @@ use std::io;
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
+use super::NodeCollector;
+use crate::config::Config;
 use crate::error::ReadError;
-use crate::family::{family, push};
+use aiplatform_prometheus::family::{family, push};
 
 /// What `uname(2)` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +62,16 @@ pub fn read_uname() -> Result<Uname, ReadError> {
 #[derive(Debug, Default)]
 pub struct UnameCollector;
 
+impl NodeCollector for UnameCollector {
+    const NAME: &'static str = "uname";
+
+    fn from_config(_: &Config) -> UnameCollector {
+        UnameCollector
+    }
+}
+
 impl BlockingCollector for UnameCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let u = read_uname().map_err(CollectError::new)?;
         let mut f = family(
             MetricKind::Gauge,

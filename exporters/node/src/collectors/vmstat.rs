@@ -3,15 +3,18 @@
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
+
+use super::NodeCollector;
+use crate::config::Config;
 use regex::Regex;
 
 use crate::filter::NameFilter;
 
-use crate::error::{ParseError, ParseErrorKind, ReadError};
-use crate::family::{dynamic_family, push};
+use crate::error::{ParseError, ParseErrorKind};
 use crate::number;
 use crate::paths::Paths;
-use crate::read::{TextBuf, read_string};
+use crate::read::TextBuf;
+use aiplatform_prometheus::family::{dynamic_family, push};
 
 /// `--collector.vmstat.fields` default.
 pub const DEFAULT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
@@ -35,14 +38,6 @@ pub fn parse_vmstat(text: &str) -> Result<Vec<(&str, f64)>, ParseError> {
     Ok(out)
 }
 
-/// Reads `<procfs>/vmstat` (every field; filter with the fields pattern yourself).
-pub fn read_vmstat(paths: &Paths) -> Result<Vec<(String, f64)>, ReadError> {
-    let path = paths.proc("vmstat");
-    let text = read_string(&path)?;
-    let fields = parse_vmstat(&text).map_err(|source| ReadError::Parse { path, source })?;
-    Ok(fields.into_iter().map(|(n, v)| (n.to_owned(), v)).collect())
-}
-
 /// The `vmstat` collector.
 #[derive(Debug)]
 pub struct VmstatCollector {
@@ -62,8 +57,16 @@ impl VmstatCollector {
     }
 }
 
+impl NodeCollector for VmstatCollector {
+    const NAME: &'static str = "vmstat";
+
+    fn from_config(c: &Config) -> VmstatCollector {
+        VmstatCollector::new(c.paths.clone(), c.vmstat_fields.clone())
+    }
+}
+
 impl BlockingCollector for VmstatCollector {
-    fn update(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         self.buf
             .with(&self.paths.proc("vmstat"), |text| {
                 for (name, value) in parse_vmstat(text)? {

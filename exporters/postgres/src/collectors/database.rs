@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 use parking_lot::Mutex;
 
 use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// Upstream's `pg_database` collector; honours the database filters. 0.11 had no
 /// `pg_database_connection_limit` and put `server` on the size.
@@ -26,10 +26,12 @@ const FILTER: &str =
     "WHERE NOT (datname = ANY($1)) AND (cardinality($2::text[]) = 0 OR datname = ANY($2))";
 
 impl PgCollector for Database {
+    const NAME: &'static str = "database";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-            [&cx.env.exclude_databases, &cx.env.include_databases];
-        let ttl = cx.env.database_size_cache;
+            [&cx.config.exclude_databases, &cx.config.include_databases];
+        let ttl = cx.config.database_size_cache;
         let fresh = self
             .sizes
             .lock()
@@ -70,38 +72,38 @@ impl PgCollector for Database {
                 measured
             }
         };
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         let server = cx.legacy_server();
         for row in &rows {
             let datname = row.get::<_, Cell>(0).to_label();
             let size = sizes.get(&datname).copied().unwrap_or(0.0);
             match server {
                 Some(s) => f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_database_size_bytes",
                     "Disk space used by the database",
                     &["datname", "server"],
                     &[datname.as_str(), s],
                     size,
-                )?,
+                ),
                 None => {
                     let limit = row.get::<_, Cell>(1).non_null_f64().unwrap_or(0.0);
                     f.add(
-                        Kind::Gauge,
+                        MetricKind::Gauge,
                         "pg_database_connection_limit",
                         "Connection limit set for the database",
                         &["datname"],
                         &[datname.as_str()],
                         limit,
-                    )?;
+                    );
                     f.add(
-                        Kind::Gauge,
+                        MetricKind::Gauge,
                         "pg_database_size_bytes",
                         "Disk space used by the database",
                         &["datname"],
                         &[datname.as_str()],
                         size,
-                    )?;
+                    );
                 }
             }
         }

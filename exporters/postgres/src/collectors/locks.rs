@@ -1,14 +1,15 @@
 //! `locks`: lock counts per database and mode, every mode present for every database.
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, query};
+use super::{values_with_server, with_server};
 use crate::cell::Cell;
-use crate::family::{Families, Kind, values_with_server, with_server};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_locks_count{datname,mode}`, zero-filled for the nine lock modes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Locks;
 
 const SQL: &str = "SELECT pg_database.datname, tmp.mode, COALESCE(count, 0)::float8 AS count \
@@ -22,11 +23,13 @@ const SQL: &str = "SELECT pg_database.datname, tmp.mode, COALESCE(count, 0)::flo
     ORDER BY 1";
 
 impl PgCollector for Locks {
+    const NAME: &'static str = "locks";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let rows = query(cx, SQL, &[]).await?;
         let server = cx.legacy_server();
         let labels = with_server(&["datname", "mode"], server);
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         for row in &rows {
             let (datname, mode) = (row.get::<_, Cell>(0), row.get::<_, Cell>(1));
             if datname.is_null() || mode.is_null() {
@@ -35,13 +38,13 @@ impl PgCollector for Locks {
             let (d, m) = (datname.to_label(), mode.to_label());
             let count = row.get::<_, Cell>(2).non_null_f64().unwrap_or(0.0);
             f.add(
-                Kind::Gauge,
+                MetricKind::Gauge,
                 "pg_locks_count",
                 "Number of locks",
                 &labels,
                 &values_with_server(&[&d, &m], server),
                 count,
-            )?;
+            );
         }
         f.finish(out);
         Ok(())

@@ -1,9 +1,10 @@
 //! The collectors, one per file, each a query and its conversion, with upstream's names.
 //!
-//! A collector implements [`PgCollector`]: given an open [`Session`] and the [`Env`] (name
+//! A collector implements [`PgCollector`]: given an open [`Session`] and the [`Config`] (name
 //! profile, database filters, options), it appends families. [`register_all`] binds every
-//! collector to one [`Target`] and registers it in a [`CollectorSet`] with upstream's default
-//! (enabled or not), so `/metrics` and each `/probe` target get the same collectors.
+//! collector of [`COLLECTORS`] to one [`Target`] and registers it in a [`CollectorSet`] with
+//! upstream's default (enabled or not), so `/metrics` and each `/probe` target get the same
+//! collectors.
 
 mod database;
 mod locks;
@@ -29,53 +30,24 @@ use std::time::Instant;
 
 use aiplatform_metrics::MetricFamily;
 use aiplatform_prometheus::{
-    CollectError, CollectorSet, CollectorSetError, DefaultState, ScrapeCollector, ScrapeContext,
+    CollectError, CollectorSet, CollectorSetError, Compat, DefaultState, ScrapeCollector,
+    ScrapeContext,
 };
 
-use crate::exporter_metrics::ScrapeClock;
-use crate::profile::Profile;
-use crate::queries_file::QueriesFile;
+use crate::config::Config;
+use crate::self_metrics::ScrapeClock;
 use crate::target::{Session, Target};
 
 pub use settings::{SettingsUnit, parse_unit};
 pub use stat_statements::StatStatementsOptions;
-
-/// What every collector may consult besides its session.
-#[derive(Debug, Default)]
-pub struct Env {
-    /// Name profile.
-    pub profile: Profile,
-    /// `--exclude-databases`.
-    pub exclude_databases: Vec<String>,
-    /// `--include-databases` (empty: all).
-    pub include_databases: Vec<String>,
-    /// `--collector.stat_statements.*`.
-    pub stat_statements: StatStatementsOptions,
-    /// The queries file, when one loaded.
-    pub queries: Option<QueriesFile>,
-    /// Settings skipped for an unknown unit or value, counted for
-    /// `pg_exporter_settings_skipped_total`.
-    pub settings_skipped: std::sync::atomic::AtomicU64,
-    /// How long measured database sizes are reused (`--collector.database.size-cache`).
-    pub database_size_cache: std::time::Duration,
-}
-
-impl Env {
-    /// Whether `datname` passes `--exclude-databases` / `--include-databases`.
-    pub fn wants_database(&self, datname: &str) -> bool {
-        !self.exclude_databases.iter().any(|d| d == datname)
-            && (self.include_databases.is_empty()
-                || self.include_databases.iter().any(|d| d == datname))
-    }
-}
 
 /// What one collector run sees.
 #[derive(Debug)]
 pub struct Cx<'a> {
     /// The open connection.
     pub session: &'a Session,
-    /// Shared settings.
-    pub env: &'a Env,
+    /// The collectors' settings.
+    pub config: &'a Config,
     /// `host:port` of the target.
     pub server: &'a str,
 }
@@ -83,12 +55,44 @@ pub struct Cx<'a> {
 impl Cx<'_> {
     /// The `server` label value when the profile puts it on every series (0.11).
     pub fn legacy_server(&self) -> Option<&str> {
-        self.env.profile.is_debian12().then_some(self.server)
+        self.config.compat.is_debian12().then_some(self.server)
     }
 }
 
-/// One collector: a query and its conversion.
-pub trait PgCollector: Send + Sync + 'static {
+/// Label names with `server` added last when `server` is given.
+pub(crate) fn with_server<'a>(labels: &[&'a str], server: Option<&'a str>) -> Vec<&'a str> {
+    let mut v = labels.to_vec();
+    if server.is_some() {
+        v.push("server");
+    }
+    v
+}
+
+/// Label values with the server's value appended when given.
+pub(crate) fn values_with_server(values: &[&str], server: Option<&str>) -> Vec<String> {
+    let mut v: Vec<String> = values.iter().map(|s| (*s).to_owned()).collect();
+    if let Some(s) = server {
+        v.push(s.to_owned());
+    }
+    v
+}
+
+/// A PostgreSQL collector: a query and its conversion, registered by name in
+/// [`COLLECTORS`] with upstream's default. Given an open session and the [`Config`], it
+/// appends families.
+pub trait PgCollector: Default + Send + Sync + 'static {
+    /// The name: `--collector.<NAME>`, `collector="<NAME>"`.
+    const NAME: &'static str;
+    /// Whether it runs unless disabled.
+    const DEFAULT: DefaultState = DefaultState::Enabled;
+
+    /// The name under `compat` ([`NAME`](Self::NAME) unless postgres_exporter 0.11 called it
+    /// otherwise).
+    fn name(compat: Compat) -> &'static str {
+        let _ = compat;
+        Self::NAME
+    }
+
     /// Appends this collector's families.
     fn collect(
         &self,
@@ -97,32 +101,42 @@ pub trait PgCollector: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), CollectError>> + Send;
 }
 
+/// What a collector is bound to: one target, the shared settings, and the target's scrapes.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// The server.
+    pub target: Arc<Target>,
+    /// The collectors' settings.
+    pub config: Arc<Config>,
+    /// The scrapes of the target.
+    pub clock: Arc<ScrapeClock>,
+}
+
 /// A collector bound to a target, as the collector set runs it.
 struct Bound<C> {
-    target: Arc<Target>,
-    env: Arc<Env>,
-    clock: Arc<ScrapeClock>,
+    binding: Binding,
     collector: C,
 }
 
 impl<C: PgCollector> ScrapeCollector for Bound<C> {
-    async fn update(
+    async fn collect(
         &self,
         ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,
     ) -> Result<(), CollectError> {
-        let run = self.clock.begin();
+        let b = &self.binding;
+        let run = b.clock.begin();
         let started = Instant::now();
         let result = async {
-            let session = self
+            let session = b
                 .target
                 .session(started, ctx.deadline())
                 .await
                 .map_err(CollectError::new)?;
             let cx = Cx {
                 session: &session,
-                env: &self.env,
-                server: self.target.server_label(),
+                config: &b.config,
+                server: b.target.server_label(),
             };
             self.collector.collect(&cx, out).await
         }
@@ -132,135 +146,78 @@ impl<C: PgCollector> ScrapeCollector for Bound<C> {
     }
 }
 
-/// The collector names and defaults of a profile, in registration order.
-pub fn names(profile: Profile) -> Vec<(&'static str, DefaultState)> {
-    use DefaultState::{Disabled, Enabled};
-    let bgwriter = if profile.is_debian12() {
-        "bgwriter"
-    } else {
-        "stat_bgwriter"
-    };
-    vec![
-        ("database", Enabled),
-        ("locks", Enabled),
-        ("postmaster", Disabled),
-        ("queries", Enabled),
-        ("replication", Enabled),
-        ("replication_slots", Enabled),
-        ("settings", Enabled),
-        ("stat_activity", Enabled),
-        ("stat_archiver", Enabled),
-        (bgwriter, Enabled),
-        ("stat_checkpointer", Disabled),
-        ("stat_database", Enabled),
-        ("stat_database_conflicts", Enabled),
-        ("stat_replication", Enabled),
-        ("stat_statements", Disabled),
-        ("stat_user_tables", Enabled),
-        ("statio_user_tables", Enabled),
-    ]
+/// A collector's name, default and registration, as [`COLLECTORS`] lists it.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectorSpec {
+    name: fn(Compat) -> &'static str,
+    /// Whether it runs unless disabled.
+    pub default: DefaultState,
+    register: fn(&mut CollectorSet, &'static str, &Binding) -> Result<(), CollectorSetError>,
 }
 
-/// Registers every collector of `env.profile`, bound to `target`, with its default.
-pub fn register_all(
-    set: &mut CollectorSet,
-    target: &Arc<Target>,
-    env: &Arc<Env>,
-    clock: &Arc<ScrapeClock>,
-) -> Result<(), CollectorSetError> {
-    fn add<C: PgCollector>(
-        set: &mut CollectorSet,
-        name: &str,
-        default: DefaultState,
-        target: &Arc<Target>,
-        env: &Arc<Env>,
-        clock: &Arc<ScrapeClock>,
-        collector: C,
-    ) -> Result<(), CollectorSetError> {
-        set.register(
-            name,
-            default,
-            Bound {
-                target: target.clone(),
-                env: env.clone(),
-                clock: clock.clone(),
-                collector,
-            },
-        )?;
-        Ok(())
-    }
-    for (name, default) in names(env.profile) {
-        let (t, e, c) = (target, env, clock);
-        match name {
-            "database" => add(set, name, default, t, e, c, database::Database::default())?,
-            "locks" => add(set, name, default, t, e, c, locks::Locks)?,
-            "postmaster" => add(set, name, default, t, e, c, postmaster::Postmaster)?,
-            "queries" => add(set, name, default, t, e, c, queries::Queries::default())?,
-            "replication" => add(set, name, default, t, e, c, replication::Replication)?,
-            "replication_slots" => add(
-                set,
-                name,
-                default,
-                t,
-                e,
-                c,
-                replication_slots::ReplicationSlots,
-            )?,
-            "settings" => add(set, name, default, t, e, c, settings::Settings::default())?,
-            "stat_activity" => add(set, name, default, t, e, c, stat_activity::StatActivity)?,
-            "stat_archiver" => add(set, name, default, t, e, c, stat_archiver::StatArchiver)?,
-            "stat_bgwriter" | "bgwriter" => {
-                add(set, name, default, t, e, c, stat_bgwriter::StatBgwriter)?
-            }
-            "stat_checkpointer" => add(
-                set,
-                name,
-                default,
-                t,
-                e,
-                c,
-                stat_checkpointer::StatCheckpointer,
-            )?,
-            "stat_database" => add(set, name, default, t, e, c, stat_database::StatDatabase)?,
-            "stat_database_conflicts" => add(
-                set,
-                name,
-                default,
-                t,
-                e,
-                c,
-                stat_database_conflicts::StatDatabaseConflicts,
-            )?,
-            "stat_replication" => add(
-                set,
-                name,
-                default,
-                t,
-                e,
-                c,
-                stat_replication::StatReplication,
-            )?,
-            "stat_statements" => add(set, name, default, t, e, c, stat_statements::StatStatements)?,
-            "stat_user_tables" => add(
-                set,
-                name,
-                default,
-                t,
-                e,
-                c,
-                stat_user_tables::StatUserTables,
-            )?,
-            "statio_user_tables" => add(
-                set,
-                name,
-                default,
-                t,
-                e,
-                c,
-                statio_user_tables::StatioUserTables,
-            )?,
-            other => return Err(CollectorSetError::Unknown(other.to_owned())),
+impl CollectorSpec {
+    /// The entry of collector type `C`.
+    pub const fn of<C: PgCollector>() -> CollectorSpec {
+        CollectorSpec {
+            name: C::name,
+            default: C::DEFAULT,
+            register: register::<C>,
         }
+    }
+
+    /// The name under `compat`.
+    pub fn name(&self, compat: Compat) -> &'static str {
+        (self.name)(compat)
+    }
+}
+
+fn register<C: PgCollector>(
+    set: &mut CollectorSet,
+    name: &'static str,
+    binding: &Binding,
+) -> Result<(), CollectorSetError> {
+    set.register(
+        name,
+        C::DEFAULT,
+        Bound {
+            binding: binding.clone(),
+            collector: C::default(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Every collector, in upstream's order.
+pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec::of::<database::Database>(),
+    CollectorSpec::of::<locks::Locks>(),
+    CollectorSpec::of::<postmaster::Postmaster>(),
+    CollectorSpec::of::<queries::Queries>(),
+    CollectorSpec::of::<replication::Replication>(),
+    CollectorSpec::of::<replication_slots::ReplicationSlots>(),
+    CollectorSpec::of::<settings::Settings>(),
+    CollectorSpec::of::<stat_activity::StatActivity>(),
+    CollectorSpec::of::<stat_archiver::StatArchiver>(),
+    CollectorSpec::of::<stat_bgwriter::StatBgwriter>(),
+    CollectorSpec::of::<stat_checkpointer::StatCheckpointer>(),
+    CollectorSpec::of::<stat_database::StatDatabase>(),
+    CollectorSpec::of::<stat_database_conflicts::StatDatabaseConflicts>(),
+    CollectorSpec::of::<stat_replication::StatReplication>(),
+    CollectorSpec::of::<stat_statements::StatStatements>(),
+    CollectorSpec::of::<stat_user_tables::StatUserTables>(),
+    CollectorSpec::of::<statio_user_tables::StatioUserTables>(),
+];
+
+/// The collector names and defaults under `compat`.
+pub fn names(compat: Compat) -> impl Iterator<Item = (&'static str, DefaultState)> {
+    COLLECTORS.iter().map(move |s| (s.name(compat), s.default))
+}
+
+/// Registers every collector, bound to one target, under its name for the configuration's
+/// profile and with its default.
+pub fn register_all(set: &mut CollectorSet, binding: &Binding) -> Result<(), CollectorSetError> {
+    for spec in COLLECTORS {
+        (spec.register)(set, spec.name(binding.config.compat), binding)?;
     }
     Ok(())
 }

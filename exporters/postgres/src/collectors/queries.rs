@@ -19,8 +19,10 @@ pub struct Queries {
 }
 
 impl PgCollector for Queries {
+    const NAME: &'static str = "queries";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let Some(file) = &cx.env.queries else {
+        let Some(file) = &cx.config.queries else {
             return Ok(());
         };
         let version = cx.session.version();

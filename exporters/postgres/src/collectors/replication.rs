@@ -1,18 +1,18 @@
 //! `replication`: whether the server is a replica and how far it lags.
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// Upstream's `pg_replication_lag_seconds`, `pg_replication_is_replica`,
 /// `pg_replication_last_replay_seconds`, plus the monitoring guide's (and 0.11's
 /// queries.yaml) `pg_replication_lag`. A primary reports lag 0; a replica that has replayed
 /// everything it received reports 0 too (upstream #977) while `last_replay_seconds` keeps
 /// growing on an idle primary, so both are exported (upstream #385, #907).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Replication;
 
 const SQL: &str = "SELECT \
@@ -27,60 +27,62 @@ const SQL: &str = "SELECT \
 const LAG_HELP: &str = "Replication lag behind master in seconds";
 
 impl PgCollector for Replication {
+    const NAME: &'static str = "replication";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let rows = query(cx, SQL, &[]).await?;
         let Some(row) = rows.first() else {
             return Ok(());
         };
         let v = |i: usize| row.get::<_, Cell>(i).non_null_f64();
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         match cx.legacy_server() {
             Some(server) => {
                 // 0.11.1's queries.yaml: NULL (a replica that never replayed) is NaN there.
                 let lag = row.get::<_, Cell>(3).to_f64().unwrap_or(f64::NAN);
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_lag",
                     LAG_HELP,
                     &["server"],
                     &[server],
                     lag,
-                )?;
+                );
             }
             None => {
                 let lag = v(0).unwrap_or(0.0);
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_lag_seconds",
                     LAG_HELP,
                     &[],
                     &[] as &[&str],
                     lag,
-                )?;
+                );
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_lag",
                     LAG_HELP,
                     &[],
                     &[] as &[&str],
                     lag,
-                )?;
+                );
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_is_replica",
                     "Indicates if the server is a replica",
                     &[],
                     &[] as &[&str],
                     v(1).unwrap_or(0.0),
-                )?;
+                );
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_last_replay_seconds",
                     "Age of last replay in seconds",
                     &[],
                     &[] as &[&str],
                     v(2).unwrap_or(0.0),
-                )?;
+                );
             }
         }
         f.finish(out);

@@ -1,15 +1,15 @@
 //! `replication_slots`: state and retained WAL of each replication slot.
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, namespace, query, run_namespace};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
 use crate::namespace::Usage;
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// Upstream's `pg_replication_slots_*`; 0.11's `{slot_name,database,server}` pair.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ReplicationSlots;
 
 const SQL: &str = "SELECT slot_name, database, active, \
@@ -26,6 +26,8 @@ const SQL_011: &str = "SELECT slot_name, database, active, \
     pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) FROM pg_replication_slots";
 
 impl PgCollector for ReplicationSlots {
+    const NAME: &'static str = "replication_slots";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         if cx.legacy_server().is_some() {
             let ns = namespace(
@@ -51,7 +53,7 @@ impl PgCollector for ReplicationSlots {
             "NULL::int8 AS safe_wal_size, NULL::text AS wal_status"
         };
         let rows = query(cx, &SQL.replace("{SAFE}", safe), &[]).await?;
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         for row in &rows {
             let c = |i: usize| row.get::<_, Cell>(i);
             let slot = c(0).to_label();
@@ -72,70 +74,70 @@ impl PgCollector for ReplicationSlots {
             let typed = [slot_u.as_str(), slot_type.as_str()];
             if let Some(a) = active {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_slots_active",
                     "Flag indicating if the slot is active",
                     &["slot_name", "database"],
                     &pair,
                     a,
-                )?;
+                );
             }
             if let Some(d) = c(3).non_null_f64() {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_slots_pg_wal_lsn_diff",
                     "Replication lag in bytes",
                     &["slot_name", "database"],
                     &pair,
                     d,
-                )?;
+                );
             }
             if let Some(l) = c(5).non_null_f64() {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_slots_slot_current_wal_lsn",
                     "current wal lsn value",
                     &["slot_name", "slot_type"],
                     &typed,
                     l,
-                )?;
+                );
             }
             if active == Some(1.0)
                 && let Some(l) = c(6).non_null_f64()
             {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_slots_slot_confirmed_flush_lsn",
                     "last lsn confirmed flushed to the replication slot",
                     &["slot_name", "slot_type"],
                     &typed,
                     l,
-                )?;
+                );
             }
             if let Some(a) = active {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_slots_slot_is_active",
                     "whether the replication slot is active or not",
                     &["slot_name", "slot_type"],
                     &typed,
                     a,
-                )?;
+                );
             }
             if let Some(s) = c(7).non_null_f64() {
-                f.add(Kind::Gauge, "pg_replication_slots_safe_wal_size_bytes",
+                f.add(MetricKind::Gauge, "pg_replication_slots_safe_wal_size_bytes",
                     "number of bytes that can be written to WAL such that this slot is not in danger of getting in state lost",
-                    &["slot_name", "slot_type"], &typed, s)?;
+                    &["slot_name", "slot_type"], &typed, s);
             }
             if let Cell::Text(status) = c(8) {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_replication_slots_wal_status",
                     "availability of WAL files claimed by this slot",
                     &["slot_name", "slot_type", "wal_status"],
                     &[typed[0], typed[1], status.as_str()],
                     1.0,
-                )?;
+                );
             }
         }
         f.finish(out);

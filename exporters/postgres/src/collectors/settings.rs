@@ -3,13 +3,14 @@
 
 use std::sync::atomic::Ordering;
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 use parking_lot::Mutex;
 
 use super::{Cx, PgCollector, query};
+use super::{values_with_server, with_server};
 use crate::cell::Cell;
-use crate::family::{Families, Kind, values_with_server, with_server};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_settings_<name>[_seconds|_bytes]`. A unit this exporter does not know, or a value
 /// that is not a number, skips that one setting (logged, counted in
@@ -102,6 +103,8 @@ fn convert(setting: &str, unit: &str, vartype: &str) -> Result<(f64, &'static st
 }
 
 impl PgCollector for Settings {
+    const NAME: &'static str = "settings";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let loaded = query(
             cx,
@@ -134,9 +137,9 @@ impl PgCollector for Settings {
         let server = cx.legacy_server();
         let labels = with_server(&[], server);
         let values = values_with_server(&[], server);
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         for (metric, help, value) in &converted {
-            f.add(Kind::Gauge, metric, help, &labels, &values, *value)?;
+            f.add(MetricKind::Gauge, metric, help, &labels, &values, *value);
         }
         f.finish(out);
         Ok(())
@@ -156,7 +159,7 @@ impl Settings {
             let (value, suffix) = match convert(&setting, &unit, &vartype) {
                 Ok(v) => v,
                 Err(why) => {
-                    cx.env.settings_skipped.fetch_add(1, Ordering::Relaxed);
+                    cx.config.settings_skipped.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(setting = %name, unit = %unit, reason = why, "Skipping setting");
                     continue;
                 }
@@ -175,7 +178,7 @@ impl Settings {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
             {
-                cx.env.settings_skipped.fetch_add(1, Ordering::Relaxed);
+                cx.config.settings_skipped.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(setting = %name, reason = "name cannot be a metric name", "Skipping setting");
                 continue;
             }

@@ -1,17 +1,17 @@
 //! `stat_activity`: connections per database and state, and the oldest open transaction.
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_stat_activity_count` and `pg_stat_activity_max_tx_duration`, zero-filled for six
 /// states in every database. Upstream's labels add `usename`, `application_name`,
 /// `backend_type`, `wait_event_type`, `wait_event` and leave out the exporter's own
 /// connection; 0.11's are `datname`, `state`, `server`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatActivity;
 
 const STATES: &str = "(VALUES ('active'), ('idle'), ('idle in transaction'), \
@@ -21,8 +21,10 @@ const COUNT_HELP: &str = "number of connections in this state";
 const MAX_HELP: &str = "max duration in seconds any active transaction has been running";
 
 impl PgCollector for StatActivity {
+    const NAME: &'static str = "stat_activity";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         if let Some(server) = cx.legacy_server() {
             let sql = format!(
                 "SELECT pg_database.datname, tmp.state, COALESCE(count, 0)::float8, \
@@ -38,21 +40,21 @@ impl PgCollector for StatActivity {
                 let (d, s) = (c(0).to_label(), c(1).to_label());
                 let values = [d.as_str(), server, s.as_str()];
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_stat_activity_count",
                     COUNT_HELP,
                     &labels,
                     &values,
                     c(2).non_null_f64().unwrap_or(0.0),
-                )?;
+                );
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_stat_activity_max_tx_duration",
                     MAX_HELP,
                     &labels,
                     &values,
                     c(3).non_null_f64().unwrap_or(0.0),
-                )?;
+                );
             }
         } else {
             let sql = format!(
@@ -81,21 +83,21 @@ impl PgCollector for StatActivity {
                 let c = |i: usize| row.get::<_, Cell>(i);
                 let values: Vec<String> = (0..7).map(|i| c(i).to_label()).collect();
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_stat_activity_count",
                     COUNT_HELP,
                     &labels,
                     &values,
                     c(7).non_null_f64().unwrap_or(0.0),
-                )?;
+                );
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_stat_activity_max_tx_duration",
                     MAX_HELP,
                     &labels,
                     &values,
                     c(8).non_null_f64().unwrap_or(0.0),
-                )?;
+                );
             }
         }
         f.finish(out);

@@ -1,18 +1,20 @@
 //! `stat_archiver`: WAL archiving counts and the age of the last archived segment.
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, namespace, query, run_namespace};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
 use crate::namespace::Usage;
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_stat_archiver_archived_count`, `_failed_count`, `_last_archive_age`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatArchiver;
 
 impl PgCollector for StatArchiver {
+    const NAME: &'static str = "stat_archiver";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         if cx.legacy_server().is_some() {
             let ns = namespace(
@@ -70,39 +72,39 @@ impl PgCollector for StatArchiver {
             &[],
         )
         .await?;
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         if let Some(row) = rows.first() {
             let c = |i: usize| row.get::<_, Cell>(i).non_null_f64();
             let none: &[&str] = &[];
             if let Some(v) = c(0) {
                 f.add(
-                    Kind::Counter,
+                    MetricKind::Counter,
                     "pg_stat_archiver_archived_count",
                     "Number of WAL files that have been successfully archived",
                     none,
                     none,
                     v,
-                )?;
+                );
             }
             if let Some(v) = c(1) {
                 f.add(
-                    Kind::Counter,
+                    MetricKind::Counter,
                     "pg_stat_archiver_failed_count",
                     "Number of failed attempts for archiving WAL files",
                     none,
                     none,
                     v,
-                )?;
+                );
             }
             if let Some(v) = c(2) {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_stat_archiver_last_archive_age",
                     "Time in seconds since last WAL segment was successfully archived",
                     none,
                     none,
                     v,
-                )?;
+                );
             }
         }
         f.finish(out);

@@ -1,16 +1,17 @@
 //! `stat_bgwriter` (0.11: `bgwriter`): background writer and, before PostgreSQL 17,
 //! checkpoint statistics.
 
-use aiplatform_metrics::MetricFamily;
-use aiplatform_prometheus::CollectError;
+use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_prometheus::{CollectError, Compat};
 
 use super::{Cx, PgCollector, query};
+use super::{values_with_server, with_server};
 use crate::cell::Cell;
-use crate::family::{Families, Kind, values_with_server, with_server};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_stat_bgwriter_*_total`. On PostgreSQL 17 the checkpoint columns moved to
 /// `pg_stat_checkpointer` (the `stat_checkpointer` collector).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatBgwriter;
 
 const COLUMNS: [(&str, &str); 11] = [
@@ -58,6 +59,17 @@ const COLUMNS: [(&str, &str); 11] = [
 ];
 
 impl PgCollector for StatBgwriter {
+    const NAME: &'static str = "stat_bgwriter";
+
+    /// postgres_exporter 0.11 called it `bgwriter`.
+    fn name(compat: Compat) -> &'static str {
+        if compat.is_debian12() {
+            "bgwriter"
+        } else {
+            Self::NAME
+        }
+    }
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let pg17 = cx.session.version().at_least(17, 0);
         let columns: Vec<&(&str, &str)> = COLUMNS
@@ -76,18 +88,18 @@ impl PgCollector for StatBgwriter {
         let server = cx.legacy_server();
         let labels = with_server(&[], server);
         let values = values_with_server(&[], server);
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         if let Some(row) = rows.first() {
             for (i, (col, help)) in columns.iter().enumerate() {
                 let v = row.get::<_, Cell>(i).non_null_f64().unwrap_or(0.0);
                 f.add(
-                    Kind::Counter,
+                    MetricKind::Counter,
                     &format!("pg_stat_bgwriter_{col}_total"),
                     help,
                     &labels,
                     &values,
                     v,
-                )?;
+                );
             }
         }
         f.finish(out);

@@ -1,15 +1,15 @@
 //! `stat_checkpointer`: checkpoint statistics of PostgreSQL 17 and later.
 
-use aiplatform_metrics::MetricFamily;
-use aiplatform_prometheus::CollectError;
+use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_prometheus::{CollectError, DefaultState};
 
 use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_stat_checkpointer_*_total` (default disabled, as upstream). Before PostgreSQL 17 it
 /// reports nothing.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatCheckpointer;
 
 const COLUMNS: [(&str, &str, &str); 9] = [
@@ -61,6 +61,9 @@ const COLUMNS: [(&str, &str, &str); 9] = [
 ];
 
 impl PgCollector for StatCheckpointer {
+    const NAME: &'static str = "stat_checkpointer";
+    const DEFAULT: DefaultState = DefaultState::Disabled;
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         if !cx.session.version().at_least(17, 0) {
             tracing::debug!("pg_stat_checkpointer exists from PostgreSQL 17; nothing to collect");
@@ -73,18 +76,18 @@ impl PgCollector for StatCheckpointer {
             &[],
         )
         .await?;
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         if let Some(row) = rows.first() {
             for (i, (_, name, help)) in COLUMNS.iter().enumerate() {
                 let v = row.get::<_, Cell>(i).non_null_f64().unwrap_or(0.0);
                 f.add(
-                    Kind::Counter,
+                    MetricKind::Counter,
                     &format!("pg_stat_checkpointer_{name}"),
                     help,
                     &[],
                     &[] as &[&str],
                     v,
-                )?;
+                );
             }
         }
         f.finish(out);

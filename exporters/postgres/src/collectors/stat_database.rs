@@ -1,110 +1,112 @@
 //! `stat_database`: per-database activity counters (`pg_stat_database`).
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, namespace, query, run_namespace};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
 use crate::namespace::Usage;
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// Upstream's explicit column list with `{datid,datname}` (rows without a database name,
 /// the shared-objects row, are skipped); 0.11's `SELECT *` with `server`, where columns it
 /// did not know (`sessions`, `active_time`, ...) come out untyped with HELP
 /// `Unknown metric from pg_stat_database` and NULLs as NaN.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatDatabase;
 
 /// `(column, kind, HELP)` in upstream's order.
-const COLUMNS: [(&str, Kind, &str); 17] = [
+const COLUMNS: [(&str, MetricKind, &str); 17] = [
     (
         "numbackends",
-        Kind::Gauge,
+        MetricKind::Gauge,
         "Number of backends currently connected to this database. This is the only column in this view that returns a value reflecting current state; all other columns return the accumulated values since the last reset.",
     ),
     (
         "xact_commit",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of transactions in this database that have been committed",
     ),
     (
         "xact_rollback",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of transactions in this database that have been rolled back",
     ),
     (
         "blks_read",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of disk blocks read in this database",
     ),
     (
         "blks_hit",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of times disk blocks were found already in the buffer cache, so that a read was not necessary (this only includes hits in the PostgreSQL buffer cache, not the operating system's file system cache)",
     ),
     (
         "tup_returned",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of rows returned by queries in this database",
     ),
     (
         "tup_fetched",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of rows fetched by queries in this database",
     ),
     (
         "tup_inserted",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of rows inserted by queries in this database",
     ),
     (
         "tup_updated",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of rows updated by queries in this database",
     ),
     (
         "tup_deleted",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of rows deleted by queries in this database",
     ),
     (
         "conflicts",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of queries canceled due to conflicts with recovery in this database. (Conflicts occur only on standby servers; see pg_stat_database_conflicts for details.)",
     ),
     (
         "temp_files",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of temporary files created by queries in this database. All temporary files are counted, regardless of why the temporary file was created (e.g., sorting or hashing), and regardless of the log_temp_files setting.",
     ),
     (
         "temp_bytes",
-        Kind::Counter,
+        MetricKind::Counter,
         "Total amount of data written to temporary files by queries in this database. All temporary files are counted, regardless of why the temporary file was created, and regardless of the log_temp_files setting.",
     ),
     (
         "deadlocks",
-        Kind::Counter,
+        MetricKind::Counter,
         "Number of deadlocks detected in this database",
     ),
     (
         "blk_read_time",
-        Kind::Counter,
+        MetricKind::Counter,
         "Time spent reading data file blocks by backends in this database, in milliseconds",
     ),
     (
         "blk_write_time",
-        Kind::Counter,
+        MetricKind::Counter,
         "Time spent writing data file blocks by backends in this database, in milliseconds",
     ),
     (
         "stats_reset",
-        Kind::Counter,
+        MetricKind::Counter,
         "Time at which these statistics were last reset",
     ),
 ];
 
 impl PgCollector for StatDatabase {
+    const NAME: &'static str = "stat_database";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         if cx.legacy_server().is_some() {
             let mut columns = vec![
@@ -114,7 +116,7 @@ impl PgCollector for StatDatabase {
             for (c, k, help) in COLUMNS {
                 columns.push((
                     c,
-                    if k == Kind::Gauge {
+                    if k == MetricKind::Gauge {
                         Usage::Gauge
                     } else {
                         Usage::Counter
@@ -142,7 +144,7 @@ impl PgCollector for StatDatabase {
         )
         .await?;
         let labels = ["datid", "datname"];
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         for row in &rows {
             let c = |i: usize| row.get::<_, Cell>(i);
             if c(0).is_null() || c(1).is_null() {
@@ -164,18 +166,18 @@ impl PgCollector for StatDatabase {
                     &labels,
                     &values,
                     v,
-                )?;
+                );
             }
             if active {
                 let ms = c(2 + n).non_null_f64().unwrap_or(0.0);
                 f.add(
-                    Kind::Counter,
+                    MetricKind::Counter,
                     "pg_stat_database_active_time_seconds_total",
                     "Time spent executing SQL statements in this database, in seconds",
                     &labels,
                     &values,
                     ms / 1000.0,
-                )?;
+                );
             }
         }
         f.finish(out);

@@ -8,10 +8,12 @@ use crate::namespace::Usage;
 
 /// `pg_stat_database_conflicts_confl_*{datid,datname,server}`: still a legacy map upstream,
 /// so it keeps the `server` label in both profiles.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatDatabaseConflicts;
 
 impl PgCollector for StatDatabaseConflicts {
+    const NAME: &'static str = "stat_database_conflicts";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let ns = namespace(
             "pg_stat_database_conflicts",

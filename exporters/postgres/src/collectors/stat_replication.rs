@@ -1,18 +1,18 @@
 //! `stat_replication`: each standby's position as seen from the primary.
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, namespace, query, run_namespace};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
 use crate::namespace::Usage;
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_stat_replication_pg_current_wal_lsn_bytes` and `_pg_wal_lsn_diff`, labelled by
 /// `application_name`, `client_addr` (the address as PostgreSQL prints it, without the
 /// `/32` upstream 0.20.1 added, #1352), `state` and `slot_name`. 0.11 ran `SELECT *` with
 /// its own column map (untyped extra columns, `server`).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatReplication;
 
 const SQL: &str = "SELECT application_name, client_addr, state, s.slot_name, \
@@ -29,6 +29,8 @@ const SQL_011: &str = "SELECT *, \
     FROM pg_stat_replication";
 
 impl PgCollector for StatReplication {
+    const NAME: &'static str = "stat_replication";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         if cx.legacy_server().is_some() {
             let d = Usage::Discard;
@@ -145,29 +147,29 @@ impl PgCollector for StatReplication {
         }
         let rows = query(cx, SQL, &[]).await?;
         let labels = ["application_name", "client_addr", "state", "slot_name"];
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         for row in &rows {
             let c = |i: usize| row.get::<_, Cell>(i);
             let values: Vec<String> = (0..4).map(|i| c(i).to_label()).collect();
             if let Some(v) = c(4).non_null_f64() {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_stat_replication_pg_current_wal_lsn_bytes",
                     "WAL position in bytes",
                     &labels,
                     &values,
                     v,
-                )?;
+                );
             }
             if let Some(v) = c(5).non_null_f64() {
                 f.add(
-                    Kind::Gauge,
+                    MetricKind::Gauge,
                     "pg_stat_replication_pg_wal_lsn_diff",
                     "Lag in bytes between master and slave",
                     &labels,
                     &values,
                     v,
-                )?;
+                );
             }
         }
         f.finish(out);

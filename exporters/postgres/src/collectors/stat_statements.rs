@@ -1,12 +1,12 @@
 //! `stat_statements`: statement statistics from the `pg_stat_statements` extension,
 //! aggregated so that cardinality stays bounded.
 
-use aiplatform_metrics::MetricFamily;
-use aiplatform_prometheus::CollectError;
+use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_prometheus::{CollectError, DefaultState};
 
 use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
-use crate::family::{Families, Kind};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// Options of the `stat_statements` collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +37,13 @@ impl Default for StatStatementsOptions {
 /// and everything else is summed per user and database under `queryid="other"`, so
 /// `sum by (datname)` is the database's true total. The 0.11 profile uses its queries.yaml
 /// names (`_calls`, `_total_time_seconds`, `_mean_time_seconds`, ... with `rolname`).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatStatements;
 
 impl PgCollector for StatStatements {
+    const NAME: &'static str = "stat_statements";
+    const DEFAULT: DefaultState = DefaultState::Disabled;
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let v = cx.session.version();
         let (total, read, write) = if v.at_least(17, 0) {
@@ -54,7 +57,7 @@ impl PgCollector for StatStatements {
         } else {
             ("total_time", "blk_read_time", "blk_write_time")
         };
-        let opts = &cx.env.stat_statements;
+        let opts = &cx.config.stat_statements;
         let sql = format!(
             "WITH s AS ( \
                SELECT pg_get_userbyid(userid) AS usr, d.datname, queryid, \
@@ -70,7 +73,7 @@ impl PgCollector for StatStatements {
         let limit = i64::from(opts.limit);
         let len = i32::try_from(opts.query_length).unwrap_or(i32::MAX);
         let rows = query(cx, &sql, &[&limit, &len]).await?;
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         let server = cx.legacy_server();
         for row in &rows {
             let c = |i: usize| row.get::<_, Cell>(i);
@@ -90,34 +93,39 @@ impl PgCollector for StatStatements {
                     let labels = ["datname", "queryid", "rolname", "server"];
                     let values = [datname.as_str(), queryid.as_str(), user.as_str(), server];
                     for (name, kind, help, v) in [
-                        ("calls", Kind::Counter, "Number of times executed", calls),
+                        (
+                            "calls",
+                            MetricKind::Counter,
+                            "Number of times executed",
+                            calls,
+                        ),
                         (
                             "total_time_seconds",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total time spent in the statement, in milliseconds",
                             secs,
                         ),
                         (
                             "mean_time_seconds",
-                            Kind::Gauge,
+                            MetricKind::Gauge,
                             "Mean time spent in the statement, in milliseconds",
                             mean,
                         ),
                         (
                             "rows",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total number of rows retrieved or affected by the statement",
                             nrows,
                         ),
                         (
                             "blk_read_time_seconds",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total time the statement spent reading blocks, in milliseconds (if track_io_timing is enabled, otherwise zero)",
                             rd,
                         ),
                         (
                             "blk_write_time_seconds",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total time the statement spent writing blocks, in milliseconds (if track_io_timing is enabled, otherwise zero)",
                             wr,
                         ),
@@ -129,7 +137,7 @@ impl PgCollector for StatStatements {
                             &labels,
                             &values,
                             v,
-                        )?;
+                        );
                     }
                 }
                 None => {
@@ -138,31 +146,31 @@ impl PgCollector for StatStatements {
                     for (name, kind, help, v) in [
                         (
                             "calls_total",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Number of times executed",
                             calls,
                         ),
                         (
                             "seconds_total",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total time spent in the statement, in seconds",
                             secs,
                         ),
                         (
                             "rows_total",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total number of rows retrieved or affected by the statement",
                             nrows,
                         ),
                         (
                             "block_read_seconds_total",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total time the statement spent reading blocks, in seconds",
                             rd,
                         ),
                         (
                             "block_write_seconds_total",
-                            Kind::Counter,
+                            MetricKind::Counter,
                             "Total time the statement spent writing blocks, in seconds",
                             wr,
                         ),
@@ -174,18 +182,18 @@ impl PgCollector for StatStatements {
                             &labels,
                             &values,
                             v,
-                        )?;
+                        );
                     }
                     if opts.include_query && queryid != "other" {
                         let text = c(8).to_label();
                         f.add(
-                            Kind::Gauge,
+                            MetricKind::Gauge,
                             "pg_stat_statements_query_id",
                             "SQL Query to queryid mapping",
                             &["queryid", "query"],
                             &[queryid.as_str(), text.as_str()],
                             1.0,
-                        )?;
+                        );
                     }
                 }
             }
@@ -200,13 +208,13 @@ impl PgCollector for StatStatements {
                 None => vec![user.as_str(), datname.as_str(), queryid.as_str()],
             };
             f.add(
-                Kind::Gauge,
+                MetricKind::Gauge,
                 "pg_stat_statements_mean_exec_time",
                 "Mean execution time of the statement, in seconds",
                 guide_labels,
                 &guide_values,
                 mean,
-            )?;
+            );
         }
         f.finish(out);
         Ok(())

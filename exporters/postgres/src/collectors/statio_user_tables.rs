@@ -1,15 +1,16 @@
 //! `statio_user_tables`: block I/O of the connected database's tables.
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::CollectError;
 
 use super::stat_user_tables::table_label_values;
+use super::with_server;
 use super::{Cx, PgCollector, query};
 use crate::cell::Cell;
-use crate::family::{Families, Kind, with_server};
+use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// `pg_statio_user_tables_{heap,idx,toast,tidx}_blocks_{read,hit}` (0.11: `_blks_`).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StatioUserTables;
 
 const COLUMNS: [(&str, &str); 8] = [
@@ -45,6 +46,8 @@ const COLUMNS: [(&str, &str); 8] = [
 ];
 
 impl PgCollector for StatioUserTables {
+    const NAME: &'static str = "statio_user_tables";
+
     async fn collect(&self, cx: &Cx<'_>, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let list: Vec<&str> = COLUMNS.iter().map(|(c, _)| *c).collect();
         let sql = format!(
@@ -54,7 +57,7 @@ impl PgCollector for StatioUserTables {
         let rows = query(cx, &sql, &[]).await?;
         let server = cx.legacy_server();
         let labels = with_server(&["datname", "schemaname", "relname"], server);
-        let mut f = Families::new();
+        let mut f = FamilySet::new(Naming::AsGiven);
         for row in &rows {
             let c = |i: usize| row.get::<_, Cell>(i);
             let values = table_label_values(row, server);
@@ -70,13 +73,13 @@ impl PgCollector for StatioUserTables {
                     None => c(3 + i).non_null_f64().unwrap_or(0.0),
                 };
                 f.add(
-                    Kind::Counter,
+                    MetricKind::Counter,
                     &format!("pg_statio_user_tables_{name}"),
                     help,
                     &labels,
                     &values,
                     v,
-                )?;
+                );
             }
         }
         f.finish(out);

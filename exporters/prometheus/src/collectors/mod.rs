@@ -29,7 +29,7 @@
 //! struct Loadavg;
 //!
 //! impl BlockingCollector for Loadavg {
-//!     fn update(&self, _ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+//!     fn collect(&self, _ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
 //!         let text = std::fs::read_to_string("/proc/loadavg")?;
 //!         let load1: f64 = text.split_whitespace().next().ok_or(CollectError::NoData)?
 //!             .parse().map_err(CollectError::new)?;
@@ -64,11 +64,11 @@ use thiserror::Error;
 /// A collector that awaits its source (network clients). Register it with
 /// [`CollectorSet::register`].
 ///
-/// Implementations may use `async fn update(...)`; the future must be `Send`. Check
+/// Implementations may use `async fn collect(...)`; the future must be `Send`. Check
 /// [`ScrapeContext::remaining`] to bound queries: the future is dropped at the time limit.
 pub trait ScrapeCollector: Send + Sync + 'static {
     /// Appends this collector's families for one scrape.
-    fn update(
+    fn collect(
         &self,
         ctx: &ScrapeContext,
         out: &mut Vec<MetricFamily>,
@@ -82,7 +82,8 @@ pub trait ScrapeCollector: Send + Sync + 'static {
 /// steps to give up early once the time limit has passed.
 pub trait BlockingCollector: Send + Sync + 'static {
     /// Appends this collector's families for one scrape.
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError>;
+    fn collect(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>)
+    -> Result<(), CollectError>;
 }
 
 impl<F> BlockingCollector for F
@@ -92,7 +93,11 @@ where
         + Sync
         + 'static,
 {
-    fn update(&self, ctx: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect(
+        &self,
+        ctx: &ScrapeContext,
+        out: &mut Vec<MetricFamily>,
+    ) -> Result<(), CollectError> {
         self(ctx, out)
     }
 }

@@ -45,7 +45,7 @@ impl<C: ScrapeCollector> Runner for AsyncRunner<C> {
         let collector = self.0.clone();
         Work::Async(Box::pin(async move {
             let mut out = Vec::new();
-            let result = collector.update(&ctx, &mut out).await;
+            let result = collector.collect(&ctx, &mut out).await;
             (out, result)
         }))
     }
@@ -80,7 +80,7 @@ impl<C: BlockingCollector> Runner for BlockingRunner<C> {
             }
             let _guard = Running(running);
             let mut out = Vec::new();
-            let result = catch_unwind(AssertUnwindSafe(|| collector.update(&ctx, &mut out)))
+            let result = catch_unwind(AssertUnwindSafe(|| collector.collect(&ctx, &mut out)))
                 .unwrap_or(Err(CollectError::Panicked));
             ((out, result), begin.elapsed())
         }))

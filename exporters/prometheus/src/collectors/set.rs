@@ -91,7 +91,8 @@ struct Entry {
     default: DefaultState,
     enabled: bool,
     timeout: Option<Duration>,
-    runner: Arc<dyn Runner>,
+    /// `None` in a set made by [`CollectorSet::for_flags`].
+    runner: Option<Arc<dyn Runner>>,
 }
 
 impl fmt::Debug for CollectorSet {
@@ -136,6 +137,45 @@ impl CollectorSet {
         })
     }
 
+    /// A set of names and defaults without collectors: what a binary parses
+    /// `--[no-]collector.<name>` into before it can build its collectors, whose settings come
+    /// from the same command line. A scrape of it runs nothing; copy its choices to the real
+    /// set with [`enable_like`](Self::enable_like).
+    ///
+    /// ```
+    /// use aiplatform_prometheus::{CollectorSet, DefaultState};
+    ///
+    /// let flags = CollectorSet::for_flags(
+    ///     "node",
+    ///     "node_exporter",
+    ///     [("cpu", DefaultState::Enabled), ("wifi", DefaultState::Disabled)],
+    /// )
+    /// .unwrap();
+    /// assert_eq!(flags.enabled().collect::<Vec<_>>(), ["cpu"]);
+    /// ```
+    pub fn for_flags<'a>(
+        namespace: impl Into<String>,
+        program: impl Into<String>,
+        names: impl IntoIterator<Item = (&'a str, DefaultState)>,
+    ) -> Result<CollectorSet, CollectorSetError> {
+        let mut set = CollectorSet::new(namespace, program)?;
+        for (name, default) in names {
+            set.insert(name, default, None)?;
+        }
+        Ok(set)
+    }
+
+    /// Enables or disables each collector as `other` (usually the set the command line was
+    /// parsed into, see [`for_flags`](Self::for_flags)) has it; names `other` lacks keep
+    /// their state.
+    pub fn enable_like(&mut self, other: &CollectorSet) {
+        for e in &mut self.entries {
+            if let Some(on) = other.is_enabled(&e.name) {
+                e.enabled = on;
+            }
+        }
+    }
+
     /// Whether scrapes add `<namespace>_scrape_collector_success` and
     /// `_duration_seconds` (default on, as node_exporter and postgres_exporter do). An
     /// exporter reproducing one without them (redis_exporter) turns them off; failures are
@@ -158,12 +198,6 @@ impl CollectorSet {
         self
     }
 
-    /// What is kept back from `X-Prometheus-Scrape-Timeout-Seconds` (default 0.5 s).
-    pub fn set_timeout_offset(&mut self, offset: Duration) -> &mut Self {
-        self.timeout_offset = offset;
-        self
-    }
-
     /// The offset kept back from the scrape timeout header.
     pub fn timeout_offset(&self) -> Duration {
         self.timeout_offset
@@ -176,7 +210,11 @@ impl CollectorSet {
         default: DefaultState,
         collector: C,
     ) -> Result<&mut Self, CollectorSetError> {
-        self.insert(name, default, Arc::new(AsyncRunner(Arc::new(collector))))
+        self.insert(
+            name,
+            default,
+            Some(Arc::new(AsyncRunner(Arc::new(collector)))),
+        )
     }
 
     /// Registers a blocking collector (run on the blocking pool).
@@ -189,10 +227,10 @@ impl CollectorSet {
         self.insert(
             name,
             default,
-            Arc::new(BlockingRunner {
+            Some(Arc::new(BlockingRunner {
                 collector: Arc::new(collector),
                 running: Arc::new(AtomicBool::new(false)),
-            }),
+            })),
         )
     }
 
@@ -200,7 +238,7 @@ impl CollectorSet {
         &mut self,
         name: &str,
         default: DefaultState,
-        runner: Arc<dyn Runner>,
+        runner: Option<Arc<dyn Runner>>,
     ) -> Result<&mut Self, CollectorSetError> {
         let valid = !name.is_empty()
             && name
@@ -312,13 +350,13 @@ impl CollectorSet {
             .entries
             .iter()
             .filter(|e| e.enabled && selected(&e.name))
-            .map(|e| {
+            .filter_map(|e| {
                 let own = e.timeout.unwrap_or(self.timeout);
-                Job {
+                Some(Job {
                     name: e.name.clone(),
-                    runner: e.runner.clone(),
+                    runner: e.runner.clone()?,
                     limit: options.budget.map_or(own, |b| own.min(b)),
-                }
+                })
             })
             .collect();
         let longest = jobs.iter().map(|j| j.limit).max().unwrap_or_default();
@@ -492,6 +530,31 @@ mod tests {
                 "node_scrape_collector_duration_seconds",
                 "node_scrape_collector_success"
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flags_set_runs_nothing_and_hands_its_choices_over() {
+        let mut flags = CollectorSet::for_flags(
+            "node",
+            "node_exporter",
+            [
+                ("cpu", DefaultState::Enabled),
+                ("meminfo", DefaultState::Enabled),
+                ("wifi", DefaultState::Disabled),
+            ],
+        )
+        .unwrap();
+        assert!(flags.scrape(ScrapeOptions::default()).await.is_empty());
+        flags.set_enabled("cpu", false).unwrap();
+        flags.set_enabled("wifi", true).unwrap();
+        let mut real = set();
+        real.register_blocking("time", DefaultState::Enabled, noop)
+            .unwrap();
+        real.enable_like(&flags);
+        assert_eq!(
+            real.enabled().collect::<Vec<_>>(),
+            ["meminfo", "time", "wifi"]
         );
     }
 

@@ -5,7 +5,6 @@
 //! telemetry path, extra routes, the landing page at `/`, the health endpoints, else 404.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,7 +47,7 @@ pub(crate) struct ExporterMetrics {
 }
 
 impl App {
-    pub(crate) async fn handle<B>(&self, req: Request<B>, remote: SocketAddr) -> Response {
+    pub(crate) async fn handle<B>(&self, req: Request<B>) -> Response {
         let config = match self.config.current() {
             Ok(c) => c,
             // Logged where it was read; fail closed, as the toolkit does.
@@ -69,7 +68,7 @@ impl App {
             {
                 response::unauthorized()
             }
-            _ => self.route(req, remote).await,
+            _ => self.route(req).await,
         };
         if let Some(c) = &config {
             for (name, value) in &c.headers {
@@ -79,7 +78,7 @@ impl App {
         resp
     }
 
-    async fn route<B>(&self, req: Request<B>, remote: SocketAddr) -> Response {
+    async fn route<B>(&self, req: Request<B>) -> Response {
         let path = req.uri().path();
         if path == self.telemetry_path {
             return self.scrape(req).await;
@@ -104,7 +103,6 @@ impl App {
                 path: parts.uri.path().to_owned(),
                 query: query::parse(parts.uri.query().unwrap_or("")),
                 headers: parts.headers,
-                remote: Some(remote),
             };
             return handler.call(request).await;
         }

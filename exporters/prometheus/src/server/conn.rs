@@ -106,7 +106,7 @@ async fn serve<S>(
 {
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.handle(req, remote).await) }
+        async move { Ok::<_, Infallible>(app.handle(req).await) }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -131,12 +131,6 @@ impl ServerBuilder {
         self
     }
 
-    /// No landing page: `/` answers 404.
-    pub fn without_landing_page(mut self) -> ServerBuilder {
-        self.landing = None;
-        self
-    }
-
     /// Whether `/health` and `/-/healthy` answer `ok` (default true).
     pub fn health(mut self, on: bool) -> ServerBuilder {
         self.health = on;

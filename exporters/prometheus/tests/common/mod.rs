@@ -1,27 +1,24 @@
-//! Shared test support: a real HTTP client (hyper, over TCP or rustls), generated
-//! certificates, temporary directories and a server on a free 127.0.0.1 port.
+//! What the scrape server's integration tests share: a real HTTP client (hyper, HTTP/1.1 or
+//! HTTP/2, over TCP or rustls with a chosen version and ALPN), and a server on a free
+//! 127.0.0.1 port. Ports, certificates and temporary directories come from the test kit.
 
-#![allow(dead_code)]
+// Each test file uses part of this module.
+#![allow(dead_code, unused_imports)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use aiplatform_prometheus::{Server, ServerBuilder, ServerHandle};
+pub use aiplatform_testkit::{Issued, Pki, TempDir};
 
 /// What a request got back.
 #[derive(Debug)]
@@ -167,101 +164,6 @@ pub async fn start(builder: ServerBuilder) -> (ServerHandle, SocketAddr) {
     (handle, addr)
 }
 
-/// A directory removed on drop.
-pub struct TempDir(PathBuf);
-
-static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "aiplatform-prometheus-{tag}-{}-{}",
-            std::process::id(),
-            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, contents).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A CA and certificates it signed, as PEM.
-pub struct Pki {
-    pub ca_pem: String,
-    ca_cert: rcgen::Certificate,
-    ca_key: KeyPair,
-}
-
-/// A certificate and its key, as PEM.
-pub struct Issued {
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-impl Pki {
-    pub fn new(name: &str) -> Pki {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = params.self_signed(&ca_key).unwrap();
-        Pki {
-            ca_pem: ca_cert.pem(),
-            ca_cert,
-            ca_key,
-        }
-    }
-
-    fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Issued {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params.distinguished_name.push(
-            DnType::CommonName,
-            names.first().copied().unwrap_or("client"),
-        );
-        params.extended_key_usages = vec![usage];
-        let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
-        Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
-    }
-
-    pub fn server(&self) -> Issued {
-        self.issue(
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )
-    }
-
-    pub fn client(&self, name: &str) -> Issued {
-        self.issue(&[name], ExtendedKeyUsagePurpose::ClientAuth)
-    }
-}
-
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -321,11 +223,4 @@ pub fn basic(user: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
-}
-
-/// The value of an unlabeled or labeled sample line in text format.
-pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.trim().parse().unwrap())
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{extract_val, parse_float};
-use crate::families::FamilySet;
+use aiplatform_prometheus::family::FamilySet;
 
 /// Per-command totals from `# Commandstats`, joined with `# Latencystats` at the end.
 #[derive(Default)]

@@ -2,7 +2,7 @@
 //! `db_avg_ttl_seconds` (and upstream's `db_keys_cached`, `db_keys_with_expiring_items`).
 
 use super::{comma_pairs, parse_float};
-use crate::families::FamilySet;
+use aiplatform_prometheus::family::FamilySet;
 
 pub(super) fn keyspace(out: &mut FamilySet, upstream: bool, key: &str, value: &str) -> bool {
     if !key.starts_with("db") {

@@ -2,7 +2,7 @@
 //! KeyDB's numbered masters) and the master side (`connected_slave_*` per replica).
 
 use super::{comma_pairs, parse_float};
-use crate::families::FamilySet;
+use aiplatform_prometheus::family::FamilySet;
 
 /// `^master(_[0-9]+)?<suffix>` (a prefix match, like the Go regexps).
 pub(super) fn master_prefixed(key: &str, suffix: &str) -> bool {

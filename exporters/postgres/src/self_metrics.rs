@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aiplatform_metrics::{Collector, MetricFamily, MetricKind};
 use parking_lot::Mutex;
 
-use crate::collectors::Env;
+use crate::config::Config;
 use crate::target::Target;
 use crate::version::ServerVersion;
 
@@ -97,13 +97,13 @@ pub struct QueriesLoad {
 
 /// The registry collector; see the [module docs](self).
 #[derive(Debug, Clone)]
-pub struct ExporterMetrics {
+pub struct SelfMetrics {
     /// The server.
     pub target: Arc<Target>,
     /// The scrapes of it.
     pub clock: Arc<ScrapeClock>,
-    /// Shared settings (profile, skipped settings).
-    pub env: Arc<Env>,
+    /// The collectors' settings (and the settings they skipped).
+    pub config: Arc<Config>,
     /// The queries file, when one was given.
     pub queries: Option<QueriesLoad>,
 }
@@ -115,7 +115,7 @@ fn gauge(name: &str, help: &str, labels: &[&str]) -> MetricFamily {
         .expect("static description is valid")
 }
 
-impl Collector for ExporterMetrics {
+impl Collector for SelfMetrics {
     fn collect(&self, out: &mut Vec<MetricFamily>) {
         let health = self.target.health();
         let none: &[&str] = &[];
@@ -206,7 +206,7 @@ impl Collector for ExporterMetrics {
         skipped
             .push_counter(
                 none,
-                self.env.settings_skipped.load(Ordering::Relaxed) as f64,
+                self.config.settings_skipped.load(Ordering::Relaxed) as f64,
             )
             .expect("no labels");
         out.push(skipped);

@@ -1,9 +1,11 @@
-//! `node_exporter_build_info` with the label set of the profile's node_exporter.
+//! What the exporter says about itself besides the shared server's `process_*` and
+//! `promhttp_*`: `node_exporter_build_info`, with the label set of the profile's
+//! node_exporter. (`node_scrape_collector_*` come from the collector set.)
 
 use aiplatform_metrics::{Collector, MetricFamily, MetricKind};
 
-use crate::compat::Compat;
-use crate::family::{family, push};
+use aiplatform_prometheus::Compat;
+use aiplatform_prometheus::family::{family, push};
 
 /// HELP of `node_exporter_build_info` since prometheus/common added `goos` and `goarch`
 /// (the Debian 12 build of 1.5.0 already has them).

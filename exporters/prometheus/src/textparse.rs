@@ -1,23 +1,109 @@
-//! A parser for the Prometheus text exposition format 0.0.4, with the rules of Go's
-//! `expfmt.TextParser` that the textfile collector relies on: `# HELP` / `# TYPE` lines,
-//! samples grouped into histogram and summary families by their `_bucket` / `_sum` /
-//! `_count` suffixes, escapes in HELP and label values, optional timestamps.
+//! A parser for the Prometheus text exposition format 0.0.4 with the rules of Go's
+//! `expfmt.TextParser`: `# HELP` / `# TYPE` lines, samples grouped into histogram and summary
+//! families by their `_bucket` / `_sum` / `_count` suffixes, escapes in HELP and label values,
+//! optional timestamps, and Go's number syntax.
+//!
+//! It reads what the node exporter's textfile collector re-exports, and what tests read back
+//! from an exporter, so both accept and refuse the same input as the Go tools do.
+//!
+//! ```
+//! use aiplatform_metrics::MetricKind;
+//! use aiplatform_prometheus::textparse::{TextValue, parse_text};
+//!
+//! let families = parse_text("# TYPE jobs_total counter\njobs_total{queue=\"mail\"} 3\n").unwrap();
+//! assert_eq!((families[0].name.as_str(), families[0].kind), ("jobs_total", MetricKind::Counter));
+//! assert_eq!(families[0].series[0].labels, [("queue".to_owned(), "mail".to_owned())]);
+//! assert_eq!(families[0].series[0].value, TextValue::Scalar(3.0));
+//! assert!(parse_text("jobs_total{queue=mail} 3\n").is_err());
+//! ```
 
-use crate::error::{ParseError, ParseErrorKind};
+use aiplatform_metrics::MetricKind;
+use thiserror::Error;
 
-/// A family's declared type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextKind {
-    /// `counter`.
-    Counter,
-    /// `gauge`.
-    Gauge,
-    /// `untyped`, or no `# TYPE` line.
-    Untyped,
-    /// `histogram`.
-    Histogram,
-    /// `summary`.
-    Summary,
+/// Where and why a text exposition was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("line {line}: {kind}")]
+pub struct TextParseError {
+    /// The 1-based line where parsing stopped.
+    pub line: usize,
+    /// What was wrong.
+    pub kind: TextParseErrorKind,
+}
+
+/// What a line of a text exposition has wrong.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TextParseErrorKind {
+    /// A value or timestamp is not a number.
+    #[error("invalid number {text:?}")]
+    Number {
+        /// The offending text (cut to 64 bytes).
+        text: String,
+    },
+    /// A required part is missing.
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// The text does not follow the format.
+    #[error("{what}: {text:?}")]
+    Malformed {
+        /// What was expected.
+        what: &'static str,
+        /// The offending text (cut to 64 bytes).
+        text: String,
+    },
+}
+
+impl TextParseErrorKind {
+    fn number(text: &str) -> TextParseErrorKind {
+        TextParseErrorKind::Number {
+            text: clip(text).to_owned(),
+        }
+    }
+
+    fn malformed(what: &'static str, text: &str) -> TextParseErrorKind {
+        TextParseErrorKind::Malformed {
+            what,
+            text: clip(text).to_owned(),
+        }
+    }
+}
+
+/// At most 64 bytes of `s`, cut on a character boundary.
+fn clip(s: &str) -> &str {
+    if s.len() <= 64 {
+        return s;
+    }
+    let mut end = 64;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A float as Go's `strconv.ParseFloat(s, 64)` reads it: decimal, exponent, `NaN`, `Inf`, and
+/// `None` for a finite literal too large for a float (Go's `ErrRange`; Rust would round it to
+/// an infinity).
+///
+/// ```
+/// use aiplatform_prometheus::textparse::go_float;
+///
+/// assert_eq!(go_float("-Inf"), Some(f64::NEG_INFINITY));
+/// assert_eq!(go_float("1e309"), None);
+/// assert_eq!(go_float("1x"), None);
+/// ```
+pub fn go_float(s: &str) -> Option<f64> {
+    let v = s.parse::<f64>().ok()?;
+    if v.is_infinite() {
+        let word = s.trim_start_matches(['+', '-']);
+        if !(word.eq_ignore_ascii_case("inf") || word.eq_ignore_ascii_case("infinity")) {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+fn float(s: &str) -> Result<f64, TextParseErrorKind> {
+    go_float(s).ok_or_else(|| TextParseErrorKind::number(s))
 }
 
 /// One series' value.
@@ -56,25 +142,25 @@ pub struct TextSeries {
     pub has_timestamp: bool,
 }
 
-/// A family as read from the file.
+/// A family as read from the text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextFamily {
     /// Family name (without histogram/summary suffixes).
     pub name: String,
     /// `# HELP` text, unescaped.
     pub help: Option<String>,
-    /// `# TYPE`.
-    pub kind: TextKind,
+    /// `# TYPE` ([`MetricKind::Unknown`] for `untyped` or no `# TYPE` line).
+    pub kind: MetricKind,
     /// The series, in order of first appearance.
     pub series: Vec<TextSeries>,
 }
 
 /// Parses a whole text exposition. Families without samples are dropped, as expfmt does.
-pub fn parse_text(text: &str) -> Result<Vec<TextFamily>, ParseError> {
+pub fn parse_text(text: &str) -> Result<Vec<TextFamily>, TextParseError> {
     let mut families: Vec<TextFamily> = Vec::new();
     let mut sampled: Vec<bool> = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let err = |kind| ParseError::new("textfile", i + 1, kind);
+        let err = |kind| TextParseError { line: i + 1, kind };
         let line = line.trim_start_matches([' ', '\t']);
         if line.trim().is_empty() {
             continue;
@@ -107,7 +193,7 @@ fn parse_comment(
     comment: &str,
     families: &mut Vec<TextFamily>,
     sampled: &mut Vec<bool>,
-) -> Result<(), ParseErrorKind> {
+) -> Result<(), TextParseErrorKind> {
     let rest = comment.trim_start_matches([' ', '\t']);
     let (keyword, rest) = split_token(rest);
     if keyword != "HELP" && keyword != "TYPE" {
@@ -115,10 +201,10 @@ fn parse_comment(
     }
     let (name, rest) = split_token(rest);
     if name.is_empty() {
-        return Err(ParseErrorKind::Missing("metric name"));
+        return Err(TextParseErrorKind::Missing("metric name"));
     }
     if !valid_metric_name(name) {
-        return Err(ParseErrorKind::malformed("invalid metric name", name));
+        return Err(TextParseErrorKind::malformed("invalid metric name", name));
     }
     let idx = match family_index(families, name) {
         Some(i) => i,
@@ -126,7 +212,7 @@ fn parse_comment(
             families.push(TextFamily {
                 name: name.to_owned(),
                 help: None,
-                kind: TextKind::Untyped,
+                kind: MetricKind::Unknown,
                 series: Vec::new(),
             });
             sampled.push(false);
@@ -136,26 +222,26 @@ fn parse_comment(
     let f = &mut families[idx];
     if keyword == "HELP" {
         if f.help.is_some() {
-            return Err(ParseErrorKind::malformed(
+            return Err(TextParseErrorKind::malformed(
                 "second HELP line for metric name",
                 name,
             ));
         }
         f.help = Some(unescape_help(rest)?);
     } else {
-        if sampled[idx] || f.kind != TextKind::Untyped {
-            return Err(ParseErrorKind::malformed(
+        if sampled[idx] || f.kind != MetricKind::Unknown {
+            return Err(TextParseErrorKind::malformed(
                 "second TYPE line for metric name, or TYPE reported after samples",
                 name,
             ));
         }
         f.kind = match rest.trim() {
-            "counter" => TextKind::Counter,
-            "gauge" => TextKind::Gauge,
-            "untyped" => TextKind::Untyped,
-            "histogram" => TextKind::Histogram,
-            "summary" => TextKind::Summary,
-            other => return Err(ParseErrorKind::malformed("unknown metric type", other)),
+            "counter" => MetricKind::Counter,
+            "gauge" => MetricKind::Gauge,
+            "untyped" => MetricKind::Unknown,
+            "histogram" => MetricKind::Histogram,
+            "summary" => MetricKind::Summary,
+            other => return Err(TextParseErrorKind::malformed("unknown metric type", other)),
         };
     }
     Ok(())
@@ -168,7 +254,7 @@ fn split_token(s: &str) -> (&str, &str) {
     (tok, rest.trim_start_matches([' ', '\t']))
 }
 
-fn unescape_help(s: &str) -> Result<String, ParseErrorKind> {
+fn unescape_help(s: &str) -> Result<String, TextParseErrorKind> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -180,7 +266,7 @@ fn unescape_help(s: &str) -> Result<String, ParseErrorKind> {
             Some('\\') => out.push('\\'),
             Some('n') => out.push('\n'),
             _ => {
-                return Err(ParseErrorKind::malformed(
+                return Err(TextParseErrorKind::malformed(
                     "invalid escape sequence in HELP",
                     s,
                 ));
@@ -208,13 +294,13 @@ fn parse_sample(
     line: &str,
     families: &mut Vec<TextFamily>,
     sampled: &mut Vec<bool>,
-) -> Result<(), ParseErrorKind> {
+) -> Result<(), TextParseErrorKind> {
     let name_end = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .unwrap_or(line.len());
     let name = &line[..name_end];
     if !valid_metric_name(name) {
-        return Err(ParseErrorKind::malformed("invalid metric name", line));
+        return Err(TextParseErrorKind::malformed("invalid metric name", line));
     }
     let mut rest = line[name_end..].trim_start_matches([' ', '\t']);
     let mut labels: Vec<(String, String)> = Vec::new();
@@ -224,16 +310,18 @@ fn parse_sample(
     let rest = rest.trim_start_matches([' ', '\t']);
     let (value_text, rest) = split_token(rest);
     if value_text.is_empty() {
-        return Err(ParseErrorKind::Missing("sample value"));
+        return Err(TextParseErrorKind::Missing("sample value"));
     }
-    let value: f64 = crate::number::float(value_text)?;
+    let value: f64 = float(value_text)?;
     let (ts_text, rest) = split_token(rest);
     let has_timestamp = !ts_text.is_empty();
     if has_timestamp {
-        crate::number::int(ts_text)?;
+        ts_text
+            .parse::<i64>()
+            .map_err(|_| TextParseErrorKind::number(ts_text))?;
     }
     if !rest.trim().is_empty() {
-        return Err(ParseErrorKind::malformed(
+        return Err(TextParseErrorKind::malformed(
             "unexpected text after the sample",
             rest,
         ));
@@ -247,8 +335,8 @@ fn parse_sample(
                 let base = name.strip_suffix(suffix)?;
                 let i = family_index(families, base)?;
                 let ok = match families[i].kind {
-                    TextKind::Histogram => true,
-                    TextKind::Summary => *suffix != "_bucket",
+                    MetricKind::Histogram => true,
+                    MetricKind::Summary => *suffix != "_bucket",
                     _ => false,
                 };
                 ok.then_some((i, *suffix))
@@ -259,7 +347,7 @@ fn parse_sample(
                     families.push(TextFamily {
                         name: name.to_owned(),
                         help: None,
-                        kind: TextKind::Untyped,
+                        kind: MetricKind::Unknown,
                         series: Vec::new(),
                     });
                     sampled.push(false);
@@ -271,31 +359,31 @@ fn parse_sample(
     sampled[idx] = true;
     let f = &mut families[idx];
     match f.kind {
-        TextKind::Counter | TextKind::Gauge | TextKind::Untyped => {
+        kind if !matches!(kind, MetricKind::Histogram | MetricKind::Summary) => {
             f.series.push(TextSeries {
                 labels,
                 value: TextValue::Scalar(value),
                 has_timestamp,
             });
         }
-        TextKind::Histogram | TextKind::Summary => {
-            let special = if f.kind == TextKind::Histogram {
+        _ => {
+            let special = if f.kind == MetricKind::Histogram {
                 "le"
             } else {
                 "quantile"
             };
             let mut bound = None;
-            if (f.kind == TextKind::Histogram && suffix == "_bucket")
-                || (f.kind == TextKind::Summary && suffix.is_empty())
+            if (f.kind == MetricKind::Histogram && suffix == "_bucket")
+                || (f.kind == MetricKind::Summary && suffix.is_empty())
             {
                 let i = labels
                     .iter()
                     .position(|(k, _)| k == special)
-                    .ok_or(ParseErrorKind::Missing("le or quantile label"))?;
+                    .ok_or(TextParseErrorKind::Missing("le or quantile label"))?;
                 let (_, v) = labels.remove(i);
-                bound = Some(crate::number::float(&v)?);
+                bound = Some(float(&v)?);
             } else if suffix.is_empty() {
-                return Err(ParseErrorKind::malformed(
+                return Err(TextParseErrorKind::malformed(
                     "histogram sample without suffix",
                     name,
                 ));
@@ -303,7 +391,7 @@ fn parse_sample(
             let series = match f.series.iter_mut().position(|s| s.labels == labels) {
                 Some(i) => &mut f.series[i],
                 None => {
-                    let value = if f.kind == TextKind::Histogram {
+                    let value = if f.kind == MetricKind::Histogram {
                         TextValue::Histogram {
                             buckets: Vec::new(),
                             sum: 0.0,
@@ -338,7 +426,7 @@ fn parse_sample(
                     "_count",
                     _,
                 ) => *count = value,
-                _ => return Err(ParseErrorKind::malformed("unexpected sample", name)),
+                _ => return Err(TextParseErrorKind::malformed("unexpected sample", name)),
             }
         }
     }
@@ -349,7 +437,7 @@ fn parse_sample(
 fn parse_labels<'a>(
     mut s: &'a str,
     labels: &mut Vec<(String, String)>,
-) -> Result<&'a str, ParseErrorKind> {
+) -> Result<&'a str, TextParseErrorKind> {
     loop {
         s = s.trim_start_matches([' ', '\t']);
         if let Some(rest) = s.strip_prefix('}') {
@@ -357,36 +445,39 @@ fn parse_labels<'a>(
         }
         let name_end = s
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .ok_or(ParseErrorKind::Missing("'}'"))?;
+            .ok_or(TextParseErrorKind::Missing("'}'"))?;
         let name = &s[..name_end];
         if !valid_label_name(name) {
-            return Err(ParseErrorKind::malformed("invalid label name", s));
+            return Err(TextParseErrorKind::malformed("invalid label name", s));
         }
         if name.starts_with("__") {
-            return Err(ParseErrorKind::malformed("label name is reserved", name));
+            return Err(TextParseErrorKind::malformed(
+                "label name is reserved",
+                name,
+            ));
         }
         if labels.iter().any(|(k, _)| k == name) {
-            return Err(ParseErrorKind::malformed("duplicate label name", name));
+            return Err(TextParseErrorKind::malformed("duplicate label name", name));
         }
         s = s[name_end..].trim_start_matches([' ', '\t']);
         s = s
             .strip_prefix('=')
-            .ok_or(ParseErrorKind::Missing("'=' after label name"))?;
+            .ok_or(TextParseErrorKind::Missing("'=' after label name"))?;
         s = s.trim_start_matches([' ', '\t']);
         s = s
             .strip_prefix('"')
-            .ok_or(ParseErrorKind::Missing("'\"' opening a label value"))?;
+            .ok_or(TextParseErrorKind::Missing("'\"' opening a label value"))?;
         let mut value = String::new();
         let mut chars = s.char_indices();
         let end = loop {
             match chars.next() {
-                None => return Err(ParseErrorKind::Missing("'\"' closing a label value")),
+                None => return Err(TextParseErrorKind::Missing("'\"' closing a label value")),
                 Some((i, '"')) => break i,
                 Some((_, '\\')) => match chars.next() {
                     Some((_, '\\')) => value.push('\\'),
                     Some((_, '"')) => value.push('"'),
                     Some((_, 'n')) => value.push('\n'),
-                    _ => return Err(ParseErrorKind::malformed("invalid escape sequence", s)),
+                    _ => return Err(TextParseErrorKind::malformed("invalid escape sequence", s)),
                 },
                 Some((_, c)) => value.push(c),
             }
@@ -396,7 +487,7 @@ fn parse_labels<'a>(
         if let Some(rest) = s.strip_prefix(',') {
             s = rest;
         } else if !s.starts_with('}') {
-            return Err(ParseErrorKind::malformed("expected ',' or '}'", s));
+            return Err(TextParseErrorKind::malformed("expected ',' or '}'", s));
         }
     }
 }
@@ -434,7 +525,7 @@ mod tests {
             }
         );
         assert!(f[3].series[0].has_timestamp);
-        assert_eq!(f[3].kind, TextKind::Untyped);
+        assert_eq!(f[3].kind, MetricKind::Unknown);
     }
 
     #[test]

@@ -1,0 +1,37 @@
+//! Waiting for a condition, with a deadline.
+
+use std::time::{Duration, Instant};
+
+/// Polls `f` every 50 ms until it returns true or `timeout` passes; returns the last answer.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut n = 0;
+/// assert!(aiplatform_testkit::poll(Duration::from_secs(5), || { n += 1; n == 3 }));
+/// assert!(!aiplatform_testkit::poll(Duration::ZERO, || false));
+/// ```
+pub fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`poll`], panicking with "timed out after ... waiting for `what`" when `f` never holds.
+///
+/// ```should_panic
+/// aiplatform_testkit::eventually(std::time::Duration::ZERO, "the impossible", || false);
+/// ```
+pub fn eventually(timeout: Duration, what: &str, f: impl FnMut() -> bool) {
+    assert!(
+        poll(timeout, f),
+        "timed out after {timeout:?} waiting for {what}"
+    );
+}
