@@ -16,6 +16,7 @@
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta` or `lowmemory` (delta here: every registry instrument is synchronous) | `cumulative` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between metric pushes | `60000` |
 //! | `OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | log batching: wait (ms), queue (records), batch (records) | `1000`, `2048`, `512` |
+//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | span batching: wait (ms), queue (spans), batch (spans) | `5000`, `2048`, `512` |
 //! | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | resource attributes; see [`Resource`](crate::Resource) | |
 //!
 //! A signal-specific variable wins over the generic one. Header values never appear in an
@@ -550,22 +551,30 @@ pub(crate) fn metric_settings(
     })
 }
 
-/// Log batching (the OpenTelemetry batch log record processor's variables).
+/// Batching of log records or spans (the OpenTelemetry batch processors' variables).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct LogBatching {
+pub(crate) struct Batching {
     pub(crate) delay: Duration,
     pub(crate) queue: usize,
     pub(crate) batch: usize,
 }
 
-pub(crate) fn log_batching(vars: &Vars) -> Result<LogBatching, ConfigError> {
-    Ok(LogBatching {
+/// `OTEL_BLRP_*` (logs, `prefix` `BLRP`, default delay 1 s) or `OTEL_BSP_*` (spans, `BSP`,
+/// 5 s): schedule delay, queue size, batch size (2048 and 512 by default).
+pub(crate) fn batching(
+    vars: &Vars,
+    prefix: &str,
+    delay: Duration,
+) -> Result<Batching, ConfigError> {
+    Ok(Batching {
         delay: vars
-            .millis("OTEL_BLRP_SCHEDULE_DELAY")?
-            .unwrap_or(Duration::from_secs(1)),
-        queue: vars.count("OTEL_BLRP_MAX_QUEUE_SIZE")?.unwrap_or(2048),
+            .millis(&format!("OTEL_{prefix}_SCHEDULE_DELAY"))?
+            .unwrap_or(delay),
+        queue: vars
+            .count(&format!("OTEL_{prefix}_MAX_QUEUE_SIZE"))?
+            .unwrap_or(2048),
         batch: vars
-            .count("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE")?
+            .count(&format!("OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE"))?
             .unwrap_or(512),
     })
 }

@@ -11,6 +11,8 @@
 //! - **Logs** ([`Otlp::logs`]): an [`aiplatform_logging::Output`] whose events, already
 //!   redacted by the logging layer, are written as OTLP `LogRecord`s on the application thread
 //!   and sent in batches from the output's thread.
+//! - **Traces** ([`Otlp::traces`]): a `tracing` layer ([`SpanLayer`]) turning spans into OTLP
+//!   spans, encoded here too (no OpenTelemetry SDK in the build).
 //! - **Protocols**: OTLP/HTTP with protobuf bodies and OTLP/gRPC, both over the push pipeline's
 //!   hyper client (gRPC is one HTTP/2 request per export: no second HTTP stack).
 //!
@@ -43,6 +45,7 @@ mod logs;
 mod metrics;
 mod resource;
 mod suppress;
+mod traces;
 mod transport;
 mod wire;
 
@@ -58,6 +61,7 @@ pub use error::ConfigError;
 pub use logs::{LogRecordEncoder, OtlpLogExporter};
 pub use metrics::{MetricsEncoder, POINTS_PER_RECORD, ucum_unit};
 pub use resource::Resource;
+pub use traces::{SpanLayer, TraceGuard};
 pub use transport::OtlpTransport;
 
 use config::{Overrides, Vars};
@@ -220,7 +224,7 @@ impl Otlp {
         let Some(cfg) = self.signal(Signal::Logs)? else {
             return Ok(None);
         };
-        let batching = config::log_batching(&self.vars)?;
+        let batching = config::batching(&self.vars, "BLRP", Duration::from_secs(1))?;
         let io = Arc::new(io::IoThread::start()?);
         let exporter = OtlpLogExporter::new(
             OtlpTransport::new(&cfg)?,
@@ -238,5 +242,15 @@ impl Otlp {
                 .queue_capacity(batching.queue)
                 .name("otlp"),
         ))
+    }
+
+    /// A `tracing` layer exporting spans (batching from `OTEL_BSP_*`), and the guard that
+    /// flushes them; `None` when traces are switched off. Add the layer to the same
+    /// subscriber as the logging layer, and log records carry the ids of their span.
+    pub fn traces(&self) -> Result<Option<(SpanLayer, TraceGuard)>, ConfigError> {
+        let Some(cfg) = self.signal(Signal::Traces)? else {
+            return Ok(None);
+        };
+        traces::start(&cfg, &self.resource()?, &self.vars).map(Some)
     }
 }

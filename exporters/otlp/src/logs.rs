@@ -14,7 +14,7 @@
 //! | file, line | attributes `code.file.path`, `code.line.number` |
 //! | a recorded error | attributes `exception.message`, `exception.type`, `exception.stacktrace` |
 //! | `event.hash` fingerprint | attribute `log.record.uid` |
-//! | trace context | `trace_id`, `span_id`: from `trace_id`/`span_id` fields (hex) of the event or its spans |
+//! | trace context | `trace_id`, `span_id`, `flags`: the current span's when [`SpanLayer`](crate::SpanLayer) exports spans, else `trace_id`/`span_id` fields (hex) of the event or its spans |
 //!
 //! ```text
 //! LogRecord { fixed64 time_unix_nano = 1; SeverityNumber severity_number = 2; string severity_text = 3;
@@ -60,9 +60,9 @@ fn severity(level: Level) -> (u64, &'static str) {
     }
 }
 
-/// Writes one `attributes` entry of a log record.
-fn attribute(out: &mut Vec<u8>, key: &str, value: FieldValue<'_>) {
-    let kv = proto::begin(out, 6);
+/// Writes one `attributes` entry (a `KeyValue`) as field `field`, typed as OTLP types it.
+pub(crate) fn typed_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: FieldValue<'_>) {
+    let kv = proto::begin(out, field);
     proto::string(out, 1, key);
     let any = proto::begin(out, 2);
     match value {
@@ -86,6 +86,11 @@ fn attribute(out: &mut Vec<u8>, key: &str, value: FieldValue<'_>) {
     }
     proto::end(out, any);
     proto::end(out, kv);
+}
+
+/// Writes one `attributes` entry of a log record.
+fn attribute(out: &mut Vec<u8>, key: &str, value: FieldValue<'_>) {
+    typed_attribute(out, 6, key, value);
 }
 
 /// Parses `n` bytes of lowercase or uppercase hex; `None` if malformed or all zero.
@@ -145,11 +150,13 @@ impl EventEncoder for LogRecordEncoder {
         if let Some(h) = e.hash() {
             attribute(out, "log.record.uid", FieldValue::Str(h));
         }
-        let ids = (|| {
-            let t = hex_id::<16>(e.trace_id()?)?;
-            let s = e.span_id().and_then(hex_id::<8>).unwrap_or_default();
-            Some((t, s, 0u8))
-        })();
+        let ids = crate::traces::current_ids()
+            .map(|ids| (ids.trace, ids.span, ids.flags))
+            .or_else(|| {
+                let t = hex_id::<16>(e.trace_id()?)?;
+                let s = e.span_id().and_then(hex_id::<8>).unwrap_or_default();
+                Some((t, s, 0u8))
+            });
         if let Some((trace, span, flags)) = ids {
             out.push(8 << 3 | 5);
             out.extend_from_slice(&u32::from(flags).to_le_bytes());
