@@ -11,7 +11,9 @@
 //!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set;
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
-//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set.
+//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
+//! - metrics, one span per request and the logs sent over OTLP when the standard
+//!   `OTEL_EXPORTER_OTLP_*` variables are set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
@@ -19,6 +21,7 @@
 mod connections;
 mod faults;
 mod metrics;
+mod otlp;
 mod push;
 mod routes;
 
@@ -26,6 +29,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+use tracing_subscriber::prelude::*;
 
 /// The AI Platform example API.
 #[derive(Debug, Parser)]
@@ -54,18 +58,34 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
-    let _logs = aiplatform_logging::builder()
+    let telemetry = otlp::Telemetry::from_env();
+    let mut logging = aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
-        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR")
-        .init()
+        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
+    if let Some(output) = telemetry.log_output()? {
+        logging = logging.output(output);
+    }
+    let filter = logging.env_filter().context("--log-level")?;
+    let (log_layer, _logs) = logging
+        .build()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
+    let (span_layer, traces) = telemetry.span_layer()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(span_layer)
+        .with(log_layer)
+        .try_init()
+        .context("installing the tracing subscriber")?;
 
-    let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
+    let metrics = metrics::AppMetrics::register(&registry)
+        .context("registering metrics")?
+        .with_request_spans(traces.is_some());
     let pusher = cli.remote_write.start(&registry)?;
+    let otlp_metrics = telemetry.start_metrics(&registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -82,15 +102,9 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("serving HTTP")?;
-    if let Some(pusher) = pusher {
-        // The last values go out before the process ends.
-        if let Err(e) = pusher
-            .shutdown_async(std::time::Duration::from_secs(5))
-            .await
-        {
-            tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
-        }
-    }
+    // The last values go out before the process ends.
+    push::shutdown("remote write", pusher).await;
+    push::shutdown("OTLP metrics", otlp_metrics).await;
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }

@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::pin::Pin;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -297,7 +296,8 @@ pub fn decode(kind: &str, messages: &[Vec<u8>]) -> Vec<serde_json::Value> {
         .enumerate()
         .map(|(i, m)| dir.write(format!("{i}.bin"), m))
         .collect();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/decode.py");
+    // Found next to this file whichever crate's test includes it.
+    let script = dir.write("decode.py", include_str!("decode.py"));
     let out = Command::new("python3")
         .arg(script)
         .arg(kind)
