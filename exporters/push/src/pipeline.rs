@@ -598,11 +598,9 @@ impl<T: Transport> SendSide<T> {
                 }
                 Outcome::PartlyDelivered { rejected, detail } => {
                     let rejected = rejected.min(samples);
-                    shared.stats.sent(
-                        samples - rejected,
-                        taken.batch.body().len() as u64,
-                        took,
-                    );
+                    shared
+                        .stats
+                        .sent(samples - rejected, taken.batch.body().len() as u64, took);
                     if rejected > 0 {
                         *shared.last_error.borrow_mut() = Some(self.clean(&detail));
                         shared.stats.dropped(DropReason::Rejected, rejected);
