@@ -115,9 +115,17 @@ mod otel_sdk {
 
     /// Keeps the last export as `opentelemetry-otlp` would send it: converted to the OTLP
     /// protobuf types, encoded, gzip-compressed (level 3, as ours).
+    /// The last export: encoded body, compressed body, data points.
+    #[derive(Default)]
+    pub struct Last {
+        pub body: Vec<u8>,
+        pub compressed: Vec<u8>,
+        pub points: usize,
+    }
+
     #[derive(Clone, Default)]
     pub struct Encoding {
-        pub last: Arc<Mutex<(Vec<u8>, Vec<u8>, usize)>>,
+        pub last: Arc<Mutex<Last>>,
         pub gzip: bool,
     }
 
@@ -140,7 +148,11 @@ mod otel_sdk {
                 })
                 .sum();
             let mut last = self.last.lock().unwrap();
-            let (body, compressed, n) = &mut *last;
+            let Last {
+                body,
+                compressed,
+                points: n,
+            } = &mut *last;
             body.clear();
             request.encode(body).unwrap();
             compressed.clear();
@@ -232,14 +244,14 @@ fn otel_sdk_cycles(c: &mut Criterion, name: &str, gzip: bool) {
             provider.force_flush().unwrap();
         }
         assert_eq!(
-            exporter.last.lock().unwrap().2,
+            exporter.last.lock().unwrap().points,
             n,
             "every series exported once"
         );
         group.bench_function(BenchmarkId::new(name, n), |b| {
             b.iter(|| {
                 provider.force_flush().unwrap();
-                black_box(exporter.last.lock().unwrap().1.len())
+                black_box(exporter.last.lock().unwrap().compressed.len())
             })
         });
         provider.shutdown().unwrap();

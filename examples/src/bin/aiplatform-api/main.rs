@@ -12,6 +12,7 @@
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
 //! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
+//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set;
 //! - metrics, one span per request and the logs sent over OTLP when the standard
 //!   `OTEL_EXPORTER_OTLP_*` variables are set.
 //!
@@ -21,6 +22,7 @@
 mod connections;
 mod faults;
 mod metrics;
+mod newrelic;
 mod otlp;
 mod push;
 mod routes;
@@ -58,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
+    let nr = newrelic::from_env()?;
     let telemetry = otlp::Telemetry::from_env();
     let mut logging = aiplatform_logging::builder()
         .service_name("aiplatform-api")
@@ -66,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
         .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
+    logging = newrelic::with_log_output(logging, nr.as_ref())?;
     if let Some(output) = telemetry.log_output()? {
         logging = logging.output(output);
     }
@@ -85,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         .context("registering metrics")?
         .with_request_spans(traces.is_some());
     let pusher = cli.remote_write.start(&registry)?;
+    let nr_metrics = newrelic::start_metrics(nr.as_ref(), &registry)?;
     let otlp_metrics = telemetry.start_metrics(&registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
@@ -104,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         .context("serving HTTP")?;
     // The last values go out before the process ends.
     push::shutdown("remote write", pusher).await;
+    push::shutdown("New Relic", nr_metrics).await;
     push::shutdown("OTLP metrics", otlp_metrics).await;
     tracing::info!("aiplatform-api stopped");
     Ok(())
