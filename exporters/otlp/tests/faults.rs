@@ -394,3 +394,45 @@ fn a_process_killed_while_the_receiver_is_down_delivers_its_spool_after_restart(
         "no gap: {seen:?}"
     );
 }
+
+#[test]
+fn credentials_never_show_in_errors_or_debug_output() {
+    // A receiver that echoes the request's key in its error body and gRPC message.
+    let rx = Receiver::start_with(
+        None,
+        Arc::new(|c: &Captured, _| {
+            let key = c.header("x-api-key").unwrap_or("").to_owned();
+            Reply::status(400).body(format!("bad key {key}"))
+        }),
+    );
+    let (r, rounds) = registry();
+    let otlp = Otlp::from_vars([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.url()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr3t-k3y".into()),
+    ]);
+    let debug = format!(
+        "{otlp:?} {:?}",
+        otlp.signal(aiplatform_otlp::Signal::Metrics).unwrap()
+    );
+    assert!(!debug.contains("s3cr3t-k3y"), "{debug}");
+    let p = otlp
+        .metrics(&r)
+        .unwrap()
+        .unwrap()
+        .periodic(false)
+        .collect_on_shutdown(false)
+        .build()
+        .unwrap();
+    rounds.inc();
+    match p.flush(WAIT) {
+        Err(FlushError::Dropped { last_error, .. }) => {
+            let e = last_error.unwrap();
+            assert!(e.contains("bad key [redacted]"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rx.requests()[0].header("x-api-key"), Some("s3cr3t-k3y"));
+    let text = String::from_utf8(r.encode(Format::Text)).unwrap();
+    assert!(!text.contains("s3cr3t-k3y"));
+    p.shutdown(WAIT).unwrap();
+}
