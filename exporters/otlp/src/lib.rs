@@ -70,6 +70,29 @@ use config::{Overrides, Vars};
 pub const BACKEND: &str = "otlp";
 
 /// OTLP export settings: the environment's, with what is set in code on top.
+///
+/// ```
+/// use aiplatform_otlp::{Otlp, Protocol, Signal};
+///
+/// let otlp = Otlp::from_vars([
+///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+///     ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "grpc"),
+///     ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret"),
+///     ("OTEL_TRACES_EXPORTER", "none"),
+/// ]);
+/// assert!(otlp.is_configured());
+/// let metrics = otlp.signal(Signal::Metrics).unwrap().unwrap();
+/// assert_eq!(metrics.url(), "http://collector:4318/v1/metrics");
+/// assert_eq!(metrics.header_names().collect::<Vec<_>>(), ["api-key"]);
+/// assert!(!format!("{metrics:?}").contains("secret"));
+/// let logs = otlp.signal(Signal::Logs).unwrap().unwrap();
+/// assert_eq!(logs.protocol(), Protocol::Grpc);
+/// assert_eq!(
+///     logs.url(),
+///     "http://collector:4318/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+/// );
+/// assert!(otlp.signal(Signal::Traces).unwrap().is_none());
+/// ```
 #[derive(Debug)]
 pub struct Otlp {
     vars: Vars,
