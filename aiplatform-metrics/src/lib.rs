@@ -145,6 +145,6 @@ pub use opts::Opts;
 pub use prehashed::{Prehashed, PrehashedMap};
 pub use registry::{CollectStats, Registry, RegistryBuilder};
 pub use snapshot::{
-    ConstLabels, CounterValue, FamilyBuilder, HistogramValue, MetricFamily, Sample, Snapshot,
-    SummaryValue, Value,
+    ConstLabels, CounterValue, FamilyBuilder, HistogramValue, MetricFamily, Sample, SeriesList,
+    Snapshot, SummaryValue, Value,
 };

@@ -5,8 +5,9 @@
 //!
 //! `push_cycle/<encoder>/<series>` times one warm cycle; the OpenTelemetry SDK exporting the
 //! same series (`otel_sdk_*`: its meter provider with a periodic reader, an in-memory exporter
-//! that does what `opentelemetry-otlp` does with each export: `opentelemetry-proto`'s
-//! conversion, prost encoding, gzip at the same level as ours) is in the same group, timed
+//! that does what `opentelemetry-otlp`'s HTTP exporter does with each export:
+//! `opentelemetry-proto`'s conversion, `encode_to_vec`, gzip at flate2's default level into a
+//! fresh vector; the same flate2 backend as ours, as one binary has one) is in the same group, timed
 //! from `force_flush` to the compressed body. `record_while_pushing/<op>/<idle|pushing>` times hot-path
 //! operations with no pipeline, with the registry scraped every 50 ms (a thread encoding it),
 //! and with a pipeline pushing its 10k series every 50 ms on its own thread.
@@ -113,9 +114,9 @@ mod otel_sdk {
     };
     use prost::Message as _;
 
-    /// Keeps the last export as `opentelemetry-otlp` would send it: converted to the OTLP
-    /// protobuf types, encoded, gzip-compressed (level 3, as ours).
-    /// The last export: encoded body, compressed body, data points.
+    /// The last export as `opentelemetry-otlp` sends it (`process_body` of its HTTP exporter):
+    /// converted to the OTLP protobuf types, encoded into a fresh vector, gzip-compressed with
+    /// `flate2::Compression::default()` into another; plus its data points.
     #[derive(Default)]
     pub struct Last {
         pub body: Vec<u8>,
@@ -147,24 +148,20 @@ mod otel_sdk {
                     }
                 })
                 .sum();
-            let mut last = self.last.lock().unwrap();
-            let Last {
+            let body = request.encode_to_vec();
+            let compressed = if self.gzip {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(&body).unwrap();
+                enc.finish().unwrap()
+            } else {
+                Vec::new()
+            };
+            *self.last.lock().unwrap() = Last {
                 body,
                 compressed,
-                points: n,
-            } = &mut *last;
-            body.clear();
-            request.encode(body).unwrap();
-            compressed.clear();
-            if self.gzip {
-                let mut enc = flate2::write::GzEncoder::new(
-                    std::mem::take(compressed),
-                    flate2::Compression::new(3),
-                );
-                enc.write_all(body).unwrap();
-                *compressed = enc.finish().unwrap();
-            }
-            *n = points;
+                points,
+            };
             Ok(())
         }
 
