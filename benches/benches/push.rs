@@ -13,7 +13,7 @@
 //! and with a pipeline pushing its 10k series every 50 ms on its own thread.
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aiplatform_metrics::{Buckets, Opts, Registry};
 use aiplatform_push::{
@@ -248,7 +248,8 @@ fn otel_sdk_cycles(c: &mut Criterion, name: &str, gzip: bool) {
         group.bench_function(BenchmarkId::new(name, n), |b| {
             b.iter(|| {
                 provider.force_flush().unwrap();
-                black_box(exporter.last.lock().unwrap().compressed.len())
+                let last = exporter.last.lock().unwrap();
+                black_box(last.body.len() + last.compressed.len())
             })
         });
         provider.shutdown().unwrap();
@@ -256,7 +257,74 @@ fn otel_sdk_cycles(c: &mut Criterion, name: &str, gzip: bool) {
     group.finish();
 }
 
+/// Median of `v`.
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Ours and the SDK's OTLP cycle timed in alternation, `rounds` times each, printed as medians
+/// and their ratio: on a shared machine the load drifts over the seconds between two criterion
+/// benches, while alternating cycles see the same load.
+fn interleaved(gzip: bool) {
+    for (n, rounds) in [(10_000usize, 31), (100_000, 9)] {
+        let r = series_registry(n);
+        let compression = if gzip {
+            Compression::Gzip
+        } else {
+            Compression::None
+        };
+        let mut cycle = Cycle::new(
+            &r,
+            otlp_encoder(),
+            Temporality::Cumulative,
+            SystemTime::now(),
+        )
+        .compression(compression)
+        .limits(1 << 20, 2000);
+        let exporter = otel_sdk::Encoding {
+            gzip,
+            ..Default::default()
+        };
+        let provider = otel_sdk::provider(n, exporter.clone());
+        let mut batches: Vec<Batch> = Vec::with_capacity(1024);
+        let (mut ours, mut sdk) = (Vec::new(), Vec::new());
+        for round in 0..rounds + 2 {
+            batches.clear();
+            let t = Instant::now();
+            cycle.run(&mut |b| batches.push(b));
+            let a = t.elapsed();
+            let t = Instant::now();
+            provider.force_flush().unwrap();
+            let b = t.elapsed();
+            // Two warm-up rounds.
+            if round >= 2 {
+                ours.push(a);
+                sdk.push(b);
+            }
+        }
+        let bytes: usize = batches.iter().map(|b| b.body().len()).sum();
+        let sdk_bytes = {
+            let last = exporter.last.lock().unwrap();
+            if gzip {
+                last.compressed.len()
+            } else {
+                last.body.len()
+            }
+        };
+        let (ours, sdk) = (median(ours), median(sdk));
+        println!(
+            "otlp cycle, {n} series, {}, alternating {rounds} rounds: ours {ours:.2?} ({bytes} bytes), opentelemetry_sdk {sdk:.2?} ({sdk_bytes} bytes): {:.1}x",
+            if gzip { "gzip" } else { "uncompressed" },
+            sdk.as_secs_f64() / ours.as_secs_f64()
+        );
+        provider.shutdown().unwrap();
+    }
+}
+
 fn push_cycle(c: &mut Criterion) {
+    interleaved(true);
+    interleaved(false);
     run_cycles(
         c,
         "otlp_gzip",

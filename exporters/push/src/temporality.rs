@@ -553,10 +553,16 @@ impl<'a> FamilyPoints<'a> {
     pub fn points(&self) -> impl ExactSizeIterator<Item = Point<'a>> + 'a {
         let counts = self.counts;
         let time_ns = self.time_ns;
-        self.family
+        let family = self.family;
+        family
             .samples()
             .zip(self.views.iter())
-            .map(move |(sample, view)| point(sample, view, counts, time_ns))
+            .enumerate()
+            .map(move |(i, (sample, view))| {
+                // Encoders read every point's labels: start loading those a few points ahead.
+                family.prefetch_labels(i);
+                point(sample, view, counts, time_ns)
+            })
     }
 }
 
