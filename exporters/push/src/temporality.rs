@@ -850,6 +850,47 @@ mod tests {
         }
     }
 
+    /// A collector's family has no series list: its series are matched by the tracker's own
+    /// copies of their labels, also when some come and go between collections.
+    #[test]
+    fn a_collector_family_is_matched_by_labels() {
+        let r = registry();
+        let members = Arc::new(std::sync::Mutex::new(vec![("a", 5u64), ("b", 7)]));
+        let m = members.clone();
+        r.register_collector(move |out: &mut Vec<MetricFamily>| {
+            let mut f = MetricFamily::builder(MetricKind::Counter, "src_total", "S.")
+                .labels(&["k"])
+                .build()
+                .unwrap();
+            for (k, v) in m.lock().unwrap().iter() {
+                f.push_counter(&[*k], *v as f64).unwrap();
+            }
+            out.push(f);
+        });
+        let mut t = Tracker::new(Temporality::Delta, at(100));
+        let s = r.collect();
+        t.update(&s, at(110));
+        *members.lock().unwrap() = vec![("a", 6), ("c", 1)];
+        let s = r.collect();
+        assert_eq!(
+            scalars(&t.update(&s, at(120))),
+            [
+                ("src".into(), vec!["a".into()], 1.0, 110, CHANGED),
+                ("src".into(), vec!["c".into()], 1.0, 110, NEW | CHANGED),
+            ]
+        );
+        *members.lock().unwrap() = vec![("a", 6), ("b", 2), ("c", 4)];
+        let s = r.collect();
+        assert_eq!(
+            scalars(&t.update(&s, at(130))),
+            [
+                ("src".into(), vec!["a".into()], 0.0, 120, 0),
+                ("src".into(), vec!["b".into()], 2.0, 120, NEW | CHANGED),
+                ("src".into(), vec!["c".into()], 3.0, 120, CHANGED),
+            ]
+        );
+    }
+
     #[test]
     fn histogram_deltas_per_bucket_and_reset() {
         let r = registry();
