@@ -5,7 +5,7 @@
 //! text and a formatted number, written through a [`Cursor`].
 
 use crate::desc::MetricKind;
-use crate::encoding::Format;
+use crate::encoding::ExpositionFormat;
 use crate::encoding::cursor::Cursor;
 use crate::encoding::float::{as_exact_int, write_label_float, write_value};
 use crate::snapshot::{MetricFamily, Point, Snapshot, Value};
@@ -79,7 +79,7 @@ impl Shape<'_> {
 
 pub(crate) fn write_snapshot(
     s: &Snapshot,
-    format: Format,
+    format: ExpositionFormat,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) {
@@ -89,14 +89,14 @@ pub(crate) fn write_snapshot(
             write_family(f, consts, format, out, scratch);
         }
     }
-    if format == Format::OpenMetrics {
+    if format == ExpositionFormat::OpenMetrics {
         out.extend_from_slice(b"# EOF\n");
     }
 }
 
-fn write_metadata(f: &MetricFamily, format: Format, out: &mut Vec<u8>) {
+fn write_metadata(f: &MetricFamily, format: ExpositionFormat, out: &mut Vec<u8>) {
     let desc = &f.desc;
-    let om = format == Format::OpenMetrics;
+    let om = format == ExpositionFormat::OpenMetrics;
     // Text 0.0.4 names a counter family by its sample name; OpenMetrics by the bare name.
     let suffix = if om { b"" } else { desc.counter_suffix(false) };
     let meta = |out: &mut Vec<u8>, what: &[u8], body: &[u8]| {
@@ -130,12 +130,12 @@ fn write_metadata(f: &MetricFamily, format: Format, out: &mut Vec<u8>) {
 fn write_family(
     f: &MetricFamily,
     consts: &[u8],
-    format: Format,
+    format: ExpositionFormat,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) {
     write_metadata(f, format, out);
-    let om = format == Format::OpenMetrics;
+    let om = format == ExpositionFormat::OpenMetrics;
     let shape = Shape {
         consts,
         has_labels: !f.desc.label_names.is_empty(),
