@@ -16,7 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser};
 
-use crate::collectors::{diskstats, netdev, netstat};
+use crate::collectors::{bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats};
 use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
 use crate::filter::{device_filter, regex_flag};
@@ -150,10 +150,28 @@ pub struct NodeArgs {
     #[arg(long = "collector.diskstats.device-include", value_name = "REGEX")]
     pub diskstats_include: Option<String>,
 
+    /// Regexp of hwmon chip to include (mutually exclusive to device-exclude).
+    #[arg(long = "collector.hwmon.chip-include", value_name = "REGEX")]
+    pub hwmon_chip_include: Option<String>,
+    /// Regexp of hwmon chip to exclude (mutually exclusive to device-include).
+    #[arg(long = "collector.hwmon.chip-exclude", value_name = "REGEX")]
+    pub hwmon_chip_exclude: Option<String>,
+    /// Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude).
+    #[arg(long = "collector.hwmon.sensor-include", value_name = "REGEX")]
+    pub hwmon_sensor_include: Option<String>,
+    /// Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include).
+    #[arg(long = "collector.hwmon.sensor-exclude", value_name = "REGEX")]
+    pub hwmon_sensor_exclude: Option<String>,
+
     /// Regexp of fields to return for netstat collector. [default: node_exporter's; upstream
     /// adds TCPOFOQueue and TCPRcvQDrop]
     #[arg(long = "collector.netstat.fields", value_name = "REGEX")]
     pub netstat_fields: Option<String>,
+    /// Regexp of power supplies to ignore for powersupplyclass collector.
+    #[arg(long = "collector.powersupply.ignored-supplies",
+          default_value = crate::collectors::powersupplyclass::DEFAULT_IGNORED_SUPPLIES,
+          value_name = "REGEX")]
+    pub powersupply_ignored: String,
     /// Regexp of fields to return for vmstat collector.
     #[arg(long = "collector.vmstat.fields", default_value = crate::collectors::vmstat::DEFAULT_FIELDS,
           value_name = "REGEX")]
@@ -163,6 +181,22 @@ pub struct NodeArgs {
     /// /var/lib/prometheus/node-exporter]
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,
+
+    /// The `rapl` collector's flags.
+    #[command(flatten)]
+    pub rapl: rapl::RaplArgs,
+    /// The `interrupts` collector's flags.
+    #[command(flatten)]
+    pub interrupts: interrupts::InterruptsArgs,
+    /// The `tapestats` collector's flags.
+    #[command(flatten)]
+    pub tapestats: tapestats::TapestatsArgs,
+    /// The `ipvs` collector's flags.
+    #[command(flatten)]
+    pub ipvs: ipvs::IpvsArgs,
+    /// The `bcache` collector's flags.
+    #[command(flatten)]
+    pub bcache: bcache::BcacheArgs,
 }
 
 /// A new-name / deprecated-name pair: the new one, or the old one with a warning; both is an
@@ -278,6 +312,17 @@ impl NodeArgs {
             self.diskstats_include.as_deref(),
         )?;
 
+        cfg.hwmon_chip_filter = device_filter(
+            "collector.hwmon.chip-exclude",
+            self.hwmon_chip_exclude.as_deref(),
+            self.hwmon_chip_include.as_deref(),
+        )?;
+        cfg.hwmon_sensor_filter = device_filter(
+            "collector.hwmon.sensor-exclude",
+            self.hwmon_sensor_exclude.as_deref(),
+            self.hwmon_sensor_include.as_deref(),
+        )?;
+
         if let Some(p) = &self.netstat_fields {
             cfg.netstat_fields = regex_flag("collector.netstat.fields", p)?;
         } else {
@@ -285,12 +330,21 @@ impl NodeArgs {
                 regex_flag("collector.netstat.fields", netstat::default_fields(compat))?;
         }
         cfg.vmstat_fields = regex_flag("collector.vmstat.fields", &self.vmstat_fields)?;
+        cfg.powersupply_ignored = regex_flag(
+            "collector.powersupply.ignored-supplies",
+            &self.powersupply_ignored,
+        )?;
         cfg.textfile_directory = match &self.textfile_directory {
             Some(d) => Some(d.clone()).filter(|d| !d.as_os_str().is_empty()),
             None => compat
                 .is_debian12()
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
         };
+        cfg.rapl = self.rapl.clone();
+        cfg.interrupts = self.interrupts.config()?;
+        cfg.tapestats_ignored = self.tapestats.config()?;
+        cfg.ipvs_backend_labels = ipvs::parse_backend_labels(&self.ipvs.backend_labels)?;
+        cfg.bcache = self.bcache.clone();
         Ok(cfg)
     }
 }
@@ -348,6 +402,23 @@ mod tests {
     }
 
     #[test]
+    fn hwmon_and_power_supply_filters() {
+        let c = config(&[
+            "--collector.hwmon.chip-exclude=^acpitz",
+            "--collector.hwmon.sensor-include=;temp[12]$",
+        ])
+        .unwrap();
+        assert!(c.hwmon_chip_filter.ignored("acpitz") && !c.hwmon_chip_filter.ignored("nct6779"));
+        assert!(!c.hwmon_sensor_filter.ignored("nct6779;temp1"));
+        assert!(c.hwmon_sensor_filter.ignored("nct6779;fan1"));
+        let d = config(&[]).unwrap();
+        assert!(!d.hwmon_chip_filter.ignored("acpitz") && !d.powersupply_ignored.is_match("BAT0"));
+        let c = config(&["--collector.powersupply.ignored-supplies=^AC$"]).unwrap();
+        assert!(c.powersupply_ignored.is_match("AC") && !c.powersupply_ignored.is_match("BAT0"));
+        assert!(config(&["--collector.hwmon.sensor-exclude=("]).is_err());
+    }
+
+    #[test]
     fn deprecated_names_and_bools() {
         let c = config(&["--collector.filesystem.ignored-mount-points=^/x"]).unwrap();
         assert!(c.filesystem.mount_points_exclude.is_match("/x"));
@@ -365,5 +436,28 @@ mod tests {
                 .netdev_netlink
         );
         assert!(config(&["--collector.vmstat.fields=("]).is_err());
+    }
+
+    #[test]
+    fn optional_source_collector_flags() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.ipvs_backend_labels, ipvs::BACKEND_LABELS);
+        assert!(c.interrupts.include_zeros && !c.rapl.enable_zone_label);
+        assert!(!c.bcache.priority_stats && c.tapestats_ignored.is_match(""));
+        let c = config(&[
+            "--collector.ipvs.backend-labels=proto,local_port",
+            "--no-collector.interrupts.include-zeros",
+            "--collector.interrupts.name-exclude=^NMI;",
+            "--collector.rapl.enable-zone-label",
+            "--collector.bcache.priorityStats",
+            "--collector.tapestats.ignored-devices=^st1$",
+        ])
+        .unwrap();
+        assert_eq!(c.ipvs_backend_labels, ["local_port", "proto"]);
+        assert!(!c.interrupts.include_zeros && c.interrupts.filter.ignored("NMI;x;"));
+        assert!(c.rapl.enable_zone_label && c.bcache.priority_stats);
+        assert!(c.tapestats_ignored.is_match("st1") && !c.tapestats_ignored.is_match("st0"));
+        assert!(config(&["--collector.ipvs.backend-labels=proto,bogus"]).is_err());
+        assert!(config(&["--collector.tapestats.ignored-devices=("]).is_err());
     }
 }

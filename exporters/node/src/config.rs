@@ -9,7 +9,9 @@ use regex::Regex;
 
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
-use crate::collectors::{diskstats, netdev, netstat, vmstat};
+use crate::collectors::{
+    bcache, diskstats, interrupts, ipvs, netdev, netstat, powersupplyclass, rapl, tapestats, vmstat,
+};
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
 use aiplatform_prometheus::Compat;
@@ -35,14 +37,30 @@ pub struct Config {
     pub netdev_detailed: bool,
     /// `--collector.diskstats.device-exclude` / `-include`.
     pub diskstats_filter: DeviceFilter,
+    /// `--collector.hwmon.chip-exclude` / `-include`.
+    pub hwmon_chip_filter: DeviceFilter,
+    /// `--collector.hwmon.sensor-exclude` / `-include` (on `<chip>;<sensor>`).
+    pub hwmon_sensor_filter: DeviceFilter,
     /// `--collector.netstat.fields`.
     pub netstat_fields: Regex,
+    /// `--collector.powersupply.ignored-supplies`.
+    pub powersupply_ignored: Regex,
     /// `--collector.vmstat.fields`.
     pub vmstat_fields: Regex,
     /// `--collector.textfile.directory` (`None`: not set).
     pub textfile_directory: Option<PathBuf>,
     /// Per-collector time limit.
     pub collector_timeout: Duration,
+    /// The `rapl` collector's flags.
+    pub rapl: rapl::RaplArgs,
+    /// The `interrupts` collector's settings.
+    pub interrupts: interrupts::InterruptsConfig,
+    /// `--collector.tapestats.ignored-devices`.
+    pub tapestats_ignored: Regex,
+    /// `--collector.ipvs.backend-labels`, in node_exporter's order.
+    pub ipvs_backend_labels: Vec<&'static str>,
+    /// The `bcache` collector's flags.
+    pub bcache: bcache::BcacheArgs,
 }
 
 impl Config {
@@ -76,12 +94,20 @@ impl Config {
             netdev_detailed: false,
             diskstats_filter: DeviceFilter::new(Some(diskstats::default_exclude(compat)), None)
                 .expect("built-in pattern"),
+            hwmon_chip_filter: DeviceFilter::default(),
+            hwmon_sensor_filter: DeviceFilter::default(),
             netstat_fields: re(netstat::default_fields(compat)),
+            powersupply_ignored: re(powersupplyclass::DEFAULT_IGNORED_SUPPLIES),
             vmstat_fields: re(vmstat::DEFAULT_FIELDS),
             textfile_directory: compat
                 .is_debian12()
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
             collector_timeout: aiplatform_prometheus::DEFAULT_COLLECTOR_TIMEOUT,
+            rapl: rapl::RaplArgs::default(),
+            interrupts: interrupts::InterruptsConfig::default(),
+            tapestats_ignored: re(tapestats::DEFAULT_IGNORED_DEVICES),
+            ipvs_backend_labels: ipvs::BACKEND_LABELS.to_vec(),
+            bcache: bcache::BcacheArgs::default(),
         }
     }
 }

@@ -12,7 +12,8 @@
 //!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set;
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
-//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set.
+//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
+//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
@@ -20,6 +21,7 @@
 mod connections;
 mod faults;
 mod metrics;
+mod newrelic;
 mod push;
 mod routes;
 
@@ -55,18 +57,21 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
-    let _logs = aiplatform_logging::builder()
+    let nr = newrelic::from_env()?;
+    let logs = aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
-        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR")
+        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
+    let _logs = newrelic::with_log_output(logs, nr.as_ref())?
         .init()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
 
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
     let pusher = cli.remote_write.start(&registry)?;
+    let nr_metrics = newrelic::start_metrics(nr.as_ref(), &registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -92,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
         }
     }
+    newrelic::stop(nr_metrics).await;
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }

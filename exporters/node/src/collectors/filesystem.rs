@@ -147,7 +147,11 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
     Ok(out)
 }
 
-fn read_mounts_into(paths: &Paths, compat: Compat, buf: &TextBuf) -> Result<Vec<Mount>, ReadError> {
+pub(crate) fn read_mounts_into(
+    paths: &Paths,
+    compat: Compat,
+    buf: &TextBuf,
+) -> Result<Vec<Mount>, ReadError> {
     type Parser = fn(&str) -> Result<Vec<Mount>, ParseError>;
     let (file, fallback, parse): (&str, &str, Parser) = if compat.is_debian12() {
         ("1/mounts", "mounts", parse_mounts)

@@ -22,6 +22,20 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Collectors whose source the fixture tree does not have: they report no data
+/// (`node_scrape_collector_success` 0) as node_exporter does; their own fixture trees are in
+/// `sysfs_cases.rs`.
+pub const NO_SOURCE_HERE: &[&str] = &[
+    "bonding",
+    "hwmon",
+    "mdadm",
+    "nfs",
+    "nfsd",
+    "nvme",
+    "powersupplyclass",
+    "zfs",
+];
+
 /// Paths into the fixture tree.
 pub fn fixture_paths() -> Paths {
     Paths::new(
@@ -79,6 +93,14 @@ pub fn scrape_in_process(cfg: &Config) -> String {
     let mut out = Vec::new();
     exposition.encode_into(ExpositionFormat::Text, families, &mut out);
     String::from_utf8(out).expect("UTF-8 exposition")
+}
+
+/// How many collectors run by default.
+pub fn default_collectors() -> usize {
+    aiplatform_node_exporter::collectors::COLLECTORS
+        .iter()
+        .filter(|c| c.default == aiplatform_prometheus::DefaultState::Enabled)
+        .count()
 }
 
 /// Our binary.
