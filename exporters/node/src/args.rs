@@ -16,6 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser};
 
+use crate::collectors::cpu::CpuInfoConfig;
 use crate::collectors::{bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats};
 use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
@@ -81,6 +82,50 @@ pub struct NodeArgs {
           overrides_with = "cpu_guest")]
     #[doc(hidden)]
     pub no_cpu_guest: bool,
+
+    /// Enables metric cpu_info.
+    #[arg(long = "collector.cpu.info", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new())]
+    pub cpu_info: bool,
+    /// Filter the `flags` field in cpuInfo with a value that must be a regular expression.
+    #[arg(long = "collector.cpu.info.flags-include", value_name = "REGEX")]
+    pub cpu_flags_include: Option<String>,
+    /// Filter the `bugs` field in cpuInfo with a value that must be a regular expression.
+    #[arg(long = "collector.cpu.info.bugs-include", value_name = "REGEX")]
+    pub cpu_bugs_include: Option<String>,
+
+    /// Regexp of arp devices to include (mutually exclusive to device-exclude).
+    #[arg(long = "collector.arp.device-include", value_name = "REGEX")]
+    pub arp_include: Option<String>,
+    /// Regexp of arp devices to exclude (mutually exclusive to device-include).
+    #[arg(long = "collector.arp.device-exclude", value_name = "REGEX")]
+    pub arp_exclude: Option<String>,
+    /// Use netlink to gather stats instead of /proc/net/arp. [both give the same counts;
+    /// /proc/net/arp is read]
+    #[arg(long = "collector.arp.netlink", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new(), overrides_with = "no_arp_netlink")]
+    pub arp_netlink: bool,
+    #[arg(long = "no-collector.arp.netlink", action = ArgAction::SetTrue, hide = true,
+          overrides_with = "arp_netlink")]
+    #[doc(hidden)]
+    pub no_arp_netlink: bool,
+
+    /// Regexp of net devices to ignore for netclass collector.
+    #[arg(long = "collector.netclass.ignored-devices", value_name = "REGEX",
+          default_value = crate::collectors::netclass::DEFAULT_IGNORED_DEVICES)]
+    pub netclass_ignored_devices: String,
+    /// Ignore devices where the speed is invalid. This will be the default behavior in 2.x.
+    #[arg(long = "collector.netclass.ignore-invalid-speed", num_args = 0..=1,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_name = "BOOL", value_parser = BoolishValueParser::new())]
+    pub netclass_ignore_invalid_speed: bool,
+    /// Use netlink to gather stats instead of /proc/net/dev. [accepted; sysfs is read]
+    #[arg(long = "collector.netclass.netlink", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new())]
+    pub netclass_netlink: bool,
 
     /// Export softirq calls per vector.
     #[arg(long = "collector.stat.softirq", num_args = 0..=1, require_equals = true,
@@ -232,6 +277,35 @@ impl NodeArgs {
         let mut cfg = Config::defaults(self.paths(), compat);
         cfg.cpu_guest = self.cpu_guest && !self.no_cpu_guest;
         cfg.stat_softirq = self.stat_softirq;
+        let include = |flag, p: &Option<String>| {
+            p.as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|p| regex_flag(flag, p))
+                .transpose()
+        };
+        cfg.cpu_info = CpuInfoConfig {
+            flags_include: include("collector.cpu.info.flags-include", &self.cpu_flags_include)?,
+            bugs_include: include("collector.cpu.info.bugs-include", &self.cpu_bugs_include)?,
+            enabled: self.cpu_info,
+        };
+        if !cfg.cpu_info.enabled
+            && (cfg.cpu_info.flags_include.is_some() || cfg.cpu_info.bugs_include.is_some())
+        {
+            cfg.cpu_info.enabled = true;
+            tracing::info!(
+                "--collector.cpu.info has been set to `true` because you set the following flags, like --collector.cpu.info.flags-include and --collector.cpu.info.bugs-include"
+            );
+        }
+        cfg.arp_filter = device_filter(
+            "collector.arp.device-exclude",
+            self.arp_exclude.as_deref(),
+            self.arp_include.as_deref(),
+        )?;
+        cfg.netclass_ignored_devices = regex_flag(
+            "collector.netclass.ignored-devices",
+            &self.netclass_ignored_devices,
+        )?;
+        cfg.netclass_ignore_invalid_speed = self.netclass_ignore_invalid_speed;
 
         let mp = either(
             &self.mount_points_exclude,
@@ -436,6 +510,19 @@ mod tests {
                 .netdev_netlink
         );
         assert!(config(&["--collector.vmstat.fields=("]).is_err());
+        assert!(!config(&[]).unwrap().cpu_info.enabled);
+        let c = config(&["--collector.cpu.info.flags-include=^(aes|avx)"]).unwrap();
+        assert!(c.cpu_info.enabled && c.cpu_info.bugs_include.is_none());
+        assert!(config(&["--collector.cpu.info.bugs-include=("]).is_err());
+        let c = config(&["--collector.arp.device-exclude=^lo$"]).unwrap();
+        assert!(c.arp_filter.ignored("lo") && !c.arp_filter.ignored("eth0"));
+        let c = config(&["--collector.netclass.ignored-devices=^veth"]).unwrap();
+        assert!(c.netclass_ignored_devices.is_match("veth0"));
+        assert!(
+            config(&["--collector.netclass.ignore-invalid-speed"])
+                .unwrap()
+                .netclass_ignore_invalid_speed
+        );
     }
 
     #[test]

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::collectors::cpu::CpuInfoConfig;
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
+use crate::collectors::timex::{Adjtimex, SystemAdjtimex};
 use crate::collectors::{
-    bcache, diskstats, interrupts, ipvs, netdev, netstat, powersupplyclass, rapl, tapestats, vmstat,
+    bcache, diskstats, interrupts, ipvs, netclass, netdev, netstat, powersupplyclass, rapl,
+    tapestats, vmstat,
 };
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
@@ -25,6 +28,16 @@ pub struct Config {
     pub compat: Compat,
     /// `--collector.cpu.guest`.
     pub cpu_guest: bool,
+    /// `--collector.cpu.info` and its flag and bug filters.
+    pub cpu_info: CpuInfoConfig,
+    /// `--collector.arp.device-exclude` / `-include`.
+    pub arp_filter: DeviceFilter,
+    /// `--collector.netclass.ignored-devices`.
+    pub netclass_ignored_devices: Regex,
+    /// `--collector.netclass.ignore-invalid-speed`.
+    pub netclass_ignore_invalid_speed: bool,
+    /// The `timex` collector's `adjtimex(2)`.
+    pub adjtimex: Arc<dyn Adjtimex>,
     /// `--collector.stat.softirq`.
     pub stat_softirq: bool,
     /// The `filesystem` collector's settings.
@@ -82,6 +95,11 @@ impl Config {
             paths,
             compat,
             cpu_guest: true,
+            cpu_info: CpuInfoConfig::default(),
+            arp_filter: DeviceFilter::default(),
+            netclass_ignored_devices: re(netclass::DEFAULT_IGNORED_DEVICES),
+            netclass_ignore_invalid_speed: false,
+            adjtimex: Arc::new(SystemAdjtimex),
             stat_softirq: false,
             filesystem: FilesystemConfig {
                 mount_points_exclude: re(filesystem::default_mount_points_exclude(compat)),

@@ -13,12 +13,15 @@
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
 //! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
-//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set.
+//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set;
+//! - metrics and logs sent to Datadog when `DD_AGENT_HOST`, `DD_DOGSTATSD_URL` or `DD_API_KEY`
+//!   is set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
 
 mod connections;
+mod datadog;
 mod faults;
 mod metrics;
 mod newrelic;
@@ -58,13 +61,17 @@ async fn main() -> anyhow::Result<()> {
     let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
     let nr = newrelic::from_env()?;
-    let logs = aiplatform_logging::builder()
+    let dd = datadog::from_env()?;
+    let mut logs = aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
         .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
+    if let Some(output) = datadog::logs_output(dd.as_ref())? {
+        logs = logs.output(output);
+    }
     let _logs = newrelic::with_log_output(logs, nr.as_ref())?
         .init()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
@@ -72,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
     let pusher = cli.remote_write.start(&registry)?;
     let nr_metrics = newrelic::start_metrics(nr.as_ref(), &registry)?;
+    let dd_metrics = datadog::start_metrics(dd.as_ref(), &registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -98,6 +106,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     newrelic::stop(nr_metrics).await;
+    if let Some(p) = dd_metrics
+        && let Err(e) = p.shutdown_async(std::time::Duration::from_secs(5)).await
+    {
+        tracing::warn!(error = %e, "datadog: not everything was sent at shutdown");
+    }
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }
