@@ -15,7 +15,9 @@
 //! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
 //! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set;
 //! - metrics and logs sent to Datadog when `DD_AGENT_HOST`, `DD_DOGSTATSD_URL` or `DD_API_KEY`
-//!   is set.
+//!   is set;
+//! - metrics, one span per request and the logs sent over OTLP when the standard
+//!   `OTEL_EXPORTER_OTLP_*` variables are set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
@@ -25,6 +27,7 @@ mod datadog;
 mod faults;
 mod metrics;
 mod newrelic;
+mod otlp;
 mod push;
 mod routes;
 
@@ -32,6 +35,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+use tracing_subscriber::prelude::*;
 
 /// The AI Platform example API.
 #[derive(Debug, Parser)]
@@ -62,24 +66,40 @@ async fn main() -> anyhow::Result<()> {
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
     let nr = newrelic::from_env()?;
     let dd = datadog::from_env()?;
-    let mut logs = aiplatform_logging::builder()
+    let telemetry = otlp::Telemetry::from_env();
+    let mut logging = aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
         .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
+    logging = newrelic::with_log_output(logging, nr.as_ref())?;
     if let Some(output) = datadog::logs_output(dd.as_ref())? {
-        logs = logs.output(output);
+        logging = logging.output(output);
     }
-    let _logs = newrelic::with_log_output(logs, nr.as_ref())?
-        .init()
+    if let Some(output) = telemetry.log_output()? {
+        logging = logging.output(output);
+    }
+    let filter = logging.env_filter().context("--log-level")?;
+    let (log_layer, _logs) = logging
+        .build()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
+    let (span_layer, traces) = telemetry.span_layer()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(span_layer)
+        .with(log_layer)
+        .try_init()
+        .context("installing the tracing subscriber")?;
 
-    let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
+    let metrics = metrics::AppMetrics::register(&registry)
+        .context("registering metrics")?
+        .with_request_spans(traces.is_some());
     let pusher = cli.remote_write.start(&registry)?;
     let nr_metrics = newrelic::start_metrics(nr.as_ref(), &registry)?;
     let dd_metrics = datadog::start_metrics(dd.as_ref(), &registry)?;
+    let otlp_metrics = telemetry.start_metrics(&registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -96,21 +116,11 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("serving HTTP")?;
-    if let Some(pusher) = pusher {
-        // The last values go out before the process ends.
-        if let Err(e) = pusher
-            .shutdown_async(std::time::Duration::from_secs(5))
-            .await
-        {
-            tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
-        }
-    }
-    newrelic::stop(nr_metrics).await;
-    if let Some(p) = dd_metrics
-        && let Err(e) = p.shutdown_async(std::time::Duration::from_secs(5)).await
-    {
-        tracing::warn!(error = %e, "datadog: not everything was sent at shutdown");
-    }
+    // The last values go out before the process ends.
+    push::shutdown("remote write", pusher).await;
+    push::shutdown("New Relic", nr_metrics).await;
+    push::shutdown("Datadog", dd_metrics).await;
+    push::shutdown("OTLP metrics", otlp_metrics).await;
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }
