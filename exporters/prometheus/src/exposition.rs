@@ -2,7 +2,7 @@
 //! `process_*`, `promhttp_*`), off the async runtime.
 //!
 //! The core's [`Registry`] collects natively registered families and its
-//! [`Collector`](aiplatform_metrics::Collector)s, sorts everything, merges families that
+//! [`Collector`](aiplatform_metrics::collect::Collector)s, sorts everything, merges families that
 //! agree, and drops duplicate series and clashing families (counting them) so that a scrape
 //! never fails. Families computed per scrape get the same treatment through
 //! [`Registry::collect_into_with`]: only the collection made for this scrape sees them
@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aiplatform_metrics::{Encoder, Format, MetricFamily, Registry, Snapshot, negotiate};
+use aiplatform_metrics::{Encoder, ExpositionFormat, MetricFamily, Registry, Snapshot, negotiate};
 use http::HeaderMap;
 use http::header::{ACCEPT, ACCEPT_ENCODING};
 use parking_lot::Mutex;
@@ -26,7 +26,7 @@ const POOLED: usize = 4;
 /// clone.
 ///
 /// ```
-/// use aiplatform_metrics::{Format, MetricFamily, MetricKind, Registry};
+/// use aiplatform_metrics::{ExpositionFormat, MetricFamily, MetricKind, Registry, NO_LABELS};
 /// use aiplatform_prometheus::Exposition;
 ///
 /// let registry = Registry::new();
@@ -34,9 +34,9 @@ const POOLED: usize = 4;
 /// let exposition = Exposition::new(registry);
 ///
 /// let mut up = MetricFamily::builder(MetricKind::Gauge, "pg_up", "Whether the server is up.").build().unwrap();
-/// up.push_gauge(&[] as &[&str], 1.0).unwrap();
+/// up.push_gauge(NO_LABELS, 1.0).unwrap();
 /// let mut body = Vec::new();
-/// exposition.encode_into(Format::Text, vec![up], &mut body);
+/// exposition.encode_into(ExpositionFormat::Text, vec![up], &mut body);
 /// let text = String::from_utf8(body).unwrap();
 /// assert!(text.contains("jobs_total 1\n") && text.contains("pg_up 1\n"));
 /// ```
@@ -108,7 +108,7 @@ impl Exposition {
     /// (blocking: call it off the async runtime, or use [`render`](Self::render)).
     pub fn encode_into(
         &self,
-        format: Format,
+        format: ExpositionFormat,
         extra: Vec<MetricFamily>,
         out: &mut Vec<u8>,
     ) -> EncodeReport {
@@ -144,7 +144,7 @@ impl Exposition {
         let format = if self.inner.openmetrics {
             negotiate(header_str(headers, ACCEPT))
         } else {
-            Format::Text
+            ExpositionFormat::Text
         };
         let gzip = accepts_gzip(header_str(headers, ACCEPT_ENCODING));
         let this = self.clone();
@@ -211,7 +211,7 @@ mod tests {
 
     fn gauge(name: &str, labels: &[&str], values: &[(&[&str], f64)]) -> MetricFamily {
         let mut f = MetricFamily::builder(MetricKind::Gauge, name, "help.")
-            .labels(labels)
+            .label_names(labels)
             .build()
             .unwrap();
         for (l, v) in values {
@@ -227,7 +227,7 @@ mod tests {
         let b = Exposition::new(registry.clone());
         let mut out = Vec::new();
         a.encode_into(
-            Format::Text,
+            ExpositionFormat::Text,
             vec![gauge("only_a", &[], &[(&[], 1.0)])],
             &mut out,
         );
@@ -235,7 +235,7 @@ mod tests {
         assert!(text.contains("only_a 1\n"));
         // Neither b nor a plain collection sees a's families.
         let mut out = Vec::new();
-        b.encode_into(Format::Text, Vec::new(), &mut out);
+        b.encode_into(ExpositionFormat::Text, Vec::new(), &mut out);
         assert!(!String::from_utf8(out).unwrap().contains("only_a"));
         assert!(registry.collect().family("only_a").is_none());
     }
@@ -246,11 +246,11 @@ mod tests {
         let e = Exposition::new(registry);
         let dup = || gauge("dup", &["x"], &[(&["1"], 1.0), (&["1"], 2.0)]);
         let mut out = Vec::new();
-        let r = e.encode_into(Format::Text, vec![dup()], &mut out);
+        let r = e.encode_into(ExpositionFormat::Text, vec![dup()], &mut out);
         assert_eq!(r.dropped_series, 1);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("dup{x=\"1\"} 1\n") && !text.contains("dup{x=\"1\"} 2\n"));
-        let r = e.encode_into(Format::Text, Vec::new(), &mut Vec::new());
+        let r = e.encode_into(ExpositionFormat::Text, Vec::new(), &mut Vec::new());
         assert_eq!(r.dropped_series, 0);
     }
 
@@ -262,7 +262,7 @@ mod tests {
         drop(e);
         let mut out = Vec::new();
         e2.encode_into(
-            Format::Text,
+            ExpositionFormat::Text,
             vec![gauge("still", &[], &[(&[], 1.0)])],
             &mut out,
         );

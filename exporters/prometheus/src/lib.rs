@@ -51,7 +51,7 @@
 //! flattened into the binary's own clap parser), and a [`Server`]:
 //!
 //! ```no_run
-//! use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
+//! use aiplatform_metrics::{MetricFamily, MetricKind, Registry, NO_LABELS};
 //! use aiplatform_prometheus::{
 //!     BuildInfo, CollectError, CollectorSet, DefaultState, Exposition, ExporterCli, LandingPage,
 //!     ScrapeCollector, ScrapeContext, Server, WebArgs, WebDefaults, WebFlag,
@@ -74,7 +74,7 @@
 //!         // Query self.addr within ctx.remaining(); here, a constant.
 //!         let mut up = MetricFamily::builder(MetricKind::Gauge, "redis_up", "Information about the Redis instance")
 //!             .build().map_err(CollectError::new)?;
-//!         up.push_gauge(&[] as &[&str], 1.0).map_err(CollectError::new)?;
+//!         up.push_gauge(NO_LABELS, 1.0).map_err(CollectError::new)?;
 //!         out.push(up);
 //!         Ok(())
 //!     }
@@ -137,7 +137,7 @@
 //!   `promhttp_metric_handler_requests_in_flight`; client_golang sorts by full name.
 //! - A registry namespace prefixes every family in the exposition, `process_*` and
 //!   `promhttp_*` included; exporter binaries use a registry without one.
-//! - [`aiplatform_metrics::Collector`]s on the registry run while encoding and have no time
+//! - [`aiplatform_metrics::collect::Collector`]s on the registry run while encoding and have no time
 //!   limit; sources that can be slow belong in a [`CollectorSet`].
 //! - Excluding every collector with `exclude[]` runs none (node_exporter then runs all).
 //! - Web config: `client_allowed_sans`, TLS 1.0/1.1, CBC suites and `CurveP521` are refused

@@ -1,8 +1,9 @@
-//! The guide's `aiplatform-api`: a small axum service instrumented end to end.
+//! `aiplatform-api`: the platform's prediction API as a small axum service, instrumented end to
+//! end; the monitoring stack's dashboards and alerts are written against its metrics.
 //!
 //! - HTTP metrics from the tower layer (`http_requests_total`, `http_request_duration_seconds`,
 //!   `http_requests_in_flight`), keyed by route template;
-//! - the guide's application metrics (`aiplatform_requests_total`,
+//! - application metrics (`aiplatform_requests_total`,
 //!   `aiplatform_request_duration_seconds`, `aiplatform_active_connections`) and business
 //!   metrics (`aiplatform_ml_predictions_total`, `aiplatform_ml_prediction_accuracy`,
 //!   `aiplatform_federated_training_rounds_total`, `aiplatform_quantum_optimizations_total`);

@@ -1,4 +1,5 @@
-//! The guide's application and business metrics, and the middleware that records the
+//! Application metrics (requests, latency, open connections) and business metrics
+//! (predictions, accuracy, training rounds), and the middleware that records the
 //! per-request ones and writes the request log line.
 
 use std::time::Instant;
@@ -41,7 +42,7 @@ impl AppMetrics {
                     Buckets::default(),
                 )
                 .unit(Unit::SECONDS)
-                .labels(&["endpoint"]),
+                .label_names(&["endpoint"]),
             )?,
             active_connections: r
                 .gauge("aiplatform_active_connections", "Open client connections.")?,

@@ -186,7 +186,7 @@ impl Merged {
             // node_exporter writes it (in text 0.0.4; OpenMetrics requires the suffix).
             let mut fam = MetricFamily::builder(shape.kind, &f.name, &shape.help)
                 .text_name_as_given()
-                .labels(&shape.labels)
+                .label_names(&shape.labels)
                 .build()
                 .map_err(|e| invalid(e.to_string()))?;
             for s in &f.series {
