@@ -16,3 +16,19 @@ pub fn limit_malloc_arenas() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+/// Hands the C allocator's free memory back to the system (glibc's `malloc_trim`).
+///
+/// glibc returns freed memory at the top of its heap by itself, but keeps free pages below
+/// a live allocation for ever: after a burst of large allocations (a big scrape, many
+/// requests at once) the resident size stays at the burst's peak. `malloc_trim` releases
+/// every whole free page. It walks the heap, a few microseconds for an exporter's; call it
+/// once a burst is over, not per request. It does nothing where glibc is not the C library
+/// and does not touch memory another global allocator (mimalloc) manages.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
