@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
-use crate::collectors::{diskstats, netdev, netstat, vmstat};
+use crate::collectors::{diskstats, netdev, netstat, textfile, vmstat};
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
 use aiplatform_prometheus::Compat;
@@ -41,6 +41,8 @@ pub struct Config {
     pub vmstat_fields: Regex,
     /// `--collector.textfile.directory` (`None`: not set).
     pub textfile_directory: Option<PathBuf>,
+    /// `--collector.textfile.max-file-size`, in bytes.
+    pub textfile_max_file_size: u64,
     /// Per-collector time limit.
     pub collector_timeout: Duration,
 }
@@ -81,6 +83,7 @@ impl Config {
             textfile_directory: compat
                 .is_debian12()
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
+            textfile_max_file_size: textfile::DEFAULT_MAX_FILE_SIZE,
             collector_timeout: aiplatform_prometheus::DEFAULT_COLLECTOR_TIMEOUT,
         }
     }

@@ -215,6 +215,8 @@ pub use go_duration::{GoDurationError, parse_go_duration, parse_go_duration_nano
 pub use landing::LandingPage;
 pub use lifecycle::{STOP_DEADLINE, exit_with, one_line, run_until_stopped};
 pub use logging::{LOG_QUEUE_LINES, LogFormat, LogLevel, exporter_logging, init_logging};
+#[cfg(feature = "mimalloc")]
+pub use malloc::release_memory_promptly;
 pub use malloc::{limit_malloc_arenas, release_free_memory};
 pub use process::{PROCESS_FAMILIES, ProcessCollector};
 pub use response::{Body, Response, accepts_gzip, text as text_response};

@@ -32,3 +32,21 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Makes mimalloc return freed memory to the system at once instead of after its purge delay
+/// (feature `mimalloc`, for binaries whose global allocator is mimalloc).
+///
+/// mimalloc purges a thread's freed pages only when that thread allocates again after the
+/// delay. An exporter's scrape runs on blocking-pool threads that then sit idle, so after a
+/// burst of large scrapes their pages stayed resident: the node exporter went from 21 to
+/// 35 MiB and stayed there. With no delay it returns to within a few MiB of its baseline; the
+/// cost is a `madvise` call per freed page run, paid on the scrape's own thread.
+#[cfg(feature = "mimalloc")]
+pub fn release_memory_promptly() {
+    // `mi_option_purge_delay` in mimalloc 2's `mi_option_e` (the bindings do not name it).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: mi_option_set only changes a tuning option; purge_delay is read at each purge.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
