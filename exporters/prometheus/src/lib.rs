@@ -222,7 +222,10 @@ pub use process::{PROCESS_FAMILIES, ProcessCollector};
 pub use response::{Body, Response, accepts_gzip, text as text_response};
 pub use route::{RouteFuture, RouteHandler, RouteOptions, RouteRequest, SCRAPE_TIMEOUT_HEADER};
 pub use self_metrics::{ERRORS_TOTAL, REQUESTS_IN_FLIGHT, REQUESTS_TOTAL};
-pub use server::{DEFAULT_MAX_REQUESTS, Server, ServerBuilder, ServerHandle, termination_signal};
+pub use server::{
+    DEFAULT_MAX_REQUESTS, HEADER_READ_TIMEOUT, Server, ServerBuilder, ServerHandle,
+    termination_signal,
+};
 pub use version::{BuildInfo, RUST_VERSION};
 pub use web_config::{
     ClientAuthType, Curve, PemSource, RateLimit, TlsServerConfig, TlsVersion, WebConfig,

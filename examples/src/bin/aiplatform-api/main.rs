@@ -21,8 +21,11 @@ mod faults;
 mod metrics;
 mod push;
 mod routes;
+mod serve;
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -45,16 +48,50 @@ struct Cli {
     /// it where clients you do not control can reach the service.
     #[arg(long, env = "AIPLATFORM_API_FAULT_INJECTION")]
     fault_injection: bool,
+    /// Close a connection whose request headers have not arrived this long after it became
+    /// ready for a request, idle keep-alive connections included (the exporters' value).
+    #[arg(long, env = "AIPLATFORM_API_IDLE_TIMEOUT", default_value = "60s",
+          value_parser = parse_duration)]
+    idle_timeout: Duration,
     #[command(flatten)]
     remote_write: push::RemoteWriteArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    aiplatform_prometheus::parse_go_duration(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    // One malloc arena: request bursts on several runtime threads otherwise leave an arena's
+    // worth of freed memory resident per thread.
+    aiplatform_prometheus::limit_malloc_arenas();
     let cli = Cli::parse();
-    let registry = aiplatform_metrics::Registry::new();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+    {
+        Ok(rt) => rt,
+        Err(e) => return aiplatform_prometheus::exit_with(Err(e)),
+    };
+    // A start-up failure is written as one line in the configured log format (no
+    // multi-line chain, no backtrace), while the log guard is still alive.
+    aiplatform_prometheus::run_until_stopped(runtime, async move {
+        let registry = aiplatform_metrics::Registry::new();
+        let _logs = match init_logging(&cli, &registry) {
+            Ok(guard) => guard,
+            Err(e) => return aiplatform_prometheus::exit_with(Err(e)),
+        };
+        aiplatform_prometheus::exit_with(run(cli, registry).await)
+    })
+}
+
+fn init_logging(
+    cli: &Cli,
+    registry: &aiplatform_metrics::Registry,
+) -> anyhow::Result<aiplatform_logging::LogGuard> {
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
-    let _logs = aiplatform_logging::builder()
+    aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
@@ -62,8 +99,10 @@ async fn main() -> anyhow::Result<()> {
         .output(aiplatform_logging::Output::stdout(format))
         .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR")
         .init()
-        .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
+        .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")
+}
 
+async fn run(cli: Cli, registry: aiplatform_metrics::Registry) -> anyhow::Result<()> {
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
     let pusher = cli.remote_write.start(&registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
@@ -78,10 +117,16 @@ async fn main() -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(listen = %local, "aiplatform-api listening; try: curl http://{local}/metrics");
     let listener = connections::Counting::new(listener, metrics.active_connections.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving HTTP")?;
+    // Free memory goes back to the system once a burst of requests is over.
+    let trim = tokio::spawn(async {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            tokio::task::spawn_blocking(aiplatform_prometheus::release_free_memory);
+        }
+    });
+    serve::serve(listener, app, cli.idle_timeout, shutdown()).await;
+    trim.abort();
     if let Some(pusher) = pusher {
         // The last values go out before the process ends.
         if let Err(e) = pusher

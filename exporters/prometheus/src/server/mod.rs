@@ -32,6 +32,7 @@ use crate::self_metrics::HandlerMetrics;
 use crate::web_config::WebConfig;
 
 use app::{App, ExporterMetrics};
+pub use conn::HEADER_READ_TIMEOUT;
 
 /// The default `--web.max-requests`.
 pub const DEFAULT_MAX_REQUESTS: usize = 40;
