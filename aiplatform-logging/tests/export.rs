@@ -94,7 +94,8 @@ impl Setup {
     fn dropped(&self, reason: &str) -> f64 {
         metric(
             &self.registry,
-            &format!(r#"aiplatform_log_events_dropped_total{{sink="test",reason="{reason}"}}"#),
+            "aiplatform_log_events_dropped_total",
+            &[("sink", "test"), ("reason", reason)],
         )
     }
 }
@@ -192,7 +193,8 @@ fn retries_the_same_batch_with_backoff_then_delivers() {
     assert_eq!(
         metric(
             &s.registry,
-            r#"aiplatform_log_sink_resent_total{sink="test"}"#
+            "aiplatform_log_sink_resent_total",
+            &[("sink", "test")]
         ),
         15.0
     );

@@ -6,7 +6,8 @@
 #   - scrape throughput and latency with `wrk -c1 -t1 -d10s --latency`.
 # The two are measured one after the other, never at the same time.
 #
-# Usage: [RUNS=3] exporters/node/scripts/compare.sh [OUR_BINARY]
+# Usage: [RUNS=3] [COLLECTORS="cpu meminfo ..."] exporters/node/scripts/compare.sh [OUR_BINARY]
+#   COLLECTORS replaces the sixteen (both exporters get exactly these).
 #   OUR_BINARY defaults to $CARGO_TARGET_DIR (or target)/release/aiplatform-node-exporter;
 #   build it first with `cargo build --release -p aiplatform-node-exporter`.
 # Needs: /usr/bin/prometheus-node-exporter, wrk, python3 (scripts/lib/deps.sh installs them).
@@ -21,7 +22,7 @@ for tool in "$ours" "$go"; do
 done
 command -v wrk >/dev/null || { echo "wrk is not installed (run scripts/test.sh)" >&2; exit 1; }
 
-collectors=(cpu diskstats filefd filesystem loadavg meminfo netdev netstat os pressure sockstat stat textfile time uname vmstat)
+read -r -a collectors <<<"${COLLECTORS:-cpu diskstats filefd filesystem loadavg meminfo netdev netstat os pressure sockstat stat textfile time uname vmstat}"
 flags=(--collector.disable-defaults)
 for c in "${collectors[@]}"; do flags+=("--collector.$c"); done
 

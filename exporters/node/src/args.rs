@@ -16,7 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser};
 
-use crate::collectors::{diskstats, netdev, netstat};
+use crate::collectors::{bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats};
 use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
 use crate::filter::{device_filter, regex_flag};
@@ -168,6 +168,22 @@ pub struct NodeArgs {
     #[arg(long = "collector.textfile.max-file-size", value_name = "SIZE",
           default_value = "8MiB", value_parser = parse_size)]
     pub textfile_max_file_size: u64,
+
+    /// The `rapl` collector's flags.
+    #[command(flatten)]
+    pub rapl: rapl::RaplArgs,
+    /// The `interrupts` collector's flags.
+    #[command(flatten)]
+    pub interrupts: interrupts::InterruptsArgs,
+    /// The `tapestats` collector's flags.
+    #[command(flatten)]
+    pub tapestats: tapestats::TapestatsArgs,
+    /// The `ipvs` collector's flags.
+    #[command(flatten)]
+    pub ipvs: ipvs::IpvsArgs,
+    /// The `bcache` collector's flags.
+    #[command(flatten)]
+    pub bcache: bcache::BcacheArgs,
 }
 
 /// A size in bytes: `4096`, `512KiB`, `8MiB`, `1GiB`, `10MB`.
@@ -325,6 +341,11 @@ impl NodeArgs {
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
         };
         cfg.textfile_max_file_size = self.textfile_max_file_size;
+        cfg.rapl = self.rapl.clone();
+        cfg.interrupts = self.interrupts.config()?;
+        cfg.tapestats_ignored = self.tapestats.config()?;
+        cfg.ipvs_backend_labels = ipvs::parse_backend_labels(&self.ipvs.backend_labels)?;
+        cfg.bcache = self.bcache.clone();
         Ok(cfg)
     }
 }
@@ -408,5 +429,28 @@ mod tests {
                 .netdev_netlink
         );
         assert!(config(&["--collector.vmstat.fields=("]).is_err());
+    }
+
+    #[test]
+    fn optional_source_collector_flags() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.ipvs_backend_labels, ipvs::BACKEND_LABELS);
+        assert!(c.interrupts.include_zeros && !c.rapl.enable_zone_label);
+        assert!(!c.bcache.priority_stats && c.tapestats_ignored.is_match(""));
+        let c = config(&[
+            "--collector.ipvs.backend-labels=proto,local_port",
+            "--no-collector.interrupts.include-zeros",
+            "--collector.interrupts.name-exclude=^NMI;",
+            "--collector.rapl.enable-zone-label",
+            "--collector.bcache.priorityStats",
+            "--collector.tapestats.ignored-devices=^st1$",
+        ])
+        .unwrap();
+        assert_eq!(c.ipvs_backend_labels, ["local_port", "proto"]);
+        assert!(!c.interrupts.include_zeros && c.interrupts.filter.ignored("NMI;x;"));
+        assert!(c.rapl.enable_zone_label && c.bcache.priority_stats);
+        assert!(c.tapestats_ignored.is_match("st1") && !c.tapestats_ignored.is_match("st0"));
+        assert!(config(&["--collector.ipvs.backend-labels=proto,bogus"]).is_err());
+        assert!(config(&["--collector.tapestats.ignored-devices=("]).is_err());
     }
 }

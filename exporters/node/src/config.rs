@@ -9,7 +9,9 @@ use regex::Regex;
 
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
-use crate::collectors::{diskstats, netdev, netstat, textfile, vmstat};
+use crate::collectors::{
+    bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats, textfile, vmstat,
+};
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
 use aiplatform_prometheus::Compat;
@@ -45,6 +47,16 @@ pub struct Config {
     pub textfile_max_file_size: u64,
     /// Per-collector time limit.
     pub collector_timeout: Duration,
+    /// The `rapl` collector's flags.
+    pub rapl: rapl::RaplArgs,
+    /// The `interrupts` collector's settings.
+    pub interrupts: interrupts::InterruptsConfig,
+    /// `--collector.tapestats.ignored-devices`.
+    pub tapestats_ignored: Regex,
+    /// `--collector.ipvs.backend-labels`, in node_exporter's order.
+    pub ipvs_backend_labels: Vec<&'static str>,
+    /// The `bcache` collector's flags.
+    pub bcache: bcache::BcacheArgs,
 }
 
 impl Config {
@@ -85,6 +97,11 @@ impl Config {
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
             textfile_max_file_size: textfile::DEFAULT_MAX_FILE_SIZE,
             collector_timeout: aiplatform_prometheus::DEFAULT_COLLECTOR_TIMEOUT,
+            rapl: rapl::RaplArgs::default(),
+            interrupts: interrupts::InterruptsConfig::default(),
+            tapestats_ignored: re(tapestats::DEFAULT_IGNORED_DEVICES),
+            ipvs_backend_labels: ipvs::BACKEND_LABELS.to_vec(),
+            bcache: bcache::BcacheArgs::default(),
         }
     }
 }

@@ -143,6 +143,14 @@ pub enum ConfigError {
         #[source]
         source: Box<regex::Error>,
     },
+    /// A flag's value is not one the collector accepts.
+    #[error("--{flag}: {reason}")]
+    Invalid {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// Two flags that exclude each other were both given.
     #[error("--{0} and --{1} are mutually exclusive")]
     Exclusive(&'static str, &'static str),

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod args;
+mod attr;
 pub mod collectors;
 pub mod config;
 pub mod error;

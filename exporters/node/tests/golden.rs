@@ -91,7 +91,7 @@ fn every_collector_succeeds_on_the_fixture_tree() {
     let text = support::scrape_in_process(&support::fixture_config(Compat::Upstream));
     let scrape = aiplatform_testkit::Scrape::parse(text);
     let success = scrape.series("node_scrape_collector_success");
-    assert_eq!(success.len(), 16, "{success:?}");
+    assert_eq!(success.len(), support::default_collectors(), "{success:?}");
     for s in success {
         assert_eq!(
             s.scalar(),

@@ -11,7 +11,8 @@
 //!   shipped to Logstash when `AIPLATFORM_LOGSTASH_ADDR` is set;
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
-//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set.
+//! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
+//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
@@ -19,6 +20,7 @@
 mod connections;
 mod faults;
 mod metrics;
+mod newrelic;
 mod push;
 mod routes;
 mod serve;
@@ -78,33 +80,46 @@ fn main() -> ExitCode {
     // multi-line chain, no backtrace), while the log guard is still alive.
     aiplatform_prometheus::run_until_stopped(runtime, async move {
         let registry = aiplatform_metrics::Registry::new();
-        let _logs = match init_logging(&cli, &registry) {
-            Ok(guard) => guard,
+        let (_logs, nr) = match init_logging(&cli, &registry) {
+            Ok(started) => started,
             Err(e) => return aiplatform_prometheus::exit_with(Err(e)),
         };
-        aiplatform_prometheus::exit_with(run(cli, registry).await)
+        aiplatform_prometheus::exit_with(run(cli, registry, nr).await)
     })
 }
 
+/// Logging as the flags ask, with New Relic's log output when its key is set; the New Relic
+/// settings are returned for the metrics.
 fn init_logging(
     cli: &Cli,
     registry: &aiplatform_metrics::Registry,
-) -> anyhow::Result<aiplatform_logging::LogGuard> {
+) -> anyhow::Result<(
+    aiplatform_logging::LogGuard,
+    Option<aiplatform_newrelic::NewRelic>,
+)> {
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
-    aiplatform_logging::builder()
+    let nr = newrelic::from_env()?;
+    let logs = aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
-        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR")
+        .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
+    let guard = newrelic::with_log_output(logs, nr.as_ref())?
         .init()
-        .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")
+        .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
+    Ok((guard, nr))
 }
 
-async fn run(cli: Cli, registry: aiplatform_metrics::Registry) -> anyhow::Result<()> {
+async fn run(
+    cli: Cli,
+    registry: aiplatform_metrics::Registry,
+    nr: Option<aiplatform_newrelic::NewRelic>,
+) -> anyhow::Result<()> {
     let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
     let pusher = cli.remote_write.start(&registry)?;
+    let nr_metrics = newrelic::start_metrics(nr.as_ref(), &registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -136,6 +151,7 @@ async fn run(cli: Cli, registry: aiplatform_metrics::Registry) -> anyhow::Result
             tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
         }
     }
+    newrelic::stop(nr_metrics).await;
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }

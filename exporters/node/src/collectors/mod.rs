@@ -10,24 +10,40 @@ use aiplatform_prometheus::{
 
 use crate::config::Config;
 
+pub mod bcache;
 pub mod cpu;
 pub mod diskstats;
+pub mod dmi;
+pub mod edac;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
+pub mod infiniband;
+pub mod interrupts;
+pub mod ipvs;
+pub mod ksmd;
 pub mod loadavg;
 pub mod meminfo;
+pub mod meminfo_numa;
+pub mod mountstats;
 pub mod netdev;
 pub mod netlink;
 pub mod netstat;
 pub mod os;
 pub mod pressure;
+pub mod processes;
+pub mod rapl;
+pub mod schedstat;
 pub mod sockstat;
 pub mod stat;
 pub mod statfs;
+pub mod tapestats;
 pub mod textfile;
 pub mod time;
 pub mod uname;
 pub mod vmstat;
+pub mod watchdog;
+pub mod zoneinfo;
 
 /// A node collector: it reads one source, is built from the [`Config`], and is registered by
 /// name in [`COLLECTORS`], as node_exporter's `registerCollector` does. A new collector is a
@@ -68,6 +84,9 @@ pub trait NodeCollector: BlockingCollector + Sized {
     const NAME: &'static str;
     /// Whether it runs unless disabled (node_exporter's `defaultEnabled`).
     const DEFAULT: DefaultState = DefaultState::Enabled;
+    /// Whether node_exporter 1.5.0 lacks it: the `debian12` profile then leaves it off, so
+    /// that profile emits only what Debian's exporter can.
+    const SINCE_DEBIAN12: bool = false;
 
     /// Builds the collector from the configuration.
     fn from_config(config: &Config) -> Self;
@@ -80,6 +99,8 @@ pub struct CollectorSpec {
     pub name: &'static str,
     /// Whether it runs unless disabled.
     pub default: DefaultState,
+    /// Whether node_exporter 1.5.0 lacks it (off under `--compat=debian12`).
+    pub since_debian12: bool,
     build: fn(&Config) -> Box<dyn BlockingCollector>,
 }
 
@@ -89,6 +110,7 @@ impl CollectorSpec {
         CollectorSpec {
             name: C::NAME,
             default: C::DEFAULT,
+            since_debian12: C::SINCE_DEBIAN12,
             build: boxed::<C>,
         }
     }
@@ -103,24 +125,41 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
     Box::new(C::from_config(config))
 }
 
-/// Every collector this exporter has, in name order (all on by default, as in node_exporter).
+/// Every collector this exporter has, in name order, each on or off by default as in
+/// node_exporter.
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec::of::<bcache::BcacheCollector>(),
     CollectorSpec::of::<cpu::CpuCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
+    CollectorSpec::of::<dmi::DmiCollector>(),
+    CollectorSpec::of::<edac::EdacCollector>(),
+    CollectorSpec::of::<fibrechannel::FibrechannelCollector>(),
     CollectorSpec::of::<filefd::FileFdCollector>(),
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
+    CollectorSpec::of::<infiniband::InfinibandCollector>(),
+    CollectorSpec::of::<interrupts::InterruptsCollector>(),
+    CollectorSpec::of::<ipvs::IpvsCollector>(),
+    CollectorSpec::of::<ksmd::KsmdCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
+    CollectorSpec::of::<meminfo_numa::MeminfoNumaCollector>(),
+    CollectorSpec::of::<mountstats::MountstatsCollector>(),
     CollectorSpec::of::<netdev::NetdevCollector>(),
     CollectorSpec::of::<netstat::NetstatCollector>(),
     CollectorSpec::of::<os::OsCollector>(),
     CollectorSpec::of::<pressure::PressureCollector>(),
+    CollectorSpec::of::<processes::ProcessesCollector>(),
+    CollectorSpec::of::<rapl::RaplCollector>(),
+    CollectorSpec::of::<schedstat::SchedstatCollector>(),
     CollectorSpec::of::<sockstat::SockstatCollector>(),
     CollectorSpec::of::<stat::StatCollector>(),
+    CollectorSpec::of::<tapestats::TapestatsCollector>(),
     CollectorSpec::of::<textfile::TextfileCollector>(),
     CollectorSpec::of::<time::TimeCollector>(),
     CollectorSpec::of::<uname::UnameCollector>(),
     CollectorSpec::of::<vmstat::VmstatCollector>(),
+    CollectorSpec::of::<watchdog::WatchdogCollector>(),
+    CollectorSpec::of::<zoneinfo::ZoneinfoCollector>(),
 ];
 
 /// A boxed collector, registered like any other.
@@ -164,6 +203,11 @@ pub fn collector_set(
     }
     if let Some(flags) = flags {
         set.enable_like(flags);
+    }
+    if config.compat.is_debian12() {
+        for spec in COLLECTORS.iter().filter(|s| s.since_debian12) {
+            set.set_enabled(spec.name, false)?;
+        }
     }
     Ok(set)
 }

@@ -81,6 +81,14 @@ pub fn scrape_in_process(cfg: &Config) -> String {
     String::from_utf8(out).expect("UTF-8 exposition")
 }
 
+/// How many collectors run by default.
+pub fn default_collectors() -> usize {
+    aiplatform_node_exporter::collectors::COLLECTORS
+        .iter()
+        .filter(|c| c.default == aiplatform_prometheus::DefaultState::Enabled)
+        .count()
+}
+
 /// Our binary.
 pub fn ours() -> &'static str {
     env!("CARGO_BIN_EXE_aiplatform-node-exporter")
