@@ -278,3 +278,33 @@ fn memory_returns_near_baseline_after_a_burst() {
         mib(peak)
     );
 }
+
+/// Invented `collect[]` / `exclude[]` names and query parameters are refused or ignored, and
+/// no request value shows up in `/metrics`.
+#[test]
+fn invented_collector_names_add_no_series() {
+    let dir = TempDir::new("hostile-collect");
+    std::fs::write(dir.join("a_good.prom"), GOOD).unwrap();
+    let ne = start_ours(&textfile_args(dir.path()));
+    let series = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+    let before = series(&ne.get("/metrics").body);
+    for i in 0..50 {
+        for path in [
+            format!("/metrics?collect[]=evil{i}"),
+            format!("/metrics?exclude[]=evil{i}"),
+            format!("/metrics?evil{i}=evil{i}"),
+            format!("/evil{i}"),
+        ] {
+            let r = ne.get(&path);
+            assert!([200, 400, 404].contains(&r.status), "{path}: {}", r.status);
+        }
+    }
+    let after = ne.get("/metrics").body;
+    assert!(!after.contains("evil"), "a request's value became a label");
+    // Counters of scrapes by code may gain a series or two (400, 404), no more.
+    assert!(
+        series(&after) <= before + 3,
+        "{before} series before, {} after",
+        series(&after)
+    );
+}

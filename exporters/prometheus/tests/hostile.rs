@@ -200,3 +200,28 @@ async fn duplicate_users_are_refused_at_start() {
     assert!(text.contains("alice"), "{text}");
     assert!(text.contains("more than once"), "{text}");
 }
+
+/// Invented methods, paths and query parameters: `promhttp_metric_handler_requests_total`
+/// counts only the status codes the server itself answers, and nothing from the request
+/// reaches `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_data_never_becomes_a_label() {
+    let (_server, addr) = start(Server::builder(registry())).await;
+    let client = Client::plain();
+    for i in 0..50 {
+        let method =
+            http::Method::from_bytes(format!("EVIL{i}{}", "M".repeat(2_000)).as_bytes()).unwrap();
+        let _ = client.request(addr, method, "/metrics", &[]).await;
+        let _ = client
+            .get(addr, &format!("/metrics?collect[]=evil{i}&evil{i}=1"))
+            .await;
+        let _ = client.get(addr, &format!("/evil{i}")).await;
+    }
+    let text = client.get(addr, "/metrics").await.unwrap().text();
+    assert!(!text.contains("evil") && !text.contains("EVIL"), "{text}");
+    let codes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("promhttp_metric_handler_requests_total{"))
+        .collect();
+    assert!(codes.len() <= 5, "{codes:?}");
+}
