@@ -314,3 +314,27 @@ fn counters_can_keep_their_given_name_in_text_0_0_4() {
     assert!(registry.counter("xact_commit_total", "again").is_err());
     assert!(registry.gauge("xact_commit", "again").is_err());
 }
+
+#[test]
+fn text_sorts_counters_by_their_total_name_as_client_golang() {
+    let registry = Registry::new();
+    registry
+        .counter("node_flush_requests_total", "Flushes.")
+        .unwrap()
+        .inc();
+    registry
+        .gauge("node_flush_requests_time_seconds", "Time.")
+        .unwrap()
+        .set(1.0);
+    let text = text(&registry, Format::Text);
+    let gauge = text
+        .find("# TYPE node_flush_requests_time_seconds")
+        .unwrap();
+    let counter = text.find("# TYPE node_flush_requests_total").unwrap();
+    assert!(gauge < counter, "{text}");
+    // OpenMetrics names the counter family `node_flush_requests`: first.
+    let om = String::from_utf8(registry.encode(Format::OpenMetrics)).unwrap();
+    let counter = om.find("# TYPE node_flush_requests counter").unwrap();
+    let gauge = om.find("# TYPE node_flush_requests_time_seconds").unwrap();
+    assert!(counter < gauge, "{om}");
+}

@@ -20,6 +20,8 @@ pub(crate) struct Scratch {
     quantile: Vec<u8>,
     /// Line openings (`name_suffix{consts,`) for the suffixes of the current family.
     open: [Vec<u8>; 3],
+    /// Family indices in text-name order, when that differs from the snapshot's.
+    order: Vec<usize>,
 }
 
 /// The `le` label values of one histogram's bounds, formatted once.
@@ -84,14 +86,43 @@ pub(crate) fn write_snapshot(
     scratch: &mut Scratch,
 ) {
     let consts = s.const_labels.rendered().as_bytes();
-    for f in &s.families {
-        if !f.is_empty() {
-            write_family(f, consts, format, out, scratch);
+    let fams = &s.families;
+    // Text 0.0.4 names a counter family `x_total`, so it goes where client_golang sorts
+    // that name (`x_seconds` < `x_total`), not where the family name `x` would.
+    let text_sorted =
+        format == Format::OpenMetrics || fams.windows(2).all(|w| text_order(&w[0], &w[1]).is_le());
+    if text_sorted {
+        for f in fams {
+            if !f.is_empty() {
+                write_family(f, consts, format, out, scratch);
+            }
         }
+    } else {
+        let mut order = std::mem::take(&mut scratch.order);
+        order.clear();
+        order.extend(0..fams.len());
+        order.sort_by(|&a, &b| text_order(&fams[a], &fams[b]));
+        for &i in &order {
+            if !fams[i].is_empty() {
+                write_family(&fams[i], consts, format, out, scratch);
+            }
+        }
+        scratch.order = order;
     }
     if format == Format::OpenMetrics {
         out.extend_from_slice(b"# EOF\n");
     }
+}
+
+/// Families in the order of their text 0.0.4 names (a counter's with `_total`).
+fn text_order(a: &MetricFamily, b: &MetricFamily) -> std::cmp::Ordering {
+    fn name(f: &MetricFamily) -> impl Iterator<Item = u8> + '_ {
+        let d = &f.desc;
+        d.name
+            .bytes()
+            .chain(d.counter_suffix(false).iter().copied())
+    }
+    name(a).cmp(name(b))
 }
 
 fn write_metadata(f: &MetricFamily, format: Format, out: &mut Vec<u8>) {
@@ -225,6 +256,7 @@ fn write_distributions(
         le,
         quantile,
         open: [first, sum, count],
+        ..
     } = scratch;
     with_extra.open(name, if histogram { b"_bucket" } else { b"" }, first);
     shape.open(name, b"_sum", sum);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Side-by-side performance of aiplatform-node-exporter and Debian's Go node_exporter on this
-# host, with the same sixteen collectors enabled in both:
+# host, each with all its default collectors on (COLLECTORS="cpu meminfo ..." restricts both
+# to that list instead):
 #   - CPU seconds (utime+stime from /proc/<pid>/stat) spent serving 1000 scrapes, and the
 #     resident memory (VmRSS) after them, each exporter freshly started;
 #   - scrape throughput and latency with `wrk -c1 -t1 -d10s --latency`.
 # The two are measured one after the other, never at the same time.
 #
 # Usage: [RUNS=3] [COLLECTORS="cpu meminfo ..."] exporters/node/scripts/compare.sh [OUR_BINARY]
-#   COLLECTORS replaces the sixteen (both exporters get exactly these).
+#   COLLECTORS restricts both exporters to exactly these.
 #   OUR_BINARY defaults to $CARGO_TARGET_DIR (or target)/release/aiplatform-node-exporter;
 #   build it first with `cargo build --release -p aiplatform-node-exporter`.
 # Needs: /usr/bin/prometheus-node-exporter, wrk, python3 (scripts/lib/deps.sh installs them).
@@ -22,9 +23,11 @@ for tool in "$ours" "$go"; do
 done
 command -v wrk >/dev/null || { echo "wrk is not installed (run scripts/test.sh)" >&2; exit 1; }
 
-read -r -a collectors <<<"${COLLECTORS:-cpu diskstats filefd filesystem loadavg meminfo netdev netstat os pressure sockstat stat textfile time uname vmstat}"
-flags=(--collector.disable-defaults)
-for c in "${collectors[@]}"; do flags+=("--collector.$c"); done
+flags=()
+if [[ -n "${COLLECTORS:-}" ]]; then
+    flags=(--collector.disable-defaults)
+    for c in $COLLECTORS; do flags+=("--collector.$c"); done
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -59,7 +62,7 @@ hz=$(getconf CLK_TCK)
 measure() { # name cmd...
     local name=$1; shift
     local port; port=$(free_port)
-    "$@" --web.listen-address="127.0.0.1:$port" "${flags[@]}" >/dev/null 2>&1 &
+    "$@" --web.listen-address="127.0.0.1:$port" ${flags[@]+"${flags[@]}"} >/dev/null 2>&1 &
     local pid=$!
     wait_up "$port"
     scrape_n "$port" 5

@@ -16,6 +16,7 @@ use aiplatform_prometheus::{
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser};
 
+use crate::collectors::cpu::CpuInfoConfig;
 use crate::collectors::{bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats};
 use crate::config::{Config, DEBIAN_TEXTFILE_DIRECTORY};
 use crate::error::ConfigError;
@@ -81,6 +82,50 @@ pub struct NodeArgs {
           overrides_with = "cpu_guest")]
     #[doc(hidden)]
     pub no_cpu_guest: bool,
+
+    /// Enables metric cpu_info.
+    #[arg(long = "collector.cpu.info", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new())]
+    pub cpu_info: bool,
+    /// Filter the `flags` field in cpuInfo with a value that must be a regular expression.
+    #[arg(long = "collector.cpu.info.flags-include", value_name = "REGEX")]
+    pub cpu_flags_include: Option<String>,
+    /// Filter the `bugs` field in cpuInfo with a value that must be a regular expression.
+    #[arg(long = "collector.cpu.info.bugs-include", value_name = "REGEX")]
+    pub cpu_bugs_include: Option<String>,
+
+    /// Regexp of arp devices to include (mutually exclusive to device-exclude).
+    #[arg(long = "collector.arp.device-include", value_name = "REGEX")]
+    pub arp_include: Option<String>,
+    /// Regexp of arp devices to exclude (mutually exclusive to device-include).
+    #[arg(long = "collector.arp.device-exclude", value_name = "REGEX")]
+    pub arp_exclude: Option<String>,
+    /// Use netlink to gather stats instead of /proc/net/arp. [both give the same counts;
+    /// /proc/net/arp is read]
+    #[arg(long = "collector.arp.netlink", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new(), overrides_with = "no_arp_netlink")]
+    pub arp_netlink: bool,
+    #[arg(long = "no-collector.arp.netlink", action = ArgAction::SetTrue, hide = true,
+          overrides_with = "arp_netlink")]
+    #[doc(hidden)]
+    pub no_arp_netlink: bool,
+
+    /// Regexp of net devices to ignore for netclass collector.
+    #[arg(long = "collector.netclass.ignored-devices", value_name = "REGEX",
+          default_value = crate::collectors::netclass::DEFAULT_IGNORED_DEVICES)]
+    pub netclass_ignored_devices: String,
+    /// Ignore devices where the speed is invalid. This will be the default behavior in 2.x.
+    #[arg(long = "collector.netclass.ignore-invalid-speed", num_args = 0..=1,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_name = "BOOL", value_parser = BoolishValueParser::new())]
+    pub netclass_ignore_invalid_speed: bool,
+    /// Use netlink to gather stats instead of /proc/net/dev. [accepted; sysfs is read]
+    #[arg(long = "collector.netclass.netlink", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_name = "BOOL",
+          value_parser = BoolishValueParser::new())]
+    pub netclass_netlink: bool,
 
     /// Export softirq calls per vector.
     #[arg(long = "collector.stat.softirq", num_args = 0..=1, require_equals = true,
@@ -150,10 +195,28 @@ pub struct NodeArgs {
     #[arg(long = "collector.diskstats.device-include", value_name = "REGEX")]
     pub diskstats_include: Option<String>,
 
+    /// Regexp of hwmon chip to include (mutually exclusive to device-exclude).
+    #[arg(long = "collector.hwmon.chip-include", value_name = "REGEX")]
+    pub hwmon_chip_include: Option<String>,
+    /// Regexp of hwmon chip to exclude (mutually exclusive to device-include).
+    #[arg(long = "collector.hwmon.chip-exclude", value_name = "REGEX")]
+    pub hwmon_chip_exclude: Option<String>,
+    /// Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude).
+    #[arg(long = "collector.hwmon.sensor-include", value_name = "REGEX")]
+    pub hwmon_sensor_include: Option<String>,
+    /// Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include).
+    #[arg(long = "collector.hwmon.sensor-exclude", value_name = "REGEX")]
+    pub hwmon_sensor_exclude: Option<String>,
+
     /// Regexp of fields to return for netstat collector. [default: node_exporter's; upstream
     /// adds TCPOFOQueue and TCPRcvQDrop]
     #[arg(long = "collector.netstat.fields", value_name = "REGEX")]
     pub netstat_fields: Option<String>,
+    /// Regexp of power supplies to ignore for powersupplyclass collector.
+    #[arg(long = "collector.powersupply.ignored-supplies",
+          default_value = crate::collectors::powersupplyclass::DEFAULT_IGNORED_SUPPLIES,
+          value_name = "REGEX")]
+    pub powersupply_ignored: String,
     /// Regexp of fields to return for vmstat collector.
     #[arg(long = "collector.vmstat.fields", default_value = crate::collectors::vmstat::DEFAULT_FIELDS,
           value_name = "REGEX")]
@@ -247,6 +310,35 @@ impl NodeArgs {
         let mut cfg = Config::defaults(self.paths(), compat);
         cfg.cpu_guest = self.cpu_guest && !self.no_cpu_guest;
         cfg.stat_softirq = self.stat_softirq;
+        let include = |flag, p: &Option<String>| {
+            p.as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|p| regex_flag(flag, p))
+                .transpose()
+        };
+        cfg.cpu_info = CpuInfoConfig {
+            flags_include: include("collector.cpu.info.flags-include", &self.cpu_flags_include)?,
+            bugs_include: include("collector.cpu.info.bugs-include", &self.cpu_bugs_include)?,
+            enabled: self.cpu_info,
+        };
+        if !cfg.cpu_info.enabled
+            && (cfg.cpu_info.flags_include.is_some() || cfg.cpu_info.bugs_include.is_some())
+        {
+            cfg.cpu_info.enabled = true;
+            tracing::info!(
+                "--collector.cpu.info has been set to `true` because you set the following flags, like --collector.cpu.info.flags-include and --collector.cpu.info.bugs-include"
+            );
+        }
+        cfg.arp_filter = device_filter(
+            "collector.arp.device-exclude",
+            self.arp_exclude.as_deref(),
+            self.arp_include.as_deref(),
+        )?;
+        cfg.netclass_ignored_devices = regex_flag(
+            "collector.netclass.ignored-devices",
+            &self.netclass_ignored_devices,
+        )?;
+        cfg.netclass_ignore_invalid_speed = self.netclass_ignore_invalid_speed;
 
         let mp = either(
             &self.mount_points_exclude,
@@ -327,6 +419,17 @@ impl NodeArgs {
             self.diskstats_include.as_deref(),
         )?;
 
+        cfg.hwmon_chip_filter = device_filter(
+            "collector.hwmon.chip-exclude",
+            self.hwmon_chip_exclude.as_deref(),
+            self.hwmon_chip_include.as_deref(),
+        )?;
+        cfg.hwmon_sensor_filter = device_filter(
+            "collector.hwmon.sensor-exclude",
+            self.hwmon_sensor_exclude.as_deref(),
+            self.hwmon_sensor_include.as_deref(),
+        )?;
+
         if let Some(p) = &self.netstat_fields {
             cfg.netstat_fields = regex_flag("collector.netstat.fields", p)?;
         } else {
@@ -334,6 +437,10 @@ impl NodeArgs {
                 regex_flag("collector.netstat.fields", netstat::default_fields(compat))?;
         }
         cfg.vmstat_fields = regex_flag("collector.vmstat.fields", &self.vmstat_fields)?;
+        cfg.powersupply_ignored = regex_flag(
+            "collector.powersupply.ignored-supplies",
+            &self.powersupply_ignored,
+        )?;
         cfg.textfile_directory = match &self.textfile_directory {
             Some(d) => Some(d.clone()).filter(|d| !d.as_os_str().is_empty()),
             None => compat
@@ -412,6 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn hwmon_and_power_supply_filters() {
+        let c = config(&[
+            "--collector.hwmon.chip-exclude=^acpitz",
+            "--collector.hwmon.sensor-include=;temp[12]$",
+        ])
+        .unwrap();
+        assert!(c.hwmon_chip_filter.ignored("acpitz") && !c.hwmon_chip_filter.ignored("nct6779"));
+        assert!(!c.hwmon_sensor_filter.ignored("nct6779;temp1"));
+        assert!(c.hwmon_sensor_filter.ignored("nct6779;fan1"));
+        let d = config(&[]).unwrap();
+        assert!(!d.hwmon_chip_filter.ignored("acpitz") && !d.powersupply_ignored.is_match("BAT0"));
+        let c = config(&["--collector.powersupply.ignored-supplies=^AC$"]).unwrap();
+        assert!(c.powersupply_ignored.is_match("AC") && !c.powersupply_ignored.is_match("BAT0"));
+        assert!(config(&["--collector.hwmon.sensor-exclude=("]).is_err());
+    }
+
+    #[test]
     fn deprecated_names_and_bools() {
         let c = config(&["--collector.filesystem.ignored-mount-points=^/x"]).unwrap();
         assert!(c.filesystem.mount_points_exclude.is_match("/x"));
@@ -429,6 +553,19 @@ mod tests {
                 .netdev_netlink
         );
         assert!(config(&["--collector.vmstat.fields=("]).is_err());
+        assert!(!config(&[]).unwrap().cpu_info.enabled);
+        let c = config(&["--collector.cpu.info.flags-include=^(aes|avx)"]).unwrap();
+        assert!(c.cpu_info.enabled && c.cpu_info.bugs_include.is_none());
+        assert!(config(&["--collector.cpu.info.bugs-include=("]).is_err());
+        let c = config(&["--collector.arp.device-exclude=^lo$"]).unwrap();
+        assert!(c.arp_filter.ignored("lo") && !c.arp_filter.ignored("eth0"));
+        let c = config(&["--collector.netclass.ignored-devices=^veth"]).unwrap();
+        assert!(c.netclass_ignored_devices.is_match("veth0"));
+        assert!(
+            config(&["--collector.netclass.ignore-invalid-speed"])
+                .unwrap()
+                .netclass_ignore_invalid_speed
+        );
     }
 
     #[test]

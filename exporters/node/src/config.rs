@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::collectors::cpu::CpuInfoConfig;
 use crate::collectors::filesystem::{self, DEFAULT_MOUNT_TIMEOUT, FilesystemConfig};
 use crate::collectors::statfs::SystemStatFs;
+use crate::collectors::timex::{Adjtimex, SystemAdjtimex};
 use crate::collectors::{
-    bcache, diskstats, interrupts, ipvs, netdev, netstat, rapl, tapestats, textfile, vmstat,
+    bcache, diskstats, interrupts, ipvs, netclass, netdev, netstat, powersupplyclass, rapl,
+    tapestats, textfile, vmstat,
 };
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
@@ -25,6 +28,16 @@ pub struct Config {
     pub compat: Compat,
     /// `--collector.cpu.guest`.
     pub cpu_guest: bool,
+    /// `--collector.cpu.info` and its flag and bug filters.
+    pub cpu_info: CpuInfoConfig,
+    /// `--collector.arp.device-exclude` / `-include`.
+    pub arp_filter: DeviceFilter,
+    /// `--collector.netclass.ignored-devices`.
+    pub netclass_ignored_devices: Regex,
+    /// `--collector.netclass.ignore-invalid-speed`.
+    pub netclass_ignore_invalid_speed: bool,
+    /// The `timex` collector's `adjtimex(2)`.
+    pub adjtimex: Arc<dyn Adjtimex>,
     /// `--collector.stat.softirq`.
     pub stat_softirq: bool,
     /// The `filesystem` collector's settings.
@@ -37,8 +50,14 @@ pub struct Config {
     pub netdev_detailed: bool,
     /// `--collector.diskstats.device-exclude` / `-include`.
     pub diskstats_filter: DeviceFilter,
+    /// `--collector.hwmon.chip-exclude` / `-include`.
+    pub hwmon_chip_filter: DeviceFilter,
+    /// `--collector.hwmon.sensor-exclude` / `-include` (on `<chip>;<sensor>`).
+    pub hwmon_sensor_filter: DeviceFilter,
     /// `--collector.netstat.fields`.
     pub netstat_fields: Regex,
+    /// `--collector.powersupply.ignored-supplies`.
+    pub powersupply_ignored: Regex,
     /// `--collector.vmstat.fields`.
     pub vmstat_fields: Regex,
     /// `--collector.textfile.directory` (`None`: not set).
@@ -78,6 +97,11 @@ impl Config {
             paths,
             compat,
             cpu_guest: true,
+            cpu_info: CpuInfoConfig::default(),
+            arp_filter: DeviceFilter::default(),
+            netclass_ignored_devices: re(netclass::DEFAULT_IGNORED_DEVICES),
+            netclass_ignore_invalid_speed: false,
+            adjtimex: Arc::new(SystemAdjtimex),
             stat_softirq: false,
             filesystem: FilesystemConfig {
                 mount_points_exclude: re(filesystem::default_mount_points_exclude(compat)),
@@ -90,7 +114,10 @@ impl Config {
             netdev_detailed: false,
             diskstats_filter: DeviceFilter::new(Some(diskstats::default_exclude(compat)), None)
                 .expect("built-in pattern"),
+            hwmon_chip_filter: DeviceFilter::default(),
+            hwmon_sensor_filter: DeviceFilter::default(),
             netstat_fields: re(netstat::default_fields(compat)),
+            powersupply_ignored: re(powersupplyclass::DEFAULT_IGNORED_SUPPLIES),
             vmstat_fields: re(vmstat::DEFAULT_FIELDS),
             textfile_directory: compat
                 .is_debian12()

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod args;
 mod attr;
+pub mod btrfs_ioctl;
 pub mod collectors;
 pub mod config;
 pub mod error;
@@ -13,3 +14,4 @@ mod number;
 pub mod paths;
 mod read;
 pub mod self_metrics;
+mod sysfs;

@@ -16,14 +16,22 @@ pub(crate) fn uint(s: &str) -> Result<u64, ParseErrorKind> {
     s.parse::<u64>().map_err(|_| ParseErrorKind::number(s))
 }
 
+/// An unsigned hexadecimal integer, as `strconv.ParseUint(s, 16, 64)` (no sign, no `0x`).
+pub(crate) fn hex(s: &str) -> Result<u64, ParseErrorKind> {
+    if s.starts_with('+') {
+        return Err(ParseErrorKind::number(s));
+    }
+    u64::from_str_radix(s, 16).map_err(|_| ParseErrorKind::number(s))
+}
+
 /// A signed decimal integer.
 pub(crate) fn int(s: &str) -> Result<i64, ParseErrorKind> {
     s.parse::<i64>().map_err(|_| ParseErrorKind::number(s))
 }
 
 /// A signed integer as `strconv.ParseInt(s, 0, 64)` reads it (procfs' value parser): an
-/// optional sign, then `0x`, `0o`, `0b` or a leading `0` (octal) select the base. Go's
-/// digit-separating underscores are not accepted.
+/// optional sign, then `0x`, `0o`, `0b` or a leading `0` (octal) select the base; with a base
+/// prefix, Go's digit-separating underscores are accepted.
 pub(crate) fn int_base0(s: &str) -> Result<i64, ParseErrorKind> {
     let bad = || ParseErrorKind::number(s);
     let (neg, body) = match s.as_bytes().first() {
@@ -62,6 +70,13 @@ fn base0_magnitude(body: &str) -> Option<u64> {
     if digits.is_empty() || digits.starts_with(['+', '-']) {
         return None;
     }
+    if digits.contains('_') {
+        // Only after a base prefix (which counts as a digit), and only between digits.
+        if radix == 10 || digits.ends_with('_') || digits.contains("__") {
+            return None;
+        }
+        return u64::from_str_radix(&digits.replace('_', ""), radix).ok();
+    }
     u64::from_str_radix(digits, radix).ok()
 }
 
@@ -83,6 +98,8 @@ mod tests {
             uint("18446744073709551616").is_err() && uint("-1").is_err() && uint("+1").is_err()
         );
         assert_eq!(int("-3").unwrap(), -3);
+        assert_eq!(hex("0002529a").unwrap(), 0x2529a);
+        assert!(hex("+1").is_err() && hex("0x1").is_err() && hex("").is_err());
         assert_eq!(int_base0("0x10").unwrap(), 16);
         assert_eq!(int_base0("010").unwrap(), 8);
         assert_eq!(int_base0("0").unwrap(), 0);
@@ -90,6 +107,13 @@ mod tests {
         assert!(int_base0("9223372036854775808").is_err() && int_base0("0x").is_err());
         assert!(int_base0("08").is_err() && int_base0("--1").is_err());
         assert_eq!(uint_base0("0x10").unwrap(), 16);
+        assert_eq!(
+            (int_base0("0x_1").unwrap(), int_base0("0_7").unwrap()),
+            (1, 7)
+        );
+        assert!(
+            int_base0("1_0").is_err() && int_base0("0x1_").is_err() && int_base0("0x__1").is_err()
+        );
         assert!(uint_base0("-1").is_err() && uint_base0("+1").is_err());
     }
 }

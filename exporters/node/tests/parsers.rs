@@ -8,8 +8,8 @@ mod support;
 use std::fmt::Debug;
 
 use aiplatform_node_exporter::collectors::{
-    diskstats, filefd, filesystem, loadavg, meminfo, netdev, netstat, os, pressure, sockstat, stat,
-    vmstat,
+    arp, conntrack, cpu, diskstats, entropy, filefd, filesystem, loadavg, meminfo, netdev, netstat,
+    os, pressure, sockstat, softnet, stat, udp_queues, vmstat,
 };
 use aiplatform_node_exporter::error::ParseError;
 use aiplatform_prometheus::textparse::{self, TextParseError};
@@ -339,4 +339,101 @@ fn textfile() {
         textparse::parse_text("bigger 1e309\n").is_err(),
         "out of a float's range"
     );
+}
+
+#[test]
+fn arp_table() {
+    let [normal, _, _, huge] = check(
+        "arp",
+        |t| {
+            arp::parse_arp(t).map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect::<Vec<_>>()
+            })
+        },
+        ["ok", "err", "err", "ok"],
+    );
+    assert_eq!(
+        normal.unwrap(),
+        [("docker0".to_owned(), 1), ("eth0".to_owned(), 2)]
+    );
+    let huge = huge.unwrap();
+    assert_eq!(huge.iter().map(|(_, n)| n).sum::<u32>(), 5003);
+}
+
+#[test]
+fn udp_sockets() {
+    let [normal, _, _, huge] = check("net-udp", udp_queues::parse_udp, ["ok", "err", "err", "ok"]);
+    assert_eq!(
+        normal.unwrap(),
+        udp_queues::QueueSummary {
+            tx: 0x102,
+            rx: 0xa00
+        }
+    );
+    assert_eq!(huge.unwrap().tx, u64::MAX);
+}
+
+#[test]
+fn softnet_stat() {
+    let [normal, _, _, huge] = check(
+        "softnet_stat",
+        softnet::parse_softnet,
+        ["ok", "err", "err", "ok"],
+    );
+    let normal = normal.unwrap();
+    assert_eq!(normal.len(), 2);
+    assert_eq!(
+        (
+            normal[0].processed,
+            normal[0].dropped,
+            normal[0].cpu_collision
+        ),
+        (0x2529a, 2, 4)
+    );
+    assert_eq!((normal[1].index, normal[0].flow_limit_count), (1, 6));
+    let huge = huge.unwrap();
+    assert_eq!((huge[0].processed, huge[0].index), (u32::MAX, u32::MAX));
+}
+
+#[test]
+fn nf_conntrack_stat() {
+    let [normal, _, _, huge] = check(
+        "nf_conntrack",
+        conntrack::parse_conntrack_stat,
+        ["ok", "ok", "err", "ok"],
+    );
+    // Cut inside the last field of the second CPU's line: still 17 hex fields, as in Go.
+    let normal = normal.unwrap();
+    assert_eq!(
+        (normal.found, normal.search_restart, normal.early_drop),
+        (0x11, 0x18, 0x17)
+    );
+    assert_eq!(huge.unwrap().found, u64::MAX);
+}
+
+#[test]
+fn cpuinfo() {
+    let [normal, truncated, _, huge] =
+        check("cpuinfo", cpu::parse_cpuinfo, ["ok", "ok", "err", "ok"]);
+    let normal = normal.unwrap();
+    assert_eq!(normal.len(), 2);
+    assert_eq!(
+        normal[0].model_name,
+        "Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz"
+    );
+    assert!(normal[0].bugs.iter().any(|b| b == "spectre_v2"));
+    let truncated = truncated.unwrap();
+    assert_eq!(truncated.len(), 2);
+    assert!(truncated[1].physical_id.is_empty(), "cut in `physical id`");
+    assert_eq!(huge.unwrap().len(), 512);
+}
+
+#[test]
+fn entropy_avail() {
+    let parse = |t: &str| entropy::parse_uint_file("sys/kernel/random/entropy_avail", t);
+    let [normal, truncated, _, huge] = check("entropy_avail", parse, ["ok", "ok", "err", "ok"]);
+    assert_eq!((normal.unwrap(), truncated.unwrap()), (3968, 39));
+    assert_eq!(huge.unwrap(), u64::MAX);
 }

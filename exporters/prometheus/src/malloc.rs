@@ -7,7 +7,7 @@
 /// serves them all without contention worth measuring, and the resident memory stays that of
 /// one arena. Call it first thing in `main`, before any other thread exists. It does nothing
 /// where glibc is not the C library, and costs nothing when another global allocator (the
-/// node and Redis exporters use mimalloc) serves Rust's allocations.
+/// Redis exporter uses mimalloc) serves Rust's allocations.
 pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; the caller runs it before other threads

@@ -152,21 +152,21 @@ mod tests {
             out.extend(fams.lock().unwrap().take().unwrap_or_default())
         });
         let text = String::from_utf8(registry.encode(Format::Text)).unwrap();
-        // Sorted by family name, as the core sorts (a counter's family name has no _total).
+        // Sorted by the name written (a counter's with _total), as client_golang sorts.
         assert_eq!(
             text,
             "# HELP promhttp_metric_handler_errors_total Total number of internal errors encountered by the promhttp metric handler.\n\
              # TYPE promhttp_metric_handler_errors_total counter\n\
              promhttp_metric_handler_errors_total{cause=\"encoding\"} 0\n\
              promhttp_metric_handler_errors_total{cause=\"gathering\"} 1\n\
+             # HELP promhttp_metric_handler_requests_in_flight Current number of scrapes being served.\n\
+             # TYPE promhttp_metric_handler_requests_in_flight gauge\n\
+             promhttp_metric_handler_requests_in_flight 1\n\
              # HELP promhttp_metric_handler_requests_total Total number of scrapes by HTTP status code.\n\
              # TYPE promhttp_metric_handler_requests_total counter\n\
              promhttp_metric_handler_requests_total{code=\"200\"} 2\n\
              promhttp_metric_handler_requests_total{code=\"500\"} 0\n\
-             promhttp_metric_handler_requests_total{code=\"503\"} 1\n\
-             # HELP promhttp_metric_handler_requests_in_flight Current number of scrapes being served.\n\
-             # TYPE promhttp_metric_handler_requests_in_flight gauge\n\
-             promhttp_metric_handler_requests_in_flight 1\n"
+             promhttp_metric_handler_requests_total{code=\"503\"} 1\n"
         );
     }
 }

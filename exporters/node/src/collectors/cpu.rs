@@ -1,5 +1,8 @@
 //! `cpu`: `node_cpu_seconds_total{cpu,mode}` and `node_cpu_guest_seconds_total{cpu,mode}` from
-//! `/proc/stat`, thermal throttle counters and isolated CPUs from sysfs.
+//! `/proc/stat`, thermal throttle counters and isolated CPUs from sysfs; with
+//! `--collector.cpu.info`, `node_cpu_info` per CPU and the first CPU's flags and bugs
+//! (`node_cpu_flag_info`, `node_cpu_bug_info`, each only with its include pattern) from
+//! `/proc/cpuinfo`.
 //!
 //! As node_exporter, the collector keeps the last values per CPU and never lets a counter go
 //! backwards; if `idle` jumps back by 3 s or more (a CPU was hot-plugged) that CPU starts over.
@@ -16,10 +19,12 @@ use parking_lot::Mutex;
 
 use super::stat::{CpuTimes, parse_stat};
 use crate::error::{ParseError, ParseErrorKind};
+use crate::number;
 use crate::paths::Paths;
 use crate::read::{TextBuf, read_string};
 use aiplatform_prometheus::Compat;
 use aiplatform_prometheus::family::{family, push};
+use regex::Regex;
 
 /// An idle counter that goes back by this many seconds means the CPU was replaced.
 const JUMP_BACK_SECONDS: f64 = 3.0;
@@ -110,6 +115,118 @@ pub fn merge_cpu_times(
     }
 }
 
+/// What `node_cpu_info` and friends read of one `/proc/cpuinfo` processor block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CpuInfo {
+    /// `processor`.
+    pub processor: u32,
+    /// `vendor_id` (or `vendor`).
+    pub vendor_id: String,
+    /// `cpu family`.
+    pub family: String,
+    /// `model`.
+    pub model: String,
+    /// `model name`.
+    pub model_name: String,
+    /// `stepping`.
+    pub stepping: String,
+    /// `microcode`.
+    pub microcode: String,
+    /// `cpu MHz`.
+    pub mhz: f64,
+    /// `cache size`.
+    pub cache_size: String,
+    /// `physical id`.
+    pub physical_id: String,
+    /// `core id`.
+    pub core_id: String,
+    /// `flags`.
+    pub flags: Vec<String>,
+    /// `bugs`.
+    pub bugs: Vec<String>,
+}
+
+/// Parses x86 `/proc/cpuinfo` as procfs does: the first non-empty line must be a
+/// `processor` line, each `processor` starts a block, `key: value` lines fill it in, and a
+/// number field that is not a number fails the whole file.
+pub fn parse_cpuinfo(text: &str) -> Result<Vec<CpuInfo>, ParseError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .skip_while(|(_, l)| l.trim().is_empty());
+    let err = |i: usize, kind| ParseError::new("cpuinfo", i + 1, kind);
+    let (i, first) = lines
+        .next()
+        .ok_or_else(|| err(0, ParseErrorKind::Missing("processor line")))?;
+    let processor =
+        |i: usize, v: &str| go_uint32(v).ok_or_else(|| err(i, ParseErrorKind::number(v)));
+    let Some(("processor", v)) = first.split_once(": ").map(|(k, v)| (k.trim(), v)) else {
+        return Err(err(i, ParseErrorKind::malformed("processor line", first)));
+    };
+    let mut cpus = vec![CpuInfo {
+        processor: processor(i, v)?,
+        ..CpuInfo::default()
+    }];
+    for (i, line) in lines {
+        let Some((key, v)) = line.split_once(": ") else {
+            continue;
+        };
+        let number = |v: &str| -> Result<(), ParseError> {
+            go_uint32(v)
+                .map(|_| ())
+                .ok_or_else(|| err(i, ParseErrorKind::number(v)))
+        };
+        let float = |v: &str| number::float(v).map_err(|k| err(i, k));
+        let key = key.trim();
+        if key == "processor" {
+            cpus.push(CpuInfo {
+                processor: processor(i, v)?,
+                ..CpuInfo::default()
+            });
+            continue;
+        }
+        let c = cpus.last_mut().expect("one block at least");
+        match key {
+            "vendor" | "vendor_id" => c.vendor_id = v.to_owned(),
+            "cpu family" => c.family = v.to_owned(),
+            "model" => c.model = v.to_owned(),
+            "model name" => c.model_name = v.to_owned(),
+            "stepping" => c.stepping = v.to_owned(),
+            "microcode" => c.microcode = v.to_owned(),
+            "cpu MHz" => c.mhz = float(v)?,
+            "cache size" => c.cache_size = v.to_owned(),
+            "physical id" => c.physical_id = v.to_owned(),
+            "core id" => c.core_id = v.to_owned(),
+            "flags" => c.flags = v.split_ascii_whitespace().map(str::to_owned).collect(),
+            "bugs" => c.bugs = v.split_ascii_whitespace().map(str::to_owned).collect(),
+            "siblings" | "cpu cores" | "cpuid level" | "clflush size" | "cache_alignment" => {
+                number(v)?
+            }
+            "bogomips" => {
+                float(v)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(cpus)
+}
+
+/// Go's `strconv.ParseUint(s, 0, 32)`.
+fn go_uint32(s: &str) -> Option<u32> {
+    u32::try_from(number::uint_base0(s).ok()?).ok()
+}
+
+/// `--collector.cpu.info` and its filters.
+#[derive(Debug, Clone, Default)]
+pub struct CpuInfoConfig {
+    /// `--collector.cpu.info` (also on when a filter is given).
+    pub enabled: bool,
+    /// `--collector.cpu.info.flags-include`: `node_cpu_flag_info` only with it.
+    pub flags_include: Option<Regex>,
+    /// `--collector.cpu.info.bugs-include`: `node_cpu_bug_info` only with it.
+    pub bugs_include: Option<Regex>,
+}
+
 /// Per CPU directory: its package and core, and whether it has throttle counters.
 #[derive(Debug, Clone)]
 struct Topology {
@@ -125,6 +242,7 @@ pub struct CpuCollector {
     compat: Compat,
     guest: bool,
     isolated: Vec<u32>,
+    info: CpuInfoConfig,
     cache: Mutex<BTreeMap<u32, CpuTimes>>,
     /// CPUs with `thermal_throttle/` (found once: the directories come with the driver).
     throttled: Mutex<Option<Vec<Topology>>>,
@@ -134,6 +252,16 @@ pub struct CpuCollector {
 impl CpuCollector {
     /// A collector reading under `paths`; `guest` adds `node_cpu_guest_seconds_total`.
     pub fn new(paths: Paths, compat: Compat, guest: bool) -> CpuCollector {
+        CpuCollector::with_info(paths, compat, guest, CpuInfoConfig::default())
+    }
+
+    /// A collector that also reports `/proc/cpuinfo` as `info` says.
+    pub fn with_info(
+        paths: Paths,
+        compat: Compat,
+        guest: bool,
+        info: CpuInfoConfig,
+    ) -> CpuCollector {
         let isolated = match read_string(&paths.sys("devices/system/cpu/isolated")) {
             Ok(text) => parse_cpu_list(&text).unwrap_or_else(|e| {
                 tracing::warn!(err = %e, "unable to parse isolated CPUs");
@@ -149,6 +277,7 @@ impl CpuCollector {
             compat,
             guest,
             isolated,
+            info,
             cache: Mutex::new(BTreeMap::new()),
             throttled: Mutex::new(None),
             buf: TextBuf::default(),
@@ -214,11 +343,11 @@ impl CpuCollector {
             MetricKind::Counter,
             "node_cpu_core_throttles_total",
             "Number of times this CPU core has been throttled.",
-            &["package", "core"],
+            &["core", "package"],
         );
         for ((p, c), v) in cores {
             if let Some(v) = v {
-                push(&mut core_f, &[&p.to_string(), &c.to_string()], v as f64);
+                push(&mut core_f, &[&c.to_string(), &p.to_string()], v as f64);
             }
         }
         let mut pkg_f = family(
@@ -237,6 +366,98 @@ impl CpuCollector {
     }
 }
 
+impl CpuCollector {
+    fn cpu_info(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        let cpus = self
+            .buf
+            .with(&self.paths.proc("cpuinfo"), parse_cpuinfo)
+            .map_err(CollectError::new)?;
+        // Label names sorted, as client_golang writes them.
+        let mut info = family(
+            MetricKind::Gauge,
+            "node_cpu_info",
+            "CPU information from /proc/cpuinfo.",
+            &[
+                "cachesize",
+                "core",
+                "cpu",
+                "family",
+                "microcode",
+                "model",
+                "model_name",
+                "package",
+                "stepping",
+                "vendor",
+            ],
+        );
+        for c in &cpus {
+            push(
+                &mut info,
+                &[
+                    &c.cache_size,
+                    &c.core_id,
+                    &c.processor.to_string(),
+                    &c.family,
+                    &c.microcode,
+                    &c.model,
+                    &c.model_name,
+                    &c.physical_id,
+                    &c.stepping,
+                    &c.vendor_id,
+                ],
+                1.0,
+            );
+        }
+        out.push(info);
+        if !self.compat.is_debian12() {
+            // node_exporter 1.6 and later, with the cpufreq collector on (its default).
+            let mut freq = family(
+                MetricKind::Gauge,
+                "node_cpu_frequency_hertz",
+                "CPU frequency in hertz from /proc/cpuinfo.",
+                &["core", "cpu", "package"],
+            );
+            for c in &cpus {
+                push(
+                    &mut freq,
+                    &[&c.core_id, &c.processor.to_string(), &c.physical_id],
+                    c.mhz * 1e6,
+                );
+            }
+            out.push(freq);
+        }
+        let Some(first) = cpus.first() else {
+            return Ok(());
+        };
+        for (filter, values, name, help, label) in [
+            (
+                &self.info.flags_include,
+                &first.flags,
+                "node_cpu_flag_info",
+                "The `flags` field of CPU information from /proc/cpuinfo taken from the first core.",
+                "flag",
+            ),
+            (
+                &self.info.bugs_include,
+                &first.bugs,
+                "node_cpu_bug_info",
+                "The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.",
+                "bug",
+            ),
+        ] {
+            let Some(re) = filter else { continue };
+            let mut f = family(MetricKind::Gauge, name, help, &[label]);
+            for v in values.iter().filter(|v| re.is_match(v)) {
+                push(&mut f, &[v], 1.0);
+            }
+            if !f.is_empty() {
+                out.push(f);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The modes in label order (the core exposes series sorted by label values; emitting them
 /// sorted spares it a sort and a copy of every label set).
 const MODES: [&str; 8] = [
@@ -247,12 +468,15 @@ impl NodeCollector for CpuCollector {
     const NAME: &'static str = "cpu";
 
     fn from_config(c: &Config) -> CpuCollector {
-        CpuCollector::new(c.paths.clone(), c.compat, c.cpu_guest)
+        CpuCollector::with_info(c.paths.clone(), c.compat, c.cpu_guest, c.cpu_info.clone())
     }
 }
 
 impl BlockingCollector for CpuCollector {
     fn collect(&self, _: &ScrapeContext, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        if self.info.enabled {
+            self.cpu_info(out)?;
+        }
         let stat = self
             .buf
             .with(&self.paths.proc("stat"), parse_stat)
@@ -343,6 +567,23 @@ mod tests {
         assert_eq!(cache.keys().copied().collect::<Vec<_>>(), [0, 2]);
         merge_cpu_times(&mut cache, &[(0, t(2.0, 1.0))], false);
         assert_eq!(cache.keys().copied().collect::<Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn cpuinfo() {
+        let text = "\nprocessor\t: 0\nvendor_id\t: GenuineIntel\ncpu MHz\t\t: 2400.000\nflags\t\t: fpu vme sse\nbugs\t\t: spectre_v1\npower management:\n\nprocessor\t: 1\ncore id\t\t: 1\n";
+        let c = parse_cpuinfo(text).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].vendor_id.as_str(), c[0].mhz),
+            ("GenuineIntel", 2400.0)
+        );
+        assert_eq!(c[0].flags, ["fpu", "vme", "sse"]);
+        assert_eq!((c[1].processor, c[1].core_id.as_str()), (1, "1"));
+        assert!(parse_cpuinfo("vendor_id: x\n").is_err());
+        assert!(parse_cpuinfo("processor\t: 0\ncpu MHz\t: fast\n").is_err());
+        assert!(parse_cpuinfo("processor\t: x\n").is_err());
+        assert!(parse_cpuinfo("").is_err());
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! has them (4.18 and 5.5).
 
 use std::collections::HashMap;
-use std::fs;
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
@@ -248,7 +247,6 @@ struct Families {
     info: MetricFamily,
     fs_info: MetricFamily,
     dm_info: MetricFamily,
-    dm_backing: MetricFamily,
     ata: [MetricFamily; 3],
 }
 
@@ -277,16 +275,16 @@ impl Families {
                 "device",
                 "major",
                 "minor",
-                "path",
-                "wwn",
                 "model",
-                "serial",
+                "path",
                 "revision",
                 "rotational",
+                "serial",
+                "wwn",
             ]
         } else {
             &[
-                "device", "major", "minor", "path", "wwn", "model", "serial", "revision",
+                "device", "major", "minor", "model", "path", "revision", "serial", "wwn",
             ]
         };
         Families {
@@ -310,13 +308,7 @@ impl Families {
                 MetricKind::Gauge,
                 "node_disk_device_mapper_info",
                 "Info about disk device mapper.",
-                &["device", "name", "uuid", "vg_name", "lv_name", "lv_layer"],
-            ),
-            dm_backing: family(
-                MetricKind::Gauge,
-                "node_disk_device_mapper_backing_device_info",
-                "Info about the underlying block devices of a device mapper device.",
-                &["device", "backing_device"],
+                &["device", "lv_layer", "lv_name", "name", "uuid", "vg_name"],
             ),
             ata: ATA.map(|(_, n, h)| family(MetricKind::Gauge, n, h, &["device"])),
         }
@@ -377,12 +369,12 @@ impl BlockingCollector for DiskstatsCollector {
                         dev,
                         &major,
                         &minor,
-                        get("ID_PATH"),
-                        get("ID_WWN"),
                         get("ID_MODEL"),
-                        serial,
+                        get("ID_PATH"),
                         get("ID_REVISION"),
                         &rot,
+                        serial,
+                        get("ID_WWN"),
                     ],
                     1.0,
                 );
@@ -393,11 +385,11 @@ impl BlockingCollector for DiskstatsCollector {
                         dev,
                         &major,
                         &minor,
-                        get("ID_PATH"),
-                        get("ID_WWN"),
                         get("ID_MODEL"),
-                        serial,
+                        get("ID_PATH"),
                         get("ID_REVISION"),
+                        serial,
+                        get("ID_WWN"),
                     ],
                     1.0,
                 );
@@ -423,27 +415,14 @@ impl BlockingCollector for DiskstatsCollector {
                     &mut f.dm_info,
                     &[
                         dev,
+                        get("DM_LV_LAYER"),
+                        get("DM_LV_NAME"),
                         get("DM_NAME"),
                         get("DM_UUID"),
                         get("DM_VG_NAME"),
-                        get("DM_LV_NAME"),
-                        get("DM_LV_LAYER"),
                     ],
                     1.0,
                 );
-                if upstream
-                    && let Ok(entries) =
-                        fs::read_dir(self.paths.sys(&format!("block/{dev}/slaves")))
-                {
-                    let mut names: Vec<String> = entries
-                        .flatten()
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .collect();
-                    names.sort();
-                    for b in names {
-                        push(&mut f.dm_backing, &[dev, &b], 1.0);
-                    }
-                }
             }
             if !get("ID_ATA").is_empty() {
                 for (fam, (key, _, _)) in f.ata.iter_mut().zip(ATA) {
@@ -460,9 +439,6 @@ impl BlockingCollector for DiskstatsCollector {
         out.push(f.info);
         out.push(f.fs_info);
         out.push(f.dm_info);
-        if upstream {
-            out.push(f.dm_backing);
-        }
         out.extend(f.ata);
         Ok(())
     }

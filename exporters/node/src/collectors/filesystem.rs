@@ -1,4 +1,4 @@
-//! `filesystem`: `node_filesystem_*{device,mountpoint,fstype[,device_error]}` for every
+//! `filesystem`: `node_filesystem_*{device,[device_error,]fstype,mountpoint}` for every
 //! mount not excluded by `--collector.filesystem.mount-points-exclude` /
 //! `--collector.filesystem.fs-types-exclude`, from `statfs(2)` on `--path.rootfs` + mount
 //! point. Each statfs runs under `--collector.filesystem.mount-timeout` (see [`statfs`]); a
@@ -147,7 +147,11 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
     Ok(out)
 }
 
-fn read_mounts_into(paths: &Paths, compat: Compat, buf: &TextBuf) -> Result<Vec<Mount>, ReadError> {
+pub(crate) fn read_mounts_into(
+    paths: &Paths,
+    compat: Compat,
+    buf: &TextBuf,
+) -> Result<Vec<Mount>, ReadError> {
     type Parser = fn(&str) -> Result<Vec<Mount>, ParseError>;
     let (file, fallback, parse): (&str, &str, Parser) = if compat.is_debian12() {
         ("1/mounts", "mounts", parse_mounts)
@@ -243,9 +247,9 @@ impl BlockingCollector for FilesystemCollector {
             }
             selected.push(m);
         }
-        // In label order (device, mountpoint, fstype), so the core need not sort the series.
+        // In label order (device, fstype, mountpoint), so the core seldom sorts the series.
         selected.sort_by(|a, b| {
-            (&a.device, &a.mountpoint, &a.fstype).cmp(&(&b.device, &b.mountpoint, &b.fstype))
+            (&a.device, &a.fstype, &a.mountpoint).cmp(&(&b.device, &b.fstype, &b.mountpoint))
         });
         let items = selected
             .iter()
@@ -279,9 +283,9 @@ fn emit(
     out: &mut Vec<MetricFamily>,
 ) {
     let labels: &[&str] = if upstream {
-        &["device", "mountpoint", "fstype", "device_error"]
+        &["device", "device_error", "fstype", "mountpoint"]
     } else {
-        &["device", "mountpoint", "fstype"]
+        &["device", "fstype", "mountpoint"]
     };
     let g = |name: &str, help: &str| family(MetricKind::Gauge, name, help, labels);
     let mut size = g("node_filesystem_size_bytes", "Filesystem size in bytes.");
@@ -318,8 +322,10 @@ fn emit(
                 e.label()
             }
         };
-        let full = [m.device.as_str(), &m.mountpoint, &m.fstype, &error_text];
-        let l: &[&str] = if upstream { &full } else { &full[..3] };
+        // Label names sorted, as client_golang writes them.
+        let full = [m.device.as_str(), &error_text, &m.fstype, &m.mountpoint];
+        let short = [m.device.as_str(), &m.fstype, &m.mountpoint];
+        let l: &[&str] = if upstream { &full } else { &short };
         let readonly = if m.read_only() { 1.0 } else { 0.0 };
         push(&mut device_error, l, if r.is_ok() { 0.0 } else { 1.0 });
         if upstream {

@@ -10,39 +10,59 @@ use aiplatform_prometheus::{
 
 use crate::config::Config;
 
+pub mod arp;
 pub mod bcache;
+pub mod bonding;
+pub mod btrfs;
+pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
 pub mod dmi;
 pub mod edac;
+pub mod entropy;
 pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
+pub mod hwmon;
 pub mod infiniband;
 pub mod interrupts;
 pub mod ipvs;
 pub mod ksmd;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod meminfo_numa;
 pub mod mountstats;
+pub mod netclass;
 pub mod netdev;
 pub mod netlink;
 pub mod netstat;
+pub mod nfs;
+pub mod nfsd;
+pub mod nvme;
 pub mod os;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod processes;
 pub mod rapl;
 pub mod schedstat;
+pub mod selinux;
 pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub mod statfs;
 pub mod tapestats;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 pub mod watchdog;
+pub mod xfs;
+pub mod zfs;
 pub mod zoneinfo;
 
 /// A node collector: it reads one source, is built from the [`Config`], and is registered by
@@ -128,39 +148,69 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
 /// Every collector this exporter has, in name order, each on or off by default as in
 /// node_exporter.
 pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec::of::<arp::ArpCollector>(),
     CollectorSpec::of::<bcache::BcacheCollector>(),
+    CollectorSpec::of::<bonding::BondingCollector>(),
+    CollectorSpec::of::<btrfs::BtrfsCollector>(),
+    CollectorSpec::of::<conntrack::ConntrackCollector>(),
     CollectorSpec::of::<cpu::CpuCollector>(),
+    CollectorSpec::of::<cpufreq::CpuFreqCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
     CollectorSpec::of::<dmi::DmiCollector>(),
     CollectorSpec::of::<edac::EdacCollector>(),
+    CollectorSpec::of::<entropy::EntropyCollector>(),
     CollectorSpec::of::<fibrechannel::FibrechannelCollector>(),
     CollectorSpec::of::<filefd::FileFdCollector>(),
     CollectorSpec::of::<filesystem::FilesystemCollector>(),
+    CollectorSpec::of::<hwmon::HwmonCollector>(),
     CollectorSpec::of::<infiniband::InfinibandCollector>(),
     CollectorSpec::of::<interrupts::InterruptsCollector>(),
     CollectorSpec::of::<ipvs::IpvsCollector>(),
     CollectorSpec::of::<ksmd::KsmdCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
+    CollectorSpec::of::<mdadm::MdadmCollector>(),
     CollectorSpec::of::<meminfo::MeminfoCollector>(),
     CollectorSpec::of::<meminfo_numa::MeminfoNumaCollector>(),
     CollectorSpec::of::<mountstats::MountstatsCollector>(),
+    CollectorSpec::of::<netclass::NetClassCollector>(),
     CollectorSpec::of::<netdev::NetdevCollector>(),
     CollectorSpec::of::<netstat::NetstatCollector>(),
+    CollectorSpec::of::<nfs::NfsCollector>(),
+    CollectorSpec::of::<nfsd::NfsdCollector>(),
+    CollectorSpec::of::<nvme::NvmeCollector>(),
     CollectorSpec::of::<os::OsCollector>(),
+    CollectorSpec::of::<powersupplyclass::PowerSupplyClassCollector>(),
     CollectorSpec::of::<pressure::PressureCollector>(),
     CollectorSpec::of::<processes::ProcessesCollector>(),
     CollectorSpec::of::<rapl::RaplCollector>(),
     CollectorSpec::of::<schedstat::SchedstatCollector>(),
+    CollectorSpec::of::<selinux::SelinuxCollector>(),
     CollectorSpec::of::<sockstat::SockstatCollector>(),
+    CollectorSpec::of::<softnet::SoftnetCollector>(),
     CollectorSpec::of::<stat::StatCollector>(),
     CollectorSpec::of::<tapestats::TapestatsCollector>(),
     CollectorSpec::of::<textfile::TextfileCollector>(),
+    CollectorSpec::of::<thermal_zone::ThermalZoneCollector>(),
     CollectorSpec::of::<time::TimeCollector>(),
+    CollectorSpec::of::<timex::TimexCollector>(),
+    CollectorSpec::of::<udp_queues::UdpQueuesCollector>(),
     CollectorSpec::of::<uname::UnameCollector>(),
     CollectorSpec::of::<vmstat::VmstatCollector>(),
     CollectorSpec::of::<watchdog::WatchdogCollector>(),
+    CollectorSpec::of::<xfs::XfsCollector>(),
+    CollectorSpec::of::<zfs::ZfsCollector>(),
     CollectorSpec::of::<zoneinfo::ZoneinfoCollector>(),
 ];
+
+/// A read error as node_exporter reports it for an optional source: a missing file (the
+/// kernel has no such feature, the module is not loaded) is no data, anything else a failure.
+pub(crate) fn missing_is_no_data(e: crate::error::ReadError) -> CollectError {
+    if e.is_not_found() {
+        CollectError::NoData
+    } else {
+        CollectError::new(e)
+    }
+}
 
 /// A boxed collector, registered like any other.
 struct Boxed(Box<dyn BlockingCollector>);

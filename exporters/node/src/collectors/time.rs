@@ -141,22 +141,22 @@ impl BlockingCollector for TimeCollector {
             MetricKind::Gauge,
             "node_time_clocksource_available_info",
             "Available clocksources read from '/sys/devices/system/clocksource'.",
-            &["device", "clocksource"],
+            &["clocksource", "device"],
         );
         let mut current = family(
             MetricKind::Gauge,
             "node_time_clocksource_current_info",
             "Current clocksource read from '/sys/devices/system/clocksource'.",
-            &["device", "clocksource"],
+            &["clocksource", "device"],
         );
         for (i, s) in sources.iter().enumerate() {
             let device = i.to_string();
             let mut names: Vec<&String> = s.available.iter().collect();
             names.sort();
             for a in names {
-                push(&mut available, &[&device, a], 1.0);
+                push(&mut available, &[a, &device], 1.0);
             }
-            push(&mut current, &[&device, &s.current], 1.0);
+            push(&mut current, &[&s.current, &device], 1.0);
         }
         out.push(available);
         out.push(current);

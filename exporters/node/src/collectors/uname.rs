@@ -78,23 +78,23 @@ impl BlockingCollector for UnameCollector {
             "node_uname_info",
             "Labeled system information as provided by the uname system call.",
             &[
-                "sysname",
-                "release",
-                "version",
+                "domainname",
                 "machine",
                 "nodename",
-                "domainname",
+                "release",
+                "sysname",
+                "version",
             ],
         );
         push(
             &mut f,
             &[
-                &u.sysname,
-                &u.release,
-                &u.version,
+                &u.domainname,
                 &u.machine,
                 &u.nodename,
-                &u.domainname,
+                &u.release,
+                &u.sysname,
+                &u.version,
             ],
             1.0,
         );

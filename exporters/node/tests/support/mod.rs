@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use aiplatform_metrics::{Format, Registry};
 use aiplatform_node_exporter::collectors::collector_set;
+use aiplatform_node_exporter::collectors::cpu::CpuInfoConfig;
 use aiplatform_node_exporter::collectors::statfs::{FsStats, StatFs};
+use aiplatform_node_exporter::collectors::timex::{Adjtimex, Timex};
 use aiplatform_node_exporter::config::Config;
 use aiplatform_node_exporter::paths::Paths;
 use aiplatform_prometheus::Compat;
@@ -21,6 +23,20 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join("tests/fixtures")
         .join(rel)
 }
+
+/// Collectors whose source the fixture tree does not have: they report no data
+/// (`node_scrape_collector_success` 0) as node_exporter does; their own fixture trees are in
+/// `sysfs_cases.rs`.
+pub const NO_SOURCE_HERE: &[&str] = &[
+    "bonding",
+    "hwmon",
+    "mdadm",
+    "nfs",
+    "nfsd",
+    "nvme",
+    "powersupplyclass",
+    "zfs",
+];
 
 /// Paths into the fixture tree.
 pub fn fixture_paths() -> Paths {
@@ -56,12 +72,48 @@ impl StatFs for FakeStatFs {
     }
 }
 
-/// The fixture configuration for a profile: netdev from `/proc/net/dev`, fake statfs, the
-/// fixture textfile directory.
+/// A clock synchronised with a PPS source, in nanosecond mode.
+#[derive(Debug)]
+pub struct FakeAdjtimex;
+
+impl Adjtimex for FakeAdjtimex {
+    fn adjtimex(&self) -> io::Result<(i32, Timex)> {
+        Ok((
+            0,
+            Timex {
+                offset: -123_456,
+                freq: -1_234_567,
+                maxerror: 16_000,
+                esterror: 500,
+                status: 0x2001,
+                constant: 7,
+                tick: 10_000,
+                ppsfreq: 65_536,
+                jitter: 2_000,
+                shift: 4,
+                stabil: 131_072,
+                jitcnt: 1,
+                calcnt: 2,
+                errcnt: 3,
+                stbcnt: 4,
+                tai: 37,
+            },
+        ))
+    }
+}
+
+/// The fixture configuration for a profile: netdev from `/proc/net/dev`, fake statfs and
+/// adjtimex, the fixture textfile directory, `--collector.cpu.info` with both filters.
 pub fn fixture_config(compat: Compat) -> Config {
     let mut cfg = Config::defaults(fixture_paths(), compat);
     cfg.netdev_netlink = false;
     cfg.filesystem.statfs = Arc::new(FakeStatFs);
+    cfg.adjtimex = Arc::new(FakeAdjtimex);
+    cfg.cpu_info = CpuInfoConfig {
+        enabled: true,
+        flags_include: Some(regex::Regex::new("^(aes|avx.*)$").unwrap()),
+        bugs_include: Some(regex::Regex::new("spectre").unwrap()),
+    };
     cfg.textfile_directory = Some(fixture("textfile"));
     cfg.stat_softirq = true;
     cfg
