@@ -9,14 +9,12 @@ use aiplatform_node_exporter::app::App;
 use aiplatform_node_exporter::args::{Cli, exporter_cli};
 use aiplatform_node_exporter::collectors::flag_set;
 use aiplatform_prometheus::{
-    BuildInfo, exit_with, limit_malloc_arenas, release_memory_promptly, run_until_stopped,
-    termination_signal,
+    BuildInfo, exit_with, limit_malloc_arenas, run_until_stopped, termination_signal,
 };
 use anyhow::Context;
 
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
-    release_memory_promptly();
     let build = BuildInfo::new("node_exporter", env!("CARGO_PKG_VERSION"));
     let mut flags = flag_set();
     let cli: Cli = exporter_cli(build.clone()).parse(Some(&mut flags));

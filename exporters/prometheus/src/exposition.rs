@@ -58,6 +58,8 @@ struct Inner {
     pool: Mutex<Vec<(Snapshot, Encoder)>>,
     /// Size of the last body, to allocate the next one at once.
     last_len: AtomicUsize,
+    /// Set by a scrape larger than [`POOLED_BODY_LIMIT`], taken by the server's memory trim.
+    large_since_trim: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -101,8 +103,15 @@ impl Exposition {
                 openmetrics,
                 pool: Mutex::new(Vec::new()),
                 last_len: AtomicUsize::new(16 * 1024),
+                large_since_trim: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Whether a scrape larger than 1 MiB was encoded since the last call (which clears it):
+    /// the server then hands the C allocator's free memory back ([`crate::release_free_memory`]).
+    pub(crate) fn take_large_scrape(&self) -> bool {
+        self.inner.large_since_trim.swap(false, Ordering::Relaxed)
     }
 
     /// The registry.
@@ -129,6 +138,8 @@ impl Exposition {
             if pool.len() < POOLED {
                 pool.push((snapshot, encoder));
             }
+        } else {
+            inner.large_since_trim.store(true, Ordering::Relaxed);
         }
         EncodeReport {
             dropped_series: stats.dropped(),

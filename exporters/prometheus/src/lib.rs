@@ -50,6 +50,8 @@
 //!   scrape whose credentials are cached.
 //! - **Connections**: request headers must arrive within [`HEADER_READ_TIMEOUT`] (60 s) of
 //!   the connection being ready for a request, which also closes idle keep-alive connections.
+//! - **Memory**: a scrape larger than 1 MiB does not keep its families in the buffer pool,
+//!   and the server hands glibc's free pages back after it ([`release_free_memory`]).
 //! - **Process life**: [`run_until_stopped`] bounds the exit after SIGTERM whatever a
 //!   collector is blocked in, and [`exit_with`] writes a start-up failure as one log line in
 //!   the configured format, without backtrace.
