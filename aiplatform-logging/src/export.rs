@@ -78,7 +78,9 @@ use crate::output::Format;
 ///
 /// Runs on the application thread, inside the `tracing` call: keep it fast, never block, and
 /// do not log from it. `out` is empty; append the record's bytes to it (its capacity is
-/// reused from event to event).
+/// reused from event to event). Leaving it empty leaves the event out of this output (not
+/// counted as dropped): an exporter's own threads can keep their events from coming back to
+/// it that way.
 pub trait EventEncoder: Send + Sync + 'static {
     /// Appends the encoded `event` to `out`.
     fn encode(&self, event: &LogEvent<'_>, out: &mut Vec<u8>);

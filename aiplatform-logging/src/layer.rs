@@ -168,7 +168,10 @@ impl LogLayer {
             for (encoder, sink) in &sh.custom {
                 out.clear();
                 encoder.encode(&event, out);
-                sink.send(out);
+                // An encoder that writes nothing leaves the event out of its output.
+                if !out.is_empty() {
+                    sink.send(out);
+                }
             }
         }
         sh.metrics.events.inc();

@@ -508,3 +508,27 @@ fn a_custom_encoder_sees_the_event_redacted_with_its_spans() {
         "{rec}"
     );
 }
+
+#[test]
+fn an_encoder_that_writes_nothing_leaves_the_event_out() {
+    let (s, layer, guard) = Setup::start(
+        |_, _| ExportOutcome::Delivered,
+        |c| {
+            c.encoder(|e: &LogEvent<'_>, out: &mut Vec<u8>| {
+                if !e.message().starts_with("skip") {
+                    out.extend_from_slice(e.message().as_bytes());
+                }
+            })
+        },
+        |o| o,
+    );
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info!("keep 1");
+        tracing::info!("skip me");
+        tracing::info!("keep 2");
+    });
+    assert!(guard.flush(Duration::from_secs(5)));
+    let all: Vec<String> = s.calls().iter().flat_map(|c| c.records.clone()).collect();
+    assert_eq!(all, ["keep 1", "keep 2"]);
+    assert_eq!(s.dropped("queue_full"), 0.0);
+}

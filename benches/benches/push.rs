@@ -3,9 +3,11 @@
 //!
 //! `cargo bench -p aiplatform-benches --bench push -- --warm-up-time 1 --measurement-time 5`
 //!
-//! `push_cycle/<encoder>/<series>` times one warm cycle; a peer exporting the same registry
-//! (the OpenTelemetry SDK, say) goes in the same group as another `<encoder>`, built from
-//! [`series_registry`]'s description. `record_while_pushing/<op>/<idle|pushing>` times hot-path
+//! `push_cycle/<encoder>/<series>` times one warm cycle; the OpenTelemetry SDK exporting the
+//! same series (`otel_sdk_*`: its meter provider with a periodic reader, an in-memory exporter
+//! that does what `opentelemetry-otlp` does with each export: `opentelemetry-proto`'s
+//! conversion, prost encoding, gzip at the same level as ours) is in the same group, timed
+//! from `force_flush` to the compressed body. `record_while_pushing/<op>/<idle|pushing>` times hot-path
 //! operations with no pipeline, with the registry scraped every 50 ms (a thread encoding it),
 //! and with a pipeline pushing its 10k series every 50 ms on its own thread.
 
@@ -87,7 +89,193 @@ fn run_cycles<E: Encoder>(
     group.finish();
 }
 
+fn otlp_encoder() -> aiplatform_otlp::MetricsEncoder {
+    aiplatform_otlp::Otlp::from_vars([("OTEL_SERVICE_NAME", "bench")])
+        .encoder()
+        .unwrap()
+}
+
+/// The OpenTelemetry SDK's side of the OTLP push cycle.
+mod otel_sdk {
+    use std::io::Write as _;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use opentelemetry::KeyValue;
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::metrics::data::ResourceMetrics;
+    use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+    use opentelemetry_sdk::metrics::{
+        Instrument, PeriodicReader, SdkMeterProvider, Stream, Temporality,
+    };
+    use prost::Message as _;
+
+    /// Keeps the last export as `opentelemetry-otlp` would send it: converted to the OTLP
+    /// protobuf types, encoded, gzip-compressed (level 3, as ours).
+    /// The last export: encoded body, compressed body, data points.
+    #[derive(Default)]
+    pub struct Last {
+        pub body: Vec<u8>,
+        pub compressed: Vec<u8>,
+        pub points: usize,
+    }
+
+    #[derive(Clone, Default)]
+    pub struct Encoding {
+        pub last: Arc<Mutex<Last>>,
+        pub gzip: bool,
+    }
+
+    impl PushMetricExporter for Encoding {
+        async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+            let request = ExportMetricsServiceRequest::from(metrics);
+            let points = request
+                .resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .flat_map(|s| &s.metrics)
+                .map(|m| {
+                    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+                    match &m.data {
+                        Some(Data::Sum(s)) => s.data_points.len(),
+                        Some(Data::Histogram(h)) => h.data_points.len(),
+                        Some(Data::Gauge(g)) => g.data_points.len(),
+                        _ => 0,
+                    }
+                })
+                .sum();
+            let mut last = self.last.lock().unwrap();
+            let Last {
+                body,
+                compressed,
+                points: n,
+            } = &mut *last;
+            body.clear();
+            request.encode(body).unwrap();
+            compressed.clear();
+            if self.gzip {
+                let mut enc = flate2::write::GzEncoder::new(
+                    std::mem::take(compressed),
+                    flate2::Compression::new(3),
+                );
+                enc.write_all(body).unwrap();
+                *compressed = enc.finish().unwrap();
+            }
+            *n = points;
+            Ok(())
+        }
+
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+
+        fn temporality(&self) -> Temporality {
+            Temporality::Cumulative
+        }
+    }
+
+    /// The bench registry's series in the SDK: the same names, labels, values and buckets.
+    pub fn provider(n: usize, exporter: Encoding) -> SdkMeterProvider {
+        let reader = PeriodicReader::builder(exporter)
+            .with_interval(Duration::from_secs(3600))
+            .build();
+        let provider = SdkMeterProvider::builder()
+            .with_resource(
+                Resource::builder()
+                    .with_service_name("bench")
+                    .with_attribute(KeyValue::new("env", "bench"))
+                    .build(),
+            )
+            .with_reader(reader)
+            .with_view(move |_: &Instrument| {
+                Stream::builder().with_cardinality_limit(n + 1).build().ok()
+            })
+            .build();
+        let meter = provider.meter("bench");
+        let requests = meter
+            .u64_counter("requests")
+            .with_description("Requests.")
+            .build();
+        let latency = meter
+            .f64_histogram("latency_seconds")
+            .with_description("Latency.")
+            .with_unit("s")
+            .with_boundaries(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+            .build();
+        for i in 0..n {
+            if i % 10 == 0 {
+                latency.record(
+                    (i % 100) as f64 / 50.0,
+                    &[KeyValue::new("route", format!("/r{i}"))],
+                );
+            } else {
+                requests.add(
+                    i as u64,
+                    &[
+                        KeyValue::new("route", format!("/r{i}")),
+                        KeyValue::new("status", "200"),
+                    ],
+                );
+            }
+        }
+        provider
+    }
+}
+
+fn otel_sdk_cycles(c: &mut Criterion, name: &str, gzip: bool) {
+    let mut group = c.benchmark_group("push_cycle");
+    group.sample_size(10);
+    for n in [10_000usize, 100_000] {
+        let exporter = otel_sdk::Encoding {
+            gzip,
+            ..Default::default()
+        };
+        let provider = otel_sdk::provider(n, exporter.clone());
+        for _ in 0..2 {
+            provider.force_flush().unwrap();
+        }
+        assert_eq!(
+            exporter.last.lock().unwrap().points,
+            n,
+            "every series exported once"
+        );
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.iter(|| {
+                provider.force_flush().unwrap();
+                black_box(exporter.last.lock().unwrap().compressed.len())
+            })
+        });
+        provider.shutdown().unwrap();
+    }
+    group.finish();
+}
+
 fn push_cycle(c: &mut Criterion) {
+    run_cycles(
+        c,
+        "otlp_gzip",
+        otlp_encoder,
+        Temporality::Cumulative,
+        Compression::Gzip,
+    );
+    otel_sdk_cycles(c, "otel_sdk_gzip", true);
+    run_cycles(
+        c,
+        "otlp_uncompressed",
+        otlp_encoder,
+        Temporality::Cumulative,
+        Compression::None,
+    );
+    otel_sdk_cycles(c, "otel_sdk_uncompressed", false);
     let rw = || RemoteWrite::new("http://127.0.0.1:1/").encoder();
     run_cycles(
         c,

@@ -1,12 +1,14 @@
-//! Memory of a remote-write pipeline whose receiver is down: RSS over a few minutes of failed
-//! pushes of many series, beside the queue's bound.
+//! Memory of a remote-write (or OTLP) pipeline whose receiver is down: RSS over a few minutes
+//! of failed pushes of many series, beside the queue's bound.
 //!
-//! `cargo run --release -p aiplatform-benches --example push_memory -- [series] [seconds] [queue MiB] [interval ms]`
-//! (defaults: 100000 series, 180 s, 64 MiB, 1000 ms). Prints one line every 10 s.
+//! `cargo run --release -p aiplatform-benches --example push_memory -- [series] [seconds] [queue MiB] [interval ms] [otlp]`
+//! (defaults: 100000 series, 180 s, 64 MiB, 1000 ms, remote write; a fifth argument `1`
+//! pushes OTLP/HTTP with gzip instead). Prints one line every 10 s.
 
 use std::time::{Duration, Instant};
 
 use aiplatform_metrics::{Buckets, Opts, Registry, Value};
+use aiplatform_push::{Encoder, Pipeline, PipelineBuilder, Transport};
 use aiplatform_remote_write::RemoteWrite;
 
 fn rss_mib() -> f64 {
@@ -30,6 +32,19 @@ fn gauge(r: &Registry, family: &str) -> f64 {
             _ => 0.0,
         })
         .sum()
+}
+
+/// Starts a pipeline pushing every `interval`, its queue bounded at `queue_mib`.
+fn start_pipeline<E: Encoder, T: Transport>(
+    b: PipelineBuilder<E, T>,
+    interval: Duration,
+    queue_mib: u64,
+) -> Pipeline {
+    b.interval(interval)
+        .jitter(false)
+        .queue_max_bytes(queue_mib * 1024 * 1024)
+        .build()
+        .unwrap()
 }
 
 fn main() {
@@ -74,16 +89,23 @@ fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let pipeline = RemoteWrite::new(format!("http://127.0.0.1:{port}/api/v1/write"))
-        .pipeline(&r)
-        .unwrap()
-        .interval(interval)
-        .jitter(false)
-        .queue_max_bytes(queue_mib * 1024 * 1024)
-        .build()
-        .unwrap();
+    let otlp = args.get(4) == Some(&1);
+    let pipeline = if otlp {
+        let otlp = aiplatform_otlp::Otlp::from_vars([
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            ),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        ]);
+        start_pipeline(otlp.metrics(&r).unwrap().unwrap(), interval, queue_mib)
+    } else {
+        let rw = RemoteWrite::new(format!("http://127.0.0.1:{port}/api/v1/write"));
+        start_pipeline(rw.pipeline(&r).unwrap(), interval, queue_mib)
+    };
     println!(
-        "series={series} queue_bound={queue_mib} MiB interval={interval:?}; RSS with the registry alone: {base:.1} MiB"
+        "backend={} series={series} queue_bound={queue_mib} MiB interval={interval:?}; RSS with the registry alone: {base:.1} MiB",
+        pipeline.backend()
     );
     println!(
         "{:>6} {:>10} {:>12} {:>12} {:>12} {:>16}",

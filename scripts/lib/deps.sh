@@ -53,10 +53,16 @@ ensure_test_deps() {
         echo "installing Python package prometheus_client"
         python3 -m pip install --quiet --disable-pip-version-check prometheus_client
     fi
+    # The OTLP exporter's tests decode what they capture with the reference Python classes.
+    if ! python3 -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2' >/dev/null 2>&1; then
+        echo "installing Python package opentelemetry-proto"
+        python3 -m pip install --quiet --disable-pip-version-check opentelemetry-proto
+    fi
     ensure_elk_validators
     echo "promtool: $(promtool --version 2>&1 | head -1)"
     echo "amtool: $(amtool --version 2>&1 | head -1)"
     echo "prometheus_client: $(python3 -c 'import importlib.metadata as m; print(m.version("prometheus_client"))')"
+    echo "opentelemetry-proto: $(python3 -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 }
 
 as_root() {

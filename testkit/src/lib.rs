@@ -20,6 +20,7 @@
 
 #![deny(missing_docs)]
 
+pub mod alloc;
 mod buf;
 mod exporter;
 pub mod host;

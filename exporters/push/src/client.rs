@@ -6,6 +6,8 @@
 //! It is the same hyper that serves the scrape endpoint, so the workspace carries one HTTP
 //! stack. [`HttpClient::send`] takes and returns whole bodies (`Bytes`), the shape the
 //! OpenTelemetry exporters' `HttpClient` trait has, so an OTLP backend can reuse it.
+//! [`HttpClient::new_http2`] speaks HTTP/2 only, for gRPC receivers; response trailers (where
+//! gRPC puts its status) come back as [`Trailers`] in the response's extensions.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -156,6 +158,11 @@ pub enum SendError {
     Io(String),
 }
 
+/// The trailers of a response, when it had any (gRPC's `grpc-status` and `grpc-message`),
+/// in [`Response::extensions`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trailers(pub http::HeaderMap);
+
 /// The HTTP client of every push backend; cheap to clone (a shared pool).
 ///
 /// ```no_run
@@ -188,18 +195,32 @@ impl HttpClient {
     /// A client with these options. Requests must be made inside a tokio runtime (the push
     /// pipeline runs one on its own thread).
     pub fn new(options: &ClientOptions) -> Result<HttpClient, BuildError> {
+        HttpClient::build(options, false)
+    }
+
+    /// A client that speaks HTTP/2 only, as gRPC needs: negotiated by ALPN over TLS, with
+    /// prior knowledge (h2c) over plain TCP. Otherwise like [`HttpClient::new`].
+    pub fn new_http2(options: &ClientOptions) -> Result<HttpClient, BuildError> {
+        HttpClient::build(options, true)
+    }
+
+    fn build(options: &ClientOptions, http2_only: bool) -> Result<HttpClient, BuildError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(options.connect_timeout));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(options.tls.rustls_config()?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+            .https_or_http();
+        let https = if http2_only {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.enable_http1().wrap_connector(http)
+        };
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(2)
+            .http2_only(http2_only)
             .build(https);
         Ok(HttpClient {
             inner,
@@ -235,18 +256,26 @@ impl HttpClient {
             // reused, which is fine for the error pages this is for).
             let mut limited = Limited::new(body, limit);
             let mut buf = Vec::new();
+            let mut trailers = None;
             while let Some(frame) = limited.frame().await {
                 match frame {
-                    Ok(f) => {
-                        if let Some(d) = f.data_ref() {
-                            buf.extend_from_slice(d);
+                    Ok(f) => match f.into_data() {
+                        Ok(d) => buf.extend_from_slice(&d),
+                        Err(f) => {
+                            if let Ok(t) = f.into_trailers() {
+                                trailers = Some(t);
+                            }
                         }
-                    }
+                    },
                     Err(e) if e.is::<http_body_util::LengthLimitError>() => break,
                     Err(e) => return Err(SendError::Io(format!("reading the response: {e}"))),
                 }
             }
-            Ok(Response::from_parts(parts, Bytes::from(buf)))
+            let mut response = Response::from_parts(parts, Bytes::from(buf));
+            if let Some(t) = trailers {
+                response.extensions_mut().insert(Trailers(t));
+            }
+            Ok(response)
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,

@@ -70,12 +70,12 @@ mod transport;
 
 pub use backoff::Backoff;
 pub use batch::{Batch, Concatenated, Encoder, Framing, RecordWriter};
-pub use client::{ClientOptions, HttpClient, SendError, TlsOptions};
+pub use client::{ClientOptions, HttpClient, SendError, TlsOptions, Trailers};
 pub use compress::{Compression, Compressor};
 pub use cycle::Cycle;
 pub use error::{BuildError, CredentialError, FlushError};
 pub use pipeline::{Pipeline, PipelineBuilder};
-pub use secret::{Auth, Secret, SecretSource};
+pub use secret::{Auth, Secret, SecretSource, scrub};
 pub use stats::{DropObserver, DropReason};
 pub use store::{QueuePolicy, SpoolOptions};
 pub use temporality::{

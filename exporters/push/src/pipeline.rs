@@ -596,6 +596,20 @@ impl<T: Transport> SendSide<T> {
                     shared.store.borrow_mut().done(taken);
                     return Finished::Done;
                 }
+                Outcome::PartlyDelivered { rejected, detail } => {
+                    let rejected = rejected.min(samples);
+                    shared
+                        .stats
+                        .sent(samples - rejected, taken.batch.body().len() as u64, took);
+                    if rejected > 0 {
+                        *shared.last_error.borrow_mut() = Some(self.clean(&detail));
+                        shared.stats.dropped(DropReason::Rejected, rejected);
+                        self.log_partial(shared, &detail, rejected);
+                    }
+                    self.failures_in_a_row = 0;
+                    shared.store.borrow_mut().done(taken);
+                    return Finished::Done;
+                }
                 Outcome::TooLarge { detail } => {
                     shared.stats.failed(Failure::Status(413), took);
                     match split(&taken.batch, &*self.framing) {
@@ -714,23 +728,43 @@ impl<T: Transport> SendSide<T> {
         scrub(detail, &self.secrets)
     }
 
-    fn log_reject(&mut self, shared: &Shared, failure: Failure, detail: &str, samples: u64) {
+    /// Whether a refusal may be logged now (at most one line every `REJECT_LOG_EVERY`):
+    /// `Some(refusals not logged since the last line)`, or `None` after counting this one.
+    fn reject_log_due(&mut self) -> Option<u64> {
         let due = self
             .last_reject_log
             .is_none_or(|t| t.elapsed() >= REJECT_LOG_EVERY);
         if due {
+            self.last_reject_log = Some(Instant::now());
+            Some(std::mem::take(&mut self.rejects_unlogged))
+        } else {
+            self.rejects_unlogged += 1;
+            None
+        }
+    }
+
+    fn log_partial(&mut self, shared: &Shared, detail: &str, rejected: u64) {
+        if let Some(unlogged) = self.reject_log_due() {
+            tracing::warn!(
+                backend = %shared.backend,
+                rejected_samples = rejected,
+                detail = %self.clean(detail),
+                also_rejected_since_last_log = unlogged,
+                "push: the receiver took a batch but discarded some of its samples"
+            );
+        }
+    }
+
+    fn log_reject(&mut self, shared: &Shared, failure: Failure, detail: &str, samples: u64) {
+        if let Some(unlogged) = self.reject_log_due() {
             tracing::warn!(
                 backend = %shared.backend,
                 reason = failure.label(),
                 samples,
                 detail = %self.clean(detail),
-                also_rejected_since_last_log = self.rejects_unlogged,
+                also_rejected_since_last_log = unlogged,
                 "push: the receiver rejected a batch; dropped, not retried"
             );
-            self.last_reject_log = Some(Instant::now());
-            self.rejects_unlogged = 0;
-        } else {
-            self.rejects_unlogged += 1;
         }
     }
 }

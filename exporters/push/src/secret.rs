@@ -294,7 +294,7 @@ fn sensitive(value: &str, header: &str) -> Result<HeaderValue, CredentialError> 
 }
 
 /// Replaces every occurrence of a secret in `text` with `[redacted]`.
-pub(crate) fn scrub(text: &str, secrets: &[Secret]) -> String {
+pub fn scrub(text: &str, secrets: &[Secret]) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         if out.contains(s.expose()) {

@@ -59,6 +59,14 @@ impl Failure {
 pub enum Outcome {
     /// The receiver took it.
     Delivered,
+    /// The receiver took it but says it discarded `rejected` samples (OTLP's partial
+    /// success): counted as dropped (`rejected`) and logged like a rejected batch, not resent.
+    PartlyDelivered {
+        /// Samples (data points) the receiver discarded.
+        rejected: u64,
+        /// What to log (credentials already scrubbed).
+        detail: String,
+    },
     /// Worth trying again: after `after` if the receiver said so (`Retry-After`), else after
     /// the backoff.
     Retry {

@@ -12,15 +12,21 @@
 //! - with `--fault-injection`, `PUT /admin/faults` to fail a share of requests with 503, for
 //!   exercising the error-ratio alert and dashboards;
 //! - the same metrics pushed with Prometheus remote write when `--remote-write-url` is set;
-//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set.
+//! - metrics and request logs sent to New Relic when `NEW_RELIC_LICENSE_KEY` is set;
+//! - metrics and logs sent to Datadog when `DD_AGENT_HOST`, `DD_DOGSTATSD_URL` or `DD_API_KEY`
+//!   is set;
+//! - metrics, one span per request and the logs sent over OTLP when the standard
+//!   `OTEL_EXPORTER_OTLP_*` variables are set.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
 
 mod connections;
+mod datadog;
 mod faults;
 mod metrics;
 mod newrelic;
+mod otlp;
 mod push;
 mod routes;
 mod serve;
@@ -31,6 +37,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tracing_subscriber::prelude::*;
 
 /// The AI Platform example API.
 #[derive(Debug, Parser)]
@@ -76,50 +83,55 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return aiplatform_prometheus::exit_with(Err(e)),
     };
-    // A start-up failure is written as one line in the configured log format (no
-    // multi-line chain, no backtrace), while the log guard is still alive.
+    // A failure is written as one line in the configured log format (no multi-line chain, no
+    // backtrace) while the log guard, which `run` leaves here, is still alive.
     aiplatform_prometheus::run_until_stopped(runtime, async move {
-        let registry = aiplatform_metrics::Registry::new();
-        let (_logs, nr) = match init_logging(&cli, &registry) {
-            Ok(started) => started,
-            Err(e) => return aiplatform_prometheus::exit_with(Err(e)),
-        };
-        aiplatform_prometheus::exit_with(run(cli, registry, nr).await)
+        let mut logs = None;
+        let result = run(cli, &mut logs).await;
+        aiplatform_prometheus::exit_with(result)
     })
 }
 
-/// Logging as the flags ask, with New Relic's log output when its key is set; the New Relic
-/// settings are returned for the metrics.
-fn init_logging(
-    cli: &Cli,
-    registry: &aiplatform_metrics::Registry,
-) -> anyhow::Result<(
-    aiplatform_logging::LogGuard,
-    Option<aiplatform_newrelic::NewRelic>,
-)> {
+async fn run(cli: Cli, logs: &mut Option<aiplatform_logging::LogGuard>) -> anyhow::Result<()> {
+    let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
     let nr = newrelic::from_env()?;
-    let logs = aiplatform_logging::builder()
+    let dd = datadog::from_env()?;
+    let telemetry = otlp::Telemetry::from_env();
+    let mut logging = aiplatform_logging::builder()
         .service_name("aiplatform-api")
         .service_version(env!("CARGO_PKG_VERSION"))
         .filter(cli.log_level.clone())
         .registry(registry.clone())
         .output(aiplatform_logging::Output::stdout(format))
         .logstash_from_env("AIPLATFORM_LOGSTASH_ADDR");
-    let guard = newrelic::with_log_output(logs, nr.as_ref())?
-        .init()
+    logging = newrelic::with_log_output(logging, nr.as_ref())?;
+    if let Some(output) = datadog::logs_output(dd.as_ref())? {
+        logging = logging.output(output);
+    }
+    if let Some(output) = telemetry.log_output()? {
+        logging = logging.output(output);
+    }
+    let filter = logging.env_filter().context("--log-level")?;
+    let (log_layer, guard) = logging
+        .build()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
-    Ok((guard, nr))
-}
+    let (span_layer, traces) = telemetry.span_layer()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(span_layer)
+        .with(log_layer)
+        .try_init()
+        .context("installing the tracing subscriber")?;
+    *logs = Some(guard);
 
-async fn run(
-    cli: Cli,
-    registry: aiplatform_metrics::Registry,
-    nr: Option<aiplatform_newrelic::NewRelic>,
-) -> anyhow::Result<()> {
-    let metrics = metrics::AppMetrics::register(&registry).context("registering metrics")?;
+    let metrics = metrics::AppMetrics::register(&registry)
+        .context("registering metrics")?
+        .with_request_spans(traces.is_some());
     let pusher = cli.remote_write.start(&registry)?;
     let nr_metrics = newrelic::start_metrics(nr.as_ref(), &registry)?;
+    let dd_metrics = datadog::start_metrics(dd.as_ref(), &registry)?;
+    let otlp_metrics = telemetry.start_metrics(&registry)?;
     let faults = cli.fault_injection.then(faults::Faults::default);
     if faults.is_some() {
         tracing::warn!("fault injection enabled: PUT /admin/faults can make requests fail");
@@ -142,16 +154,11 @@ async fn run(
     });
     serve::serve(listener, app, cli.idle_timeout, shutdown()).await;
     trim.abort();
-    if let Some(pusher) = pusher {
-        // The last values go out before the process ends.
-        if let Err(e) = pusher
-            .shutdown_async(std::time::Duration::from_secs(5))
-            .await
-        {
-            tracing::warn!(error = %e, "remote write: not everything was pushed at shutdown");
-        }
-    }
-    newrelic::stop(nr_metrics).await;
+    // The last values go out before the process ends.
+    push::shutdown("remote write", pusher).await;
+    push::shutdown("New Relic", nr_metrics).await;
+    push::shutdown("Datadog", dd_metrics).await;
+    push::shutdown("OTLP metrics", otlp_metrics).await;
     tracing::info!("aiplatform-api stopped");
     Ok(())
 }

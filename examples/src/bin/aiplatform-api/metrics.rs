@@ -9,6 +9,7 @@ use aiplatform_metrics::{
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument as _;
 
 /// Everything the handlers record, registered once.
 #[derive(Clone)]
@@ -20,6 +21,9 @@ pub struct AppMetrics {
     pub accuracy: Gauge,
     pub training_rounds: Counter,
     pub quantum_optimizations: Counter,
+    /// Whether each request gets a span (only when spans are exported: span fields would
+    /// otherwise only add labels to the request log line).
+    pub request_spans: bool,
 }
 
 impl AppMetrics {
@@ -58,7 +62,14 @@ impl AppMetrics {
                 "aiplatform_quantum_optimizations_total",
                 "Quantum optimisation jobs run.",
             )?,
+            request_spans: false,
         })
+    }
+
+    /// Gives every request a span (see [`AppMetrics::request_spans`]).
+    pub fn with_request_spans(mut self, on: bool) -> Self {
+        self.request_spans = on;
+        self
     }
 }
 
@@ -82,9 +93,25 @@ pub async fn track(State(metrics): State<AppMetrics>, req: Request, next: Next) 
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let url = format!("http://{host}{}", req.uri());
-    let response = next.run(req).await;
+    // One span per request when OTLP traces are on; the request log line is written inside
+    // it, so it carries the span's trace id.
+    let span = if metrics.request_spans {
+        tracing::info_span!(
+            "request",
+            otel.name = %format_args!("{method} {endpoint}"),
+            otel.kind = "server",
+            http.request.method = %method,
+            http.route = %endpoint,
+            http.response.status_code = tracing::field::Empty,
+        )
+    } else {
+        tracing::Span::none()
+    };
+    let response = next.run(req).instrument(span.clone()).await;
+    let _entered = span.enter();
     let elapsed = start.elapsed();
     let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
     let mut code = itoa::Buffer::new();
     metrics.requests.apply(
         &[

@@ -1,8 +1,6 @@
 //! Sending the API's metrics and request logs to New Relic when a key is set, configured by
 //! the variables New Relic's agents read (`NEW_RELIC_LICENSE_KEY`, `NEW_RELIC_REGION`, ...).
 
-use std::time::Duration;
-
 use aiplatform_logging::LogBuilder;
 use aiplatform_metrics::Registry;
 use aiplatform_newrelic::NewRelic;
@@ -48,13 +46,4 @@ pub fn start_metrics(
     let endpoint = nr.metric_endpoint().unwrap_or_default();
     tracing::info!(%endpoint, "sending metrics and logs to New Relic");
     Ok(Some(pipeline))
-}
-
-/// Pushes what is left before the process ends.
-pub async fn stop(pipeline: Option<Pipeline>) {
-    if let Some(p) = pipeline
-        && let Err(e) = p.shutdown_async(Duration::from_secs(5)).await
-    {
-        tracing::warn!(error = %e, "New Relic: not every metric was sent at shutdown");
-    }
 }

@@ -96,3 +96,12 @@ impl RemoteWriteArgs {
         Ok(Some(pipeline))
     }
 }
+
+/// Pushes the last values before the process ends.
+pub async fn shutdown(name: &str, pipeline: Option<Pipeline>) {
+    if let Some(pipeline) = pipeline
+        && let Err(e) = pipeline.shutdown_async(Duration::from_secs(5)).await
+    {
+        tracing::warn!(error = %e, "{name}: not everything was pushed at shutdown");
+    }
+}

@@ -1,0 +1,191 @@
+//! Small text rules every Datadog encoder shares: tag values that cannot break a DogStatsD line
+//! or a comma-separated tag list, numbers as the DogStatsD parser and the OpenMetrics check
+//! write them.
+
+/// Appends `value` with `,` `|` `#` and line breaks replaced by `_`: a `,` would split the tag
+/// in two, a `|` would start a new DogStatsD field, a line break a new metric. Datadog itself
+/// turns every character outside its tag alphabet into `_`, so nothing is lost that the
+/// backend would keep.
+pub(crate) fn push_tag_value(out: &mut Vec<u8>, value: &str) {
+    let bytes = value.as_bytes();
+    if !bytes.iter().any(|&b| breaks_tag(b)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.extend(bytes.iter().map(|&b| if breaks_tag(b) { b'_' } else { b }));
+}
+
+#[inline]
+fn breaks_tag(b: u8) -> bool {
+    matches!(b, b',' | b'|' | b'#' | b'\n' | b'\r')
+}
+
+/// Appends `key:value` (or the bare value when `key` is empty), sanitized.
+pub(crate) fn push_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+    if !key.is_empty() {
+        push_tag_value(out, key);
+        out.push(b':');
+    }
+    push_tag_value(out, value);
+}
+
+/// Splits a `DD_TAGS` value: tags separated by commas or whitespace, empty ones skipped.
+pub(crate) fn split_tags(list: &str) -> impl Iterator<Item = &str> {
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+}
+
+/// The key of a `key:value` tag (the part before the first colon), or the whole bare tag.
+pub(crate) fn tag_key(tag: &str) -> &str {
+    tag.split_once(':').map_or(tag, |(k, _)| k)
+}
+
+/// Appends `v` the way DogStatsD clients write values: an integer when it is one (within the
+/// range where every integer is exact), else the shortest decimal that reads back as `v`,
+/// never in exponent notation. `v` must be finite.
+pub(crate) fn push_value(out: &mut Vec<u8>, v: f64) {
+    debug_assert!(v.is_finite());
+    if v == v.trunc() && v.abs() < 9.2e18 {
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        return;
+    }
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(v);
+    if s.contains('e') {
+        // Rust's Display writes the same shortest digits without an exponent.
+        out.extend_from_slice(v.to_string().as_bytes());
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Appends `v` as Python's `str(float)` writes it, which is how Datadog's OpenMetrics check
+/// writes the `upper_bound` and `quantile` tags (`0.005`, `1.0`, `10.0`, `1e-05`, `1e+16`,
+/// `inf`; zero as `0`), so dashboards built on the check find the same tag values.
+pub(crate) fn push_python_float(out: &mut Vec<u8>, v: f64) {
+    if v == 0.0 {
+        // The check canonicalizes with `float(label) or 0`.
+        out.push(b'0');
+        return;
+    }
+    if v.is_nan() {
+        out.extend_from_slice(b"nan");
+        return;
+    }
+    if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
+        return;
+    }
+    // Shortest round-trip digits and the decimal exponent of the first one.
+    let sci = format!("{:e}", v.abs());
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    let exp: i32 = exp.parse().expect("an integer exponent");
+    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+            out.extend_from_slice(&digits);
+        } else {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.extend_from_slice(&digits);
+                out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&digits[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&digits[int_len..]);
+            }
+        }
+    } else {
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let abs = exp.unsigned_abs();
+        if abs < 10 {
+            out.push(b'0');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(abs).as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn python_float_repr() {
+        // Checked against CPython 3: `str(float(x) or 0)`.
+        for (v, want) in [
+            (0.005, "0.005"),
+            (0.25, "0.25"),
+            (1.0, "1.0"),
+            (10.0, "10.0"),
+            (2.5, "2.5"),
+            (1e6, "1000000.0"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (2.5e-7, "2.5e-07"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.2345678901234568e17, "1.2345678901234568e+17"),
+            (123.456, "123.456"),
+            (-0.5, "-0.5"),
+            (0.0, "0"),
+            (-0.0, "0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (1e100, "1e+100"),
+            (5e-324, "5e-324"),
+        ] {
+            assert_eq!(s(|o| push_python_float(o, v)), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn values_never_use_exponents() {
+        for (v, want) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (42.0, "42"),
+            (-3.0, "-3"),
+            (0.5, "0.5"),
+            (1e-7, "0.0000001"),
+            (1e20, "100000000000000000000"),
+            (123456.789, "123456.789"),
+            (9007199254740993.0, "9007199254740992"),
+        ] {
+            assert_eq!(s(|o| push_value(o, v)), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn tag_values_cannot_break_the_line() {
+        assert_eq!(
+            s(|o| push_tag(o, "path", "/a,b|c#d\ne\rf:g")),
+            "path:/a_b_c_d_e_f:g"
+        );
+        assert_eq!(s(|o| push_tag(o, "", "bare")), "bare");
+        assert_eq!(
+            split_tags("a:1, b:2  c,,d ").collect::<Vec<_>>(),
+            ["a:1", "b:2", "c", "d"]
+        );
+        assert_eq!(tag_key("env:prod:x"), "env");
+        assert_eq!(tag_key("bare"), "bare");
+    }
+}
