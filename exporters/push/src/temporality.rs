@@ -859,7 +859,7 @@ mod tests {
         let m = members.clone();
         r.register_collector(move |out: &mut Vec<MetricFamily>| {
             let mut f = MetricFamily::builder(MetricKind::Counter, "src_total", "S.")
-                .labels(&["k"])
+                .label_names(&["k"])
                 .build()
                 .unwrap();
             for (k, v) in m.lock().unwrap().iter() {
