@@ -228,3 +228,32 @@ fn infiniband_as_node_exporter_1_5_0() {
 fn mountstats_as_node_exporter_1_5_0() {
     check("mountstats", defaults, Compat::Debian12, "-debian12");
 }
+
+/// node_exporter 1.11 and 1.12 added these three, on by default; 1.5.0 lacks them, so the
+/// `debian12` profile leaves them off.
+#[test]
+fn newer_defaults_are_upstream_only() {
+    for name in ["bcachefs", "dmmultipath", "kernel_hung"] {
+        let spec = COLLECTORS.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(
+            (spec.default, spec.since_debian12),
+            (aiplatform_prometheus::DefaultState::Enabled, true),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn bcachefs() {
+    check("bcachefs", defaults, Compat::Upstream, "");
+}
+
+#[test]
+fn dmmultipath() {
+    check("dmmultipath", defaults, Compat::Upstream, "");
+}
+
+#[test]
+fn kernel_hung() {
+    check("kernel_hung", defaults, Compat::Upstream, "");
+}
