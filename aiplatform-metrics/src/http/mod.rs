@@ -81,8 +81,16 @@ impl std::fmt::Debug for Recorder {
 }
 
 /// The label value for a request method: the standard methods as themselves, anything else
-/// as `OTHER`, so clients cannot grow the label's cardinality.
-pub(crate) fn method_label(method: &http::Method) -> &'static str {
+/// as `OTHER`, so clients cannot grow the label's cardinality. For handlers that label their
+/// own metrics by method.
+///
+/// ```
+/// use aiplatform_metrics::http::method_label;
+/// assert_eq!(method_label(&http::Method::GET), "GET");
+/// let invented = http::Method::from_bytes(b"BREW").unwrap();
+/// assert_eq!(method_label(&invented), "OTHER");
+/// ```
+pub fn method_label(method: &http::Method) -> &'static str {
     match *method {
         http::Method::GET => "GET",
         http::Method::POST => "POST",

@@ -22,6 +22,12 @@ use crate::response::{self, Response, accepts_gzip, header_str};
 /// Snapshots and encoders kept for reuse; more concurrent scrapes still work, they allocate.
 const POOLED: usize = 4;
 
+/// A scrape whose body was larger than this does not return its snapshot and encoder to the
+/// pool: a pooled snapshot keeps the scrape's families (a 6 MB textfile's series) until it is
+/// reused, which left four scrapes' worth resident for as long as the process ran after a
+/// burst of large scrapes. Usual scrapes (tens of KiB) still reuse theirs.
+const POOLED_BODY_LIMIT: usize = 1 << 20;
+
 /// A registry prepared to be encoded with per-scrape families, with pooled buffers. Cheap to
 /// clone.
 ///
@@ -52,6 +58,8 @@ struct Inner {
     pool: Mutex<Vec<(Snapshot, Encoder)>>,
     /// Size of the last body, to allocate the next one at once.
     last_len: AtomicUsize,
+    /// Set by a scrape larger than [`POOLED_BODY_LIMIT`], taken by the server's memory trim.
+    large_since_trim: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -95,8 +103,15 @@ impl Exposition {
                 openmetrics,
                 pool: Mutex::new(Vec::new()),
                 last_len: AtomicUsize::new(16 * 1024),
+                large_since_trim: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Whether a scrape larger than 1 MiB was encoded since the last call (which clears it):
+    /// the server then hands the C allocator's free memory back ([`crate::release_free_memory`]).
+    pub(crate) fn take_large_scrape(&self) -> bool {
+        self.inner.large_since_trim.swap(false, Ordering::Relaxed)
     }
 
     /// The registry.
@@ -116,10 +131,15 @@ impl Exposition {
         let pooled = inner.pool.lock().pop();
         let (mut snapshot, mut encoder) = pooled.unwrap_or_default();
         let stats = inner.registry.collect_into_with(&mut snapshot, extra);
+        let start = out.len();
         encoder.encode(&snapshot, format, out);
-        let mut pool = inner.pool.lock();
-        if pool.len() < POOLED {
-            pool.push((snapshot, encoder));
+        if out.len() - start <= POOLED_BODY_LIMIT {
+            let mut pool = inner.pool.lock();
+            if pool.len() < POOLED {
+                pool.push((snapshot, encoder));
+            }
+        } else {
+            inner.large_since_trim.store(true, Ordering::Relaxed);
         }
         EncodeReport {
             dropped_series: stats.dropped(),
