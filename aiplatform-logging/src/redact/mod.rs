@@ -497,6 +497,7 @@ mod tests {
             "password=a b",
             "Authorization: Bearer abc123def456",
             "x://u:p@h",
+            "postgres://password=u:p@h",
             "token=\"a\"",
         ] {
             let once = red.redact(s).into_owned();

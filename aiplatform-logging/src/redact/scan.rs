@@ -291,10 +291,23 @@ impl Scan<'_> {
         if k == i {
             return a;
         }
-        let e = self.run(a, |c| {
-            !matches!(c, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'\\')
-                && !c.is_ascii_whitespace()
-        });
+        // The user info ends at the first path, query or quoting character; a replacement
+        // written by an earlier pass (which may hold `<`, `>` or spaces) is stepped over, so
+        // redacting twice gives what redacting once gave.
+        let mut e = a;
+        while e < s.len() {
+            if self.already_redacted(e) {
+                e += self.repl.len();
+                continue;
+            }
+            let c = s[e];
+            if matches!(c, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'\\')
+                || c.is_ascii_whitespace()
+            {
+                break;
+            }
+            e += 1;
+        }
         let Some(at) = s[a..e].iter().rposition(|&c| c == b'@').map(|p| a + p) else {
             return a;
         };
