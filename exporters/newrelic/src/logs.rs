@@ -1,7 +1,8 @@
 //! The Log API output: `tracing` events, collected and redacted by `aiplatform-logging`, as New
 //! Relic log objects, batched and sent by the logging crate's export thread.
 //!
-//! Each event is encoded once on the application thread ([`LogEncoder`]) into one log object:
+//! Each event, redacted on the application thread, is encoded on the output's own thread
+//! ([`LogEncoder`]) into one log object:
 //!
 //! ```text
 //! {"timestamp":1767322800123,"message":"payment accepted",
@@ -143,7 +144,7 @@ impl Common {
     }
 }
 
-/// Encodes each event as one New Relic log object, on the application thread.
+/// Encodes each event as one New Relic log object, on the log output's own thread.
 ///
 /// | event | log object |
 /// |---|---|

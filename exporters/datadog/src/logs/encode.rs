@@ -1,4 +1,4 @@
-//! One `tracing` event as one Datadog log object, on the application thread.
+//! One `tracing` event as one Datadog log object, on the log output's own thread.
 
 use aiplatform_logging::{EventEncoder, FieldValue, LogEvent};
 use tracing::Level;
