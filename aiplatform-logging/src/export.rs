@@ -110,6 +110,18 @@ where
     }
 }
 
+/// `s` cut to at most `max_bytes` bytes, at a character boundary: the part of a value an
+/// encoder keeps when its receiver limits a value's size (the encoder adds its own marker).
+///
+/// ```
+/// assert_eq!(aiplatform_logging::export::cut_to_bytes("héllo", 2), "h");
+/// assert_eq!(aiplatform_logging::export::cut_to_bytes("héllo", 3), "hé");
+/// assert_eq!(aiplatform_logging::export::cut_to_bytes("hi", 10), "hi");
+/// ```
+pub fn cut_to_bytes(s: &str, max_bytes: usize) -> &str {
+    &s[..s.floor_char_boundary(max_bytes)]
+}
+
 /// Sends batches of records somewhere. Runs on the output's own thread; one call is one
 /// attempt, and the thread decides about retries from the [`ExportOutcome`].
 ///

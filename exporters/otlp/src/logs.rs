@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use aiplatform_logging::{
     EventEncoder, ExportOutcome, FieldValue, LogBatch, LogEvent, LogExporter,
 };
-use aiplatform_push::{Compression, Compressor, Outcome, proto};
+use aiplatform_push::{Compression, Compressor, export_outcome, proto};
 use bytes::Bytes;
 use tracing::Level;
 
@@ -259,24 +259,6 @@ impl LogExporter for OtlpLogExporter {
             },
             Some(outcome) => export_outcome(outcome),
         }
-    }
-}
-
-/// The log output's reading of a push outcome.
-fn export_outcome(o: Outcome) -> ExportOutcome {
-    match o {
-        Outcome::Delivered => ExportOutcome::Delivered,
-        Outcome::PartlyDelivered { rejected, detail } => {
-            ExportOutcome::PartlyRejected { rejected, detail }
-        }
-        Outcome::Retry { after, detail, .. } => ExportOutcome::Retry { after, detail },
-        Outcome::TooLarge { detail } => ExportOutcome::TooLarge { detail },
-        Outcome::Rejected { detail, .. } | Outcome::Stop { detail, .. } => {
-            ExportOutcome::Rejected { detail }
-        }
-        other => ExportOutcome::Rejected {
-            detail: format!("{other:?}"),
-        },
     }
 }
 
