@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests need when it is
 # missing (idempotent), starts the local services they talk to when installed but stopped, then
-# runs formatting, lints, all unit/integration/doc tests, and the loom model checks.
+# runs formatting, lints, every feature combination of the libraries, the documentation with
+# warnings denied, a build on the declared rust-version, all unit/integration/doc tests, and
+# the loom model checks.
 #
 # Usage: scripts/test.sh            (CI runs exactly this, via .ci/run)
 set -euo pipefail
@@ -19,8 +21,27 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
-# The core must also build without its optional features.
-cargo check -p aiplatform-metrics --no-default-features --locked
+
+step "every feature combination of the library crates"
+# Each library that declares features is checked with every subset of them (default features
+# off), so an optional dependency that another feature happens to pull in cannot hide.
+while read -r package features; do
+    echo "cargo check -p $package --lib --no-default-features --features '$features'"
+    cargo check -p "$package" --lib --no-default-features --features "$features" --locked --quiet
+done < <(scripts/lib/feature-combos.py)
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+
+step "build on the declared rust-version"
+# The workspace declares the oldest compiler it supports; build with exactly that one.
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+if rustc --version | grep -Eq "^rustc ${msrv//./\\.}(\.0)? "; then
+    echo "the default toolchain is rust $msrv: the clippy and test steps build on it"
+else
+    rustup toolchain list | grep -q "^$msrv" || rustup toolchain install "$msrv" --profile minimal
+    cargo "+$msrv" check --workspace --all-targets --all-features --locked
+fi
 
 step "cargo test (unit, integration, doc)"
 cargo test --workspace --all-features --locked --no-fail-fast

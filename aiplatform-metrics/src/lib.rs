@@ -39,7 +39,7 @@
 //!
 //! ```
 //! # use aiplatform_metrics::Registry;
-//! use aiplatform_metrics::{Format, negotiate};
+//! use aiplatform_metrics::{ExpositionFormat, negotiate};
 //!
 //! # let registry = Registry::new();
 //! # registry.counter("ml_predictions_total", "Predictions served.").unwrap().inc();
@@ -78,7 +78,9 @@
 //!
 //! # Collectors
 //!
-//! Exporters produce families at collection time with a [`Collector`]; see its docs.
+//! Exporters produce families at collection time with a
+//! [`Collector`](collect::Collector); the [`collect`] module holds it and the rest of what
+//! collectors and exporters build on (family caches, collection statistics).
 //!
 //! # Tuning
 //!
@@ -93,7 +95,7 @@
 
 mod barrier;
 mod cell;
-mod collector;
+pub mod collect;
 mod counter;
 mod desc;
 mod encoding;
@@ -102,7 +104,6 @@ mod error;
 #[cfg(feature = "facade")]
 pub mod facade;
 pub(crate) mod family;
-mod family_cache;
 mod gauge;
 mod histogram;
 #[cfg(feature = "tower")]
@@ -111,7 +112,6 @@ mod labels;
 mod metric;
 mod names;
 mod opts;
-mod prehashed;
 mod registry;
 mod series;
 mod snapshot;
@@ -126,25 +126,21 @@ mod loom_tests;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-pub use collector::{Collector, CollectorId};
 pub use counter::Counter;
 pub use desc::MetricKind;
 pub use encoding::{
-    Encoder, Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate, write_le_value,
+    Encoder, ExpositionFormat, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate,
 };
 pub use error::{BucketsError, LabelCountError, NameError, NameKind, RegistrationError};
 pub use family::{DEFAULT_MAX_SERIES, Family, OVERFLOW_LABEL_VALUE};
-pub use family_cache::{DEFAULT_MAX_CACHED_FAMILIES, FamilyCache};
 pub use gauge::Gauge;
 pub use histogram::buckets::{Buckets, DEFAULT_BUCKETS};
 pub use histogram::{Histogram, HistogramTimer};
-pub use labels::{LabelKey, LabelSet, Labels};
+pub use labels::{LabelKey, LabelSet, LabelValues, NO_LABELS};
 pub use metric::Metric;
 pub use names::Unit;
 pub use opts::Opts;
-pub use prehashed::{Prehashed, PrehashedMap};
-pub use registry::{CollectStats, Registry, RegistryBuilder};
+pub use registry::{Registry, RegistryBuilder};
 pub use snapshot::{
-    ConstLabels, CounterValue, FamilyBuilder, HistogramValue, MetricFamily, Sample, Snapshot,
-    SummaryValue, Value,
+    ConstLabels, CounterValue, HistogramValue, MetricFamily, Sample, Snapshot, SummaryValue, Value,
 };

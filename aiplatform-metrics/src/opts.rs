@@ -22,7 +22,7 @@ use crate::series::Storage;
 ///     .register(
 ///         Opts::histogram("request_duration", "Time to serve a request.", Buckets::default())
 ///             .unit(Unit::SECONDS)
-///             .labels(&["route"])
+///             .label_names(&["route"])
 ///             .max_series(500)
 ///             .expire_after(Duration::from_secs(600)),
 ///     )
@@ -60,7 +60,7 @@ impl<M: Metric> Opts<M> {
     }
 
     /// Declares the label names; every lookup gives one value per name, in this order.
-    pub fn labels<S: AsRef<str>>(mut self, names: &[S]) -> Self {
+    pub fn label_names<S: AsRef<str>>(mut self, names: &[S]) -> Self {
         self.labels = names.iter().map(|n| n.as_ref().to_owned()).collect();
         self
     }
@@ -104,17 +104,17 @@ impl Opts<Counter> {
     /// warns about such names; prefer the default for new metrics.
     ///
     /// ```
-    /// use aiplatform_metrics::{Format, Opts, Registry};
+    /// use aiplatform_metrics::{ExpositionFormat, Opts, Registry, NO_LABELS};
     ///
     /// let registry = Registry::new();
     /// let commits = registry
     ///     .register(Opts::counter("xact_commit", "Commits.").text_name_as_given())
     ///     .unwrap()
-    ///     .with(&[] as &[&str]);
+    ///     .with(NO_LABELS);
     /// commits.inc();
     /// let text = |f| String::from_utf8(registry.encode(f)).unwrap();
-    /// assert!(text(Format::Text).contains("\nxact_commit 1\n"));
-    /// assert!(text(Format::OpenMetrics).contains("\nxact_commit_total 1\n"));
+    /// assert!(text(ExpositionFormat::Text).contains("\nxact_commit 1\n"));
+    /// assert!(text(ExpositionFormat::OpenMetrics).contains("\nxact_commit_total 1\n"));
     /// ```
     pub fn text_name_as_given(mut self) -> Self {
         self.text_name_as_given = true;

@@ -6,15 +6,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::collector::{Collector, CollectorId};
+use crate::collect::{CollectStats, Collector, CollectorId};
 use crate::counter::Counter;
 use crate::desc::{Descriptor, MetricKind};
-use crate::encoding::{Encoder, Format};
+use crate::encoding::{Encoder, ExpositionFormat};
 use crate::error::{NameError, NameKind, RegistrationError};
 use crate::family::{Family, FamilyCore};
 use crate::gauge::Gauge;
 use crate::histogram::Histogram;
 use crate::histogram::buckets::Buckets;
+use crate::labels::NO_LABELS;
 use crate::metric::Metric;
 use crate::names::{check_label_name, check_metric_name};
 use crate::opts::Opts;
@@ -27,12 +28,12 @@ use crate::snapshot::{ConstLabels, MetricFamily, Snapshot};
 /// can never write clashing lines.
 ///
 /// ```
-/// use aiplatform_metrics::{Format, Registry};
+/// use aiplatform_metrics::{ExpositionFormat, Registry};
 ///
 /// let registry = Registry::builder().namespace("aiplatform").const_label("env", "prod").build().unwrap();
 /// let predictions = registry.counter("ml_predictions_total", "Predictions served.").unwrap();
 /// predictions.inc();
-/// let text = String::from_utf8(registry.encode(Format::Text)).unwrap();
+/// let text = String::from_utf8(registry.encode(ExpositionFormat::Text)).unwrap();
 /// assert!(text.contains("aiplatform_ml_predictions_total{env=\"prod\"} 1\n"));
 /// assert!(registry.counter("ml_predictions", "again").is_err());
 /// ```
@@ -297,14 +298,12 @@ impl Registry {
 
     /// Registers an unlabeled counter and returns its handle.
     pub fn counter(&self, name: &str, help: &str) -> Result<Counter, RegistrationError> {
-        Ok(self
-            .register(Opts::counter(name, help))?
-            .with(&[] as &[&str]))
+        Ok(self.register(Opts::counter(name, help))?.with(NO_LABELS))
     }
 
     /// Registers an unlabeled gauge and returns its handle.
     pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, RegistrationError> {
-        Ok(self.register(Opts::gauge(name, help))?.with(&[] as &[&str]))
+        Ok(self.register(Opts::gauge(name, help))?.with(NO_LABELS))
     }
 
     /// Registers an unlabeled histogram and returns its handle.
@@ -316,7 +315,7 @@ impl Registry {
     ) -> Result<Histogram, RegistrationError> {
         Ok(self
             .register(Opts::histogram(name, help, buckets))?
-            .with(&[] as &[&str]))
+            .with(NO_LABELS))
     }
 
     /// Registers a labeled counter family.
@@ -324,9 +323,9 @@ impl Registry {
         &self,
         name: &str,
         help: &str,
-        labels: &[&str],
+        label_names: &[&str],
     ) -> Result<Family<Counter>, RegistrationError> {
-        self.register(Opts::counter(name, help).labels(labels))
+        self.register(Opts::counter(name, help).label_names(label_names))
     }
 
     /// Registers a labeled gauge family.
@@ -334,9 +333,9 @@ impl Registry {
         &self,
         name: &str,
         help: &str,
-        labels: &[&str],
+        label_names: &[&str],
     ) -> Result<Family<Gauge>, RegistrationError> {
-        self.register(Opts::gauge(name, help).labels(labels))
+        self.register(Opts::gauge(name, help).label_names(label_names))
     }
 
     /// Registers a labeled histogram family.
@@ -344,10 +343,10 @@ impl Registry {
         &self,
         name: &str,
         help: &str,
-        labels: &[&str],
+        label_names: &[&str],
         buckets: Buckets,
     ) -> Result<Family<Histogram>, RegistrationError> {
-        self.register(Opts::histogram(name, help, buckets).labels(labels))
+        self.register(Opts::histogram(name, help, buckets).label_names(label_names))
     }
 
     /// Adds a collector, called at every collection. Its families get the registry's
@@ -360,12 +359,12 @@ impl Registry {
     /// HTTP-handler metrics (`process_*`, `promhttp_*`) that dashboards expect as they are.
     ///
     /// ```
-    /// use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
+    /// use aiplatform_metrics::{MetricFamily, MetricKind, Registry, NO_LABELS};
     ///
     /// let registry = Registry::builder().namespace("app").build().unwrap();
     /// registry.register_collector_without_namespace(|out: &mut Vec<MetricFamily>| {
     ///     let mut f = MetricFamily::builder(MetricKind::Gauge, "process_open_fds", "Open fds.").build().unwrap();
-    ///     f.push_gauge(&[] as &[&str], 12.0).unwrap();
+    ///     f.push_gauge(NO_LABELS, 12.0).unwrap();
     ///     out.push(f);
     /// });
     /// assert!(registry.collect().family("process_open_fds").is_some());
@@ -429,11 +428,11 @@ impl Registry {
     /// a collector's, but not prefixed with the namespace.
     ///
     /// ```
-    /// use aiplatform_metrics::{MetricFamily, MetricKind, Registry, Snapshot};
+    /// use aiplatform_metrics::{MetricFamily, MetricKind, Registry, Snapshot, NO_LABELS};
     ///
     /// let registry = Registry::new();
     /// let mut up = MetricFamily::builder(MetricKind::Gauge, "target_up", "Target reachable.").build().unwrap();
-    /// up.push_gauge(&[] as &[&str], 1.0).unwrap();
+    /// up.push_gauge(NO_LABELS, 1.0).unwrap();
     /// let mut snapshot = Snapshot::new();
     /// let stats = registry.collect_into_with(&mut snapshot, vec![up]);
     /// assert!(snapshot.family("target_up").is_some());
@@ -553,7 +552,7 @@ impl Registry {
                 if v > 0 {
                     let fam = fam.get_or_insert_with(|| {
                         MetricFamily::builder(MetricKind::Counter, name, help)
-                            .labels(&["metric"])
+                            .label_names(&["metric"])
                             .build()
                             .expect("static self-metric description is valid")
                     });
@@ -580,7 +579,7 @@ impl Registry {
                 "aiplatform_metrics_collect_dropped_series_total",
                 "Series from collectors dropped at collection: repeated label sets, or families clashing with another family's names or the constant labels.",
             )
-            .labels(&["reason"])
+            .label_names(&["reason"])
             .build()
             .expect("static self-metric description is valid");
             f.push_counter(&["conflicting_family"], conflicts as f64)
@@ -593,7 +592,7 @@ impl Registry {
     }
 
     /// Collects and encodes in one go, reusing pooled snapshots and buffers.
-    pub fn encode(&self, format: Format) -> Vec<u8> {
+    pub fn encode(&self, format: ExpositionFormat) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode_into(format, &mut out);
         out
@@ -601,7 +600,7 @@ impl Registry {
 
     /// Collects and appends the exposition to `out`. Concurrent calls each take their own
     /// pooled snapshot, so a slow consumer never blocks another.
-    pub fn encode_into(&self, format: Format, out: &mut Vec<u8>) {
+    pub fn encode_into(&self, format: ExpositionFormat, out: &mut Vec<u8>) {
         let pooled = self.inner.scratch.lock().pop();
         let (mut snapshot, mut encoder) = pooled.unwrap_or_default();
         let _ = self.collect_into(&mut snapshot);
@@ -610,36 +609,6 @@ impl Registry {
         if pool.len() < MAX_POOLED {
             pool.push((snapshot, encoder));
         }
-    }
-}
-
-/// What one collection dropped to keep its output valid: repeated label sets from collectors
-/// (the first wins), and collector families whose names clash with another family's or whose
-/// labels clash with the constant labels. Also counted, across collections, in
-/// `aiplatform_metrics_collect_dropped_series_total{reason}`.
-///
-/// ```
-/// use aiplatform_metrics::{MetricFamily, MetricKind, Registry, Snapshot};
-///
-/// let registry = Registry::new();
-/// let mut f = MetricFamily::builder(MetricKind::Gauge, "temp", "T.").labels(&["room"]).build().unwrap();
-/// f.push_gauge(&["a"], 1.0).unwrap();
-/// f.push_gauge(&["a"], 2.0).unwrap();
-/// let stats = registry.collect_into_with(&mut Snapshot::new(), vec![f]);
-/// assert_eq!((stats.duplicate_series, stats.dropped()), (1, 1));
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CollectStats {
-    /// Series dropped because an earlier series had the same label set.
-    pub duplicate_series: u64,
-    /// Series of families dropped for clashing names or labels.
-    pub conflicting_series: u64,
-}
-
-impl CollectStats {
-    /// Everything dropped.
-    pub fn dropped(&self) -> u64 {
-        self.duplicate_series + self.conflicting_series
     }
 }
 

@@ -3,7 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use aiplatform_metrics::{Buckets, Encoder, Format, Opts, Registry, Snapshot};
+use aiplatform_metrics::{Buckets, Encoder, ExpositionFormat, Opts, Registry, Snapshot};
 
 struct Counting;
 
@@ -49,21 +49,21 @@ fn registry_with(series: usize) -> Registry {
     let requests = registry
         .register(
             Opts::counter("requests_total", "Requests.")
-                .labels(&["route", "code"])
+                .label_names(&["route", "code"])
                 .max_series(series),
         )
         .unwrap();
     let latency = registry
         .register(
             Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                .labels(&["route"])
+                .label_names(&["route"])
                 .max_series(series),
         )
         .unwrap();
     let gauge = registry
         .register(
             Opts::gauge("depth", "Depth.")
-                .labels(&["queue"])
+                .label_names(&["queue"])
                 .max_series(series),
         )
         .unwrap();
@@ -77,7 +77,7 @@ fn registry_with(series: usize) -> Registry {
     registry
 }
 
-fn warm_encode_allocations(series: usize, format: Format) -> u64 {
+fn warm_encode_allocations(series: usize, format: ExpositionFormat) -> u64 {
     let registry = registry_with(series);
     let mut snapshot = Snapshot::new();
     let mut encoder = Encoder::new();
@@ -96,7 +96,7 @@ fn warm_encode_allocations(series: usize, format: Format) -> u64 {
 
 #[test]
 fn warm_collect_and_encode_allocate_nothing() {
-    for format in [Format::Text, Format::OpenMetrics] {
+    for format in [ExpositionFormat::Text, ExpositionFormat::OpenMetrics] {
         assert_eq!(warm_encode_allocations(10, format), 0, "{format:?}");
         assert_eq!(warm_encode_allocations(2_000, format), 0, "{format:?}");
     }
@@ -106,12 +106,12 @@ fn warm_collect_and_encode_allocate_nothing() {
 fn registry_encode_into_reuses_pooled_buffers() {
     let registry = registry_with(1_000);
     let mut out = Vec::new();
-    registry.encode_into(Format::Text, &mut out);
+    registry.encode_into(ExpositionFormat::Text, &mut out);
     out.clear();
-    registry.encode_into(Format::Text, &mut out);
+    registry.encode_into(ExpositionFormat::Text, &mut out);
     let n = allocations(|| {
         out.clear();
-        registry.encode_into(Format::Text, &mut out);
+        registry.encode_into(ExpositionFormat::Text, &mut out);
     });
     assert_eq!(n, 0);
 }

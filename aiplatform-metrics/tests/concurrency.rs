@@ -184,7 +184,7 @@ fn racing_to_create_the_last_series_does_not_overflow() {
         let family = registry
             .register(
                 aiplatform_metrics::Opts::counter("full_total", "Full.")
-                    .labels(&["key"])
+                    .label_names(&["key"])
                     .max_series(SERIES),
             )
             .unwrap();

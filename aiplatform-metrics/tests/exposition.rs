@@ -1,8 +1,10 @@
 //! Exact exposition bytes for every metric type, in both formats.
 
-use aiplatform_metrics::{Buckets, Format, MetricFamily, MetricKind, Opts, Registry, Unit, encode};
+use aiplatform_metrics::{
+    Buckets, ExpositionFormat, MetricFamily, MetricKind, NO_LABELS, Opts, Registry, Unit, encode,
+};
 
-fn text(registry: &Registry, format: Format) -> String {
+fn text(registry: &Registry, format: ExpositionFormat) -> String {
     String::from_utf8(registry.encode(format)).expect("exposition is UTF-8")
 }
 
@@ -20,7 +22,7 @@ fn sample_registry() -> Registry {
     let cpu = registry
         .register(Opts::counter("cpu", "CPU time.").unit(Unit::SECONDS))
         .unwrap()
-        .with(&[] as &[&str]);
+        .with(NO_LABELS);
     cpu.inc_by_f64(1.5);
     registry
         .gauge("queue_depth", "Jobs \"waiting\" \\ now\nin queue.")
@@ -34,7 +36,7 @@ fn sample_registry() -> Registry {
                 Buckets::new([0.1, 1.0]).unwrap(),
             )
             .unit(Unit::SECONDS)
-            .labels(&["path"]),
+            .label_names(&["path"]),
         )
         .unwrap();
     let slash = latency.with(&["/"]);
@@ -48,7 +50,7 @@ fn sample_registry() -> Registry {
 /// written against a Go exporter's buckets keep matching.
 #[test]
 fn text_format_0_0_4() {
-    let got = text(&sample_registry(), Format::Text);
+    let got = text(&sample_registry(), ExpositionFormat::Text);
     let want = "\
 # HELP cpu_seconds_total CPU time.
 # TYPE cpu_seconds_total counter
@@ -73,7 +75,7 @@ queue_depth -3
 
 #[test]
 fn openmetrics_1_0() {
-    let got = text(&sample_registry(), Format::OpenMetrics);
+    let got = text(&sample_registry(), ExpositionFormat::OpenMetrics);
     let want = "\
 # TYPE cpu_seconds counter
 # UNIT cpu_seconds seconds
@@ -111,7 +113,7 @@ fn namespace_const_labels_and_escaped_values() {
         .unwrap();
     f.with(&["a\\b\nc\"d"]).set(21.5);
     let _up = registry.counter("up_total", "").unwrap();
-    let got = text(&registry, Format::Text);
+    let got = text(&registry, ExpositionFormat::Text);
     let want = "\
 # TYPE aiplatform_temperature_celsius gauge
 aiplatform_temperature_celsius{env=\"pr\\\"od\",room=\"a\\\\b\\nc\\\"d\"} 21.5
@@ -126,7 +128,7 @@ fn collector_families_timestamps_summaries_and_unknown() {
     let registry = Registry::new();
     registry.register_collector(|out: &mut Vec<MetricFamily>| {
         let mut info = MetricFamily::builder(MetricKind::Unknown, "pg_static", "Version string.")
-            .labels(&["version"])
+            .label_names(&["version"])
             .build()
             .unwrap();
         info.push_gauge(&["15.4"], 1.0).unwrap();
@@ -135,22 +137,22 @@ fn collector_families_timestamps_summaries_and_unknown() {
         let mut s = MetricFamily::builder(MetricKind::Summary, "rpc_seconds", "RPC time.")
             .build()
             .unwrap();
-        s.push_summary(&[] as &[&str], &[(0.5, 0.25), (0.99, 1.5)], 10, 4.25)
+        s.push_summary(NO_LABELS, &[(0.5, 0.25), (0.99, 1.5)], 10, 4.25)
             .unwrap();
         out.push(s);
         let mut h = MetricFamily::builder(MetricKind::Histogram, "size_bytes", "Sizes.")
             .build()
             .unwrap();
-        h.push_histogram(&[] as &[&str], &[1e6, 1e9], &[3, 1, 0], 2e6)
+        h.push_histogram(NO_LABELS, &[1e6, 1e9], &[3, 1, 0], 2e6)
             .unwrap();
         out.push(h);
         let mut bad = MetricFamily::builder(MetricKind::Counter, "weird_total", "NaN counter.")
             .build()
             .unwrap();
-        bad.push_counter(&[] as &[&str], f64::NAN).unwrap();
+        bad.push_counter(NO_LABELS, f64::NAN).unwrap();
         out.push(bad);
     });
-    let got = text(&registry, Format::Text);
+    let got = text(&registry, ExpositionFormat::Text);
     assert_eq!(
         got,
         "\
@@ -175,7 +177,7 @@ size_bytes_count 4
 weird_total NaN
 "
     );
-    let om = text(&registry, Format::OpenMetrics);
+    let om = text(&registry, ExpositionFormat::OpenMetrics);
     assert!(om.contains("# TYPE pg_static unknown\n"));
     assert!(
         om.contains("pg_static{version=\"15.4\"} 1 1700000000.123\n"),
@@ -196,7 +198,7 @@ fn families_and_series_are_sorted_and_empty_families_skipped() {
     for v in ["zeta", "alpha", "mid", "Alpha"] {
         b.with(&[v]).inc();
     }
-    let got = text(&registry, Format::Text);
+    let got = text(&registry, ExpositionFormat::Text);
     let lines: Vec<&str> = got.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
         lines,
@@ -217,7 +219,7 @@ fn families_and_series_are_sorted_and_empty_families_skipped() {
 fn encode_matches_registry_encode() {
     let registry = sample_registry();
     let snapshot = registry.collect();
-    for format in [Format::Text, Format::OpenMetrics] {
+    for format in [ExpositionFormat::Text, ExpositionFormat::OpenMetrics] {
         assert_eq!(encode(&snapshot, format), registry.encode(format));
     }
 }
@@ -236,7 +238,7 @@ fn histograms_stay_valid_openmetrics_with_nan_and_negative_values() {
     temp.observe(f64::NAN); // ignored: it belongs to no bucket and would poison the sum
     temp.observe(5.0);
     assert_eq!(temp.count(), 2);
-    let om = text(&registry, Format::OpenMetrics);
+    let om = text(&registry, ExpositionFormat::OpenMetrics);
     assert_eq!(
         om,
         "\
@@ -250,7 +252,7 @@ temp_celsius_bucket{le=\"+Inf\"} 2
 ",
         "negative bounds: no _sum (a counter in OpenMetrics) and so no _count"
     );
-    let txt = text(&registry, Format::Text);
+    let txt = text(&registry, ExpositionFormat::Text);
     assert!(
         txt.contains("temp_celsius_sum -15\ntemp_celsius_count 2\n"),
         "{txt}"
@@ -265,7 +267,7 @@ fn counters_can_keep_their_given_name_in_text_0_0_4() {
     registry
         .register(
             Opts::counter("xact_commit", "Commits.")
-                .labels(&["datname"])
+                .label_names(&["datname"])
                 .text_name_as_given(),
         )
         .unwrap()
@@ -275,18 +277,18 @@ fn counters_can_keep_their_given_name_in_text_0_0_4() {
     registry
         .register(Opts::counter("blks_total", "Blocks.").text_name_as_given())
         .unwrap()
-        .with(&[] as &[&str])
+        .with(NO_LABELS)
         .inc();
     registry.register_collector(|out: &mut Vec<MetricFamily>| {
         let mut f = MetricFamily::builder(MetricKind::Counter, "archived_count", "Archived.")
             .text_name_as_given()
             .build()
             .unwrap();
-        f.push_counter(&[] as &[&str], 3.0).unwrap();
+        f.push_counter(NO_LABELS, 3.0).unwrap();
         out.push(f);
     });
     assert_eq!(
-        text(&registry, Format::Text),
+        text(&registry, ExpositionFormat::Text),
         "# HELP pg_archived_count Archived.\n\
          # TYPE pg_archived_count counter\n\
          pg_archived_count 3\n\
@@ -298,7 +300,7 @@ fn counters_can_keep_their_given_name_in_text_0_0_4() {
          pg_xact_commit{datname=\"app\"} 5\n"
     );
     assert_eq!(
-        text(&registry, Format::OpenMetrics),
+        text(&registry, ExpositionFormat::OpenMetrics),
         "# TYPE pg_archived_count counter\n\
          # HELP pg_archived_count Archived.\n\
          pg_archived_count_total 3\n\
@@ -326,14 +328,14 @@ fn text_sorts_counters_by_their_total_name_as_client_golang() {
         .gauge("node_flush_requests_time_seconds", "Time.")
         .unwrap()
         .set(1.0);
-    let text = text(&registry, Format::Text);
+    let text = text(&registry, ExpositionFormat::Text);
     let gauge = text
         .find("# TYPE node_flush_requests_time_seconds")
         .unwrap();
     let counter = text.find("# TYPE node_flush_requests_total").unwrap();
     assert!(gauge < counter, "{text}");
     // OpenMetrics names the counter family `node_flush_requests`: first.
-    let om = String::from_utf8(registry.encode(Format::OpenMetrics)).unwrap();
+    let om = String::from_utf8(registry.encode(ExpositionFormat::OpenMetrics)).unwrap();
     let counter = om.find("# TYPE node_flush_requests counter").unwrap();
     let gauge = om.find("# TYPE node_flush_requests_time_seconds").unwrap();
     assert!(counter < gauge, "{om}");

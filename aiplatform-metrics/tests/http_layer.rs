@@ -109,7 +109,8 @@ async fn records_route_templates_never_raw_paths() {
         Some(3)
     );
     assert_eq!(s.value("http_requests_in_flight", &[]), Some(0.0));
-    let text = String::from_utf8(registry.encode(aiplatform_metrics::Format::Text)).unwrap();
+    let text =
+        String::from_utf8(registry.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
     assert!(
         !text.contains("secret") && !text.contains("/users/1"),
         "raw paths leak into labels:\n{text}"

@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use aiplatform_metrics::{Buckets, Format, MetricFamily, MetricKind, Opts, Registry, Unit};
+use aiplatform_metrics::{
+    Buckets, ExpositionFormat, MetricFamily, MetricKind, NO_LABELS, Opts, Registry, Unit,
+};
 
 /// Runs promtool on `body`; returns (exit code, combined output).
 fn promtool(body: &[u8]) -> (i32, String) {
@@ -49,7 +51,7 @@ fn well_named_metrics_pass_the_linter() {
                 Buckets::default(),
             )
             .unit(Unit::SECONDS)
-            .labels(&["endpoint"]),
+            .label_names(&["endpoint"]),
         )
         .unwrap();
     latency.with(&["/predict"]).observe(0.042);
@@ -60,23 +62,23 @@ fn well_named_metrics_pass_the_linter() {
     registry
         .register(Opts::counter("cpu", "CPU time used.").unit(Unit::SECONDS))
         .unwrap()
-        .with(&[] as &[&str])
+        .with(NO_LABELS)
         .inc_by_f64(1.25);
     registry.register_collector(|out: &mut Vec<MetricFamily>| {
         let mut s =
             MetricFamily::builder(MetricKind::Summary, "rpc_duration_seconds", "RPC latency.")
                 .build()
                 .unwrap();
-        s.push_summary(&[] as &[&str], &[(0.5, 0.1), (0.9, 0.4)], 12, 2.5)
+        s.push_summary(NO_LABELS, &[(0.5, 0.1), (0.9, 0.4)], 12, 2.5)
             .unwrap();
         out.push(s);
         let mut u = MetricFamily::builder(MetricKind::Unknown, "legacy_value", "Untyped source.")
             .build()
             .unwrap();
-        u.push_gauge(&[] as &[&str], 1.0).unwrap();
+        u.push_gauge(NO_LABELS, 1.0).unwrap();
         out.push(u);
     });
-    let body = registry.encode(Format::Text);
+    let body = registry.encode(ExpositionFormat::Text);
     let (code, output) = promtool(&body);
     assert_eq!(
         code,
@@ -100,7 +102,7 @@ fn the_linter_is_really_checking() {
         .gauge("latency_milliseconds", "Non-base unit.")
         .unwrap()
         .set(1.0);
-    let (code, output) = promtool(&registry.encode(Format::Text));
+    let (code, output) = promtool(&registry.encode(ExpositionFormat::Text));
     assert_eq!(code, 3, "{output}");
     assert!(output.contains("_total"), "{output}");
 }

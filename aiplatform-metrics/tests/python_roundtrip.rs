@@ -8,17 +8,19 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use aiplatform_metrics::{Buckets, Format, MetricFamily, Opts, Registry, Snapshot, Value};
+use aiplatform_metrics::{
+    Buckets, ExpositionFormat, MetricFamily, Opts, Registry, Snapshot, Value,
+};
 use proptest::prelude::*;
 use serde_json::json;
 
 /// One sample: name, sorted labels, value.
 type Flat = (String, BTreeMap<String, String>, f64);
 
-fn python_parse(items: &[(Format, String)]) -> Vec<serde_json::Value> {
+fn python_parse(items: &[(ExpositionFormat, String)]) -> Vec<serde_json::Value> {
     let input: Vec<_> = items
         .iter()
-        .map(|(f, body)| json!({"format": if *f == Format::OpenMetrics { "openmetrics" } else { "text" }, "body": body}))
+        .map(|(f, body)| json!({"format": if *f == ExpositionFormat::OpenMetrics { "openmetrics" } else { "text" }, "body": body}))
         .collect();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -231,7 +233,9 @@ fn build(specs: &[FamilySpec], const_value: &str) -> Registry {
         match spec.kind {
             0 => {
                 let f = registry
-                    .register(Opts::counter(&format!("app:c{i}_total"), &spec.help).labels(&labels))
+                    .register(
+                        Opts::counter(&format!("app:c{i}_total"), &spec.help).label_names(&labels),
+                    )
                     .unwrap();
                 for (values, k) in &spec.series {
                     let c = f.with(values);
@@ -243,7 +247,7 @@ fn build(specs: &[FamilySpec], const_value: &str) -> Registry {
             }
             1 => {
                 let f = registry
-                    .register(Opts::gauge(&format!("g{i}"), &spec.help).labels(&labels))
+                    .register(Opts::gauge(&format!("g{i}"), &spec.help).label_names(&labels))
                     .unwrap();
                 for (values, k) in &spec.series {
                     if let Kind::Gauge(v) = k {
@@ -256,7 +260,7 @@ fn build(specs: &[FamilySpec], const_value: &str) -> Registry {
                 let f = registry
                     .register(
                         Opts::histogram(&format!("h{i}_seconds"), &spec.help, buckets)
-                            .labels(&labels),
+                            .label_names(&labels),
                     )
                     .unwrap();
                 for (values, k) in &spec.series {
@@ -279,7 +283,7 @@ proptest! {
         let registry = build(&specs, &const_value);
         let snapshot = registry.collect();
         let want = expected(&snapshot);
-        let bodies: Vec<(Format, String)> = [Format::Text, Format::OpenMetrics]
+        let bodies: Vec<(ExpositionFormat, String)> = [ExpositionFormat::Text, ExpositionFormat::OpenMetrics]
             .into_iter()
             .map(|f| (f, String::from_utf8(aiplatform_metrics::encode(&snapshot, f)).unwrap()))
             .collect();
@@ -288,7 +292,7 @@ proptest! {
             let got = parsed(result).map_err(|e| TestCaseError::fail(format!("{format:?} rejected: {e}\n{body}")))?;
             prop_assert!(same(&got, &want), "{format:?} differs\nbody:\n{body}\ngot:  {got:?}\nwant: {want:?}");
         }
-        for (format, result) in [Format::Text, Format::OpenMetrics].iter().zip(&results) {
+        for (format, result) in [ExpositionFormat::Text, ExpositionFormat::OpenMetrics].iter().zip(&results) {
             // HELP text survives escaping in both formats.
             let families = result["families"].as_array().unwrap();
             for spec_help in specs.iter().map(|s| s.help.trim()) {
@@ -306,7 +310,7 @@ fn python_parser_rejects_what_openmetrics_forbids() {
     // Sanity check of the harness: a hand-made invalid body must be reported as an error, so a
     // passing round trip means the parser really accepted our output.
     let results = python_parse(&[(
-        Format::OpenMetrics,
+        ExpositionFormat::OpenMetrics,
         "# TYPE x counter\nx_total 1\n".to_owned(),
     )]);
     assert!(

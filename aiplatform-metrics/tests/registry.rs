@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use aiplatform_metrics::{
-    Buckets, LabelCountError, LabelKey, MetricFamily, MetricKind, OVERFLOW_LABEL_VALUE, Opts,
-    RegistrationError, Registry, Snapshot, Value,
+    Buckets, LabelCountError, LabelKey, MetricFamily, MetricKind, NO_LABELS, OVERFLOW_LABEL_VALUE,
+    Opts, RegistrationError, Registry, Snapshot, Value,
 };
 use aiplatform_testkit::SnapshotLookup;
 
@@ -143,14 +143,14 @@ fn collector_families_merge_dedupe_and_count_what_they_drop() {
     native.with(&["native"]).inc();
     r.register_collector(|out: &mut Vec<MetricFamily>| {
         let mut same = MetricFamily::builder(MetricKind::Counter, "items_total", "Items.")
-            .labels(&["kind"])
+            .label_names(&["kind"])
             .build()
             .unwrap();
         same.push_counter(&["collected"], 5.0).unwrap();
         same.push_counter(&["native"], 100.0).unwrap(); // repeats a native series
         out.push(same);
         let mut dup = MetricFamily::builder(MetricKind::Gauge, "temp", "T.")
-            .labels(&["room"])
+            .label_names(&["room"])
             .build()
             .unwrap();
         dup.push_gauge(&["a"], 1.0).unwrap();
@@ -159,7 +159,7 @@ fn collector_families_merge_dedupe_and_count_what_they_drop() {
         let mut clash = MetricFamily::builder(MetricKind::Gauge, "items_total", "Clash.")
             .build()
             .unwrap();
-        clash.push_gauge(&[] as &[&str], 1.0).unwrap(); // same sample name, other type
+        clash.push_gauge(NO_LABELS, 1.0).unwrap(); // same sample name, other type
         out.push(clash);
     });
     let s = r.collect();
@@ -197,7 +197,7 @@ fn collectors_can_be_removed() {
         let mut f = MetricFamily::builder(MetricKind::Gauge, "up", "Up.")
             .build()
             .unwrap();
-        f.push_gauge(&[] as &[&str], 1.0).unwrap();
+        f.push_gauge(NO_LABELS, 1.0).unwrap();
         out.push(f);
     });
     assert!(r.collect().family("up").is_some());
@@ -212,7 +212,7 @@ fn series_limit_sends_new_label_sets_to_one_overflow_series() {
     let f = r
         .register(
             Opts::counter("users_total", "Per user.")
-                .labels(&["user", "plan"])
+                .label_names(&["user", "plan"])
                 .max_series(2),
         )
         .unwrap();
@@ -274,7 +274,7 @@ fn idle_series_expire_but_held_ones_do_not() {
     let f = r
         .register(
             Opts::counter("visits_total", "Visits.")
-                .labels(&["page"])
+                .label_names(&["page"])
                 .expire_after(Duration::from_millis(150)),
         )
         .unwrap();

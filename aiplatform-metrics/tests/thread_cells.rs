@@ -60,18 +60,18 @@ fn bucket_of(t: usize, i: usize) -> usize {
 fn stress() {
     let registry = Registry::new();
     let counters = registry
-        .register(Opts::counter("stable_total", "Stable.").labels(&["key"]))
+        .register(Opts::counter("stable_total", "Stable.").label_names(&["key"]))
         .unwrap();
     let histograms: Family<Histogram> = registry
         .register(
             Opts::histogram("stable_seconds", "Stable.", Buckets::new(BOUNDS).unwrap())
-                .labels(&["key"]),
+                .label_names(&["key"]),
         )
         .unwrap();
     let churn: Family<Histogram> = registry
         .register(
             Opts::histogram("churn_seconds", "Churn.", Buckets::new(BOUNDS).unwrap())
-                .labels(&["key"]),
+                .label_names(&["key"]),
         )
         .unwrap();
     let keys: Vec<String> = (0..SERIES).map(|i| format!("k{i}")).collect();

@@ -117,7 +117,7 @@ fn our_registry() -> Registry {
         .map(|k| {
             r.register(
                 Opts::gauge(&format!("requests_g{k}"), "G.")
-                    .labels(&["method", "path"])
+                    .label_names(&["method", "path"])
                     .max_series(SERIES),
             )
             .unwrap()

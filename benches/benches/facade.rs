@@ -15,7 +15,7 @@ fn ours() -> (&'static str, Box<dyn metrics::Recorder + Sync>) {
     let registry = aiplatform_metrics::Registry::new();
     (
         "aiplatform",
-        Box::new(aiplatform_metrics::facade::Recorder::builder(registry).build()),
+        Box::new(aiplatform_metrics::facade::RegistryRecorder::builder(registry).build()),
     )
 }
 

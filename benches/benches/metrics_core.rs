@@ -496,7 +496,7 @@ fn encode(c: &mut Criterion) {
         let ours = registry
             .register(
                 aiplatform_metrics::Opts::counter("counters_total", "help text")
-                    .labels(&["kind"])
+                    .label_names(&["kind"])
                     .max_series(n),
             )
             .unwrap();
@@ -505,9 +505,9 @@ fn encode(c: &mut Criterion) {
         }
         let mut buf = Vec::new();
         for (format, label) in [
-            (aiplatform_metrics::Format::Text, "aiplatform"),
+            (aiplatform_metrics::ExpositionFormat::Text, "aiplatform"),
             (
-                aiplatform_metrics::Format::OpenMetrics,
+                aiplatform_metrics::ExpositionFormat::OpenMetrics,
                 "aiplatform_openmetrics",
             ),
         ] {
@@ -650,7 +650,7 @@ fn encode_by_writers(c: &mut Criterion) {
         for writers in [1usize, 4, 16, 64] {
             let registry = registry_written_by(kind == "histogram", SERIES, writers);
             let mut buf = Vec::new();
-            registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
+            registry.encode_into(aiplatform_metrics::ExpositionFormat::Text, &mut buf);
             let per_series = if kind == "counter" {
                 1
             } else {
@@ -666,7 +666,7 @@ fn encode_by_writers(c: &mut Criterion) {
                 |b, _| {
                     b.iter(|| {
                         buf.clear();
-                        registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
+                        registry.encode_into(aiplatform_metrics::ExpositionFormat::Text, &mut buf);
                         black_box(buf.len())
                     })
                 },

@@ -33,14 +33,14 @@ fn series_registry(n: usize) -> Registry {
     let c = r
         .register(
             Opts::counter("requests_total", "Requests.")
-                .labels(&["route", "status"])
+                .label_names(&["route", "status"])
                 .max_series(n),
         )
         .unwrap();
     let h = r
         .register(
             Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                .labels(&["route"])
+                .label_names(&["route"])
                 .max_series(n),
         )
         .unwrap();
@@ -348,7 +348,7 @@ fn record_while_pushing(c: &mut Criterion) {
                 let mut out = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     out.clear();
-                    r.encode_into(aiplatform_metrics::Format::Text, &mut out);
+                    r.encode_into(aiplatform_metrics::ExpositionFormat::Text, &mut out);
                     std::thread::sleep(Duration::from_millis(50));
                 }
             });

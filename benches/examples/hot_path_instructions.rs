@@ -226,7 +226,7 @@ fn encode(histogram: bool, writers: usize, ops: u64) {
     let mut buf = Vec::new();
     for _ in 0..ops {
         buf.clear();
-        registry.encode_into(aiplatform_metrics::Format::Text, &mut buf);
+        registry.encode_into(aiplatform_metrics::ExpositionFormat::Text, &mut buf);
         black_box(buf.len());
     }
 }

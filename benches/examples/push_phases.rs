@@ -26,14 +26,14 @@ fn main() {
     let c = r
         .register(
             Opts::counter("requests_total", "Requests.")
-                .labels(&["route", "status"])
+                .label_names(&["route", "status"])
                 .max_series(n),
         )
         .unwrap();
     let h = r
         .register(
             Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                .labels(&["route"])
+                .label_names(&["route"])
                 .max_series(n),
         )
         .unwrap();

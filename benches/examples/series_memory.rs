@@ -414,7 +414,7 @@ impl Ours {
                 registry
                     .register(
                         Opts::counter("requests_total", "Requests.")
-                            .labels(&["key"])
+                            .label_names(&["key"])
                             .max_series(n),
                     )
                     .unwrap(),
@@ -423,7 +423,7 @@ impl Ours {
                 registry
                     .register(
                         Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                            .labels(&["key"])
+                            .label_names(&["key"])
                             .max_series(n),
                     )
                     .unwrap(),
@@ -456,7 +456,7 @@ impl Subject for Ours {
 
     fn encode(&self, buf: &mut Vec<u8>) {
         self.registry
-            .encode_into(aiplatform_metrics::Format::Text, buf);
+            .encode_into(aiplatform_metrics::ExpositionFormat::Text, buf);
     }
 
     fn total(&self) -> u64 {

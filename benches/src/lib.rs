@@ -24,7 +24,7 @@ pub fn registry_written_by(
         let family = registry
             .register(
                 Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                    .labels(&["key"])
+                    .label_names(&["key"])
                     .max_series(series),
             )
             .unwrap();
@@ -35,7 +35,7 @@ pub fn registry_written_by(
         let family = registry
             .register(
                 Opts::counter("requests_total", "Requests.")
-                    .labels(&["key"])
+                    .label_names(&["key"])
                     .max_series(series),
             )
             .unwrap();

@@ -5,7 +5,7 @@ mod support;
 use support::{scrape_text, start_api, start_api_with};
 
 #[test]
-fn routes_validate_input_and_record_the_guides_metrics() {
+fn routes_validate_input_and_record_application_and_business_metrics() {
     let (_api, api) = start_api();
     let client = reqwest::blocking::Client::new();
     let post = |path: &str, body: serde_json::Value| {

@@ -9,9 +9,6 @@ use std::process::Command;
 
 use crate::process::free_port;
 
-/// Where Debian installs the server binaries, one directory per major version.
-const PG_LIB: &str = "/usr/lib/postgresql";
-
 /// A cluster of our own; stopped and deleted when dropped.
 #[derive(Debug)]
 pub struct Cluster {
@@ -21,26 +18,13 @@ pub struct Cluster {
     pub port: u16,
 }
 
-fn server_bin_dir() -> PathBuf {
-    let newest = std::fs::read_dir(PG_LIB)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .max()
-        .unwrap_or_else(|| {
-            panic!("no PostgreSQL server under {PG_LIB}: apt-get install postgresql")
-        });
-    Path::new(PG_LIB).join(newest.to_string()).join("bin")
-}
-
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 fn pg_command(tool: &str) -> Command {
-    let bin = server_bin_dir().join(tool);
+    let bin = aiplatform_testkit::host::postgres_tool(tool);
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(bin);

@@ -115,7 +115,7 @@ fn datadog_openmetrics_instances_use_known_options_and_point_at_our_services() {
 }
 
 #[test]
-fn datadog_integrations_the_guide_names_are_configured_without_secrets() {
+fn datadog_postgres_redis_and_kubelet_integrations_are_configured_without_secrets() {
     let main = yaml("monitoring/datadog/datadog.yaml");
     assert!(
         main.get("api_key").is_none(),

@@ -2,7 +2,7 @@
 //!
 //! The compose file is validated against the Compose Specification's JSON schema
 //! (`check-jsonschema --builtin-schema vendor.compose-spec`), then checked for what the stack
-//! promises: the services and ports the operations guide lists, a healthcheck on every
+//! promises: every service of the stack on its documented port, a healthcheck on every
 //! long-running service, named volumes for data, no secret in the file (every one comes from
 //! `.env`), mounts that exist, and an image that builds the binaries the services run.
 //!
@@ -84,7 +84,7 @@ fn ports(service: &Value) -> Vec<String> {
 }
 
 #[test]
-fn services_and_ports_are_the_guide_s() {
+fn services_listen_on_their_documented_ports() {
     let services = services();
     let expected: &[(&str, &[&str])] = &[
         ("prometheus", &["127.0.0.1:9090:9090"]),

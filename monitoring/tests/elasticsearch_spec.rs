@@ -4,7 +4,7 @@
 //! is accepted only because its type takes arbitrary extras (index settings do).
 //!
 //! The validator itself is shown to fail on the bodies it must refuse, among them the ILM
-//! request exactly as the operations guide prints it (`"policy"` as a string beside
+//! request in a shape often copied from examples (`"policy"` as a string beside
 //! `"phases"`), which Elasticsearch rejects.
 //!
 //! Not covered (no Elasticsearch here): semantic checks the server makes beyond the schema
@@ -69,9 +69,10 @@ fn every_body_is_valid_for_its_endpoint() {
 }
 
 #[test]
-fn the_guide_s_ilm_body_is_refused() {
-    // As printed in the operations guide: Elasticsearch answers 400 to this.
-    let guide = json!({
+fn an_ilm_body_with_policy_beside_phases_is_refused() {
+    // The name beside the phases instead of the phases under `policy`: Elasticsearch answers
+    // 400 to this.
+    let flat = json!({
         "policy": "aiplatform-policy",
         "phases": {
             "hot": {"min_age": "0d", "actions": {}},
@@ -79,7 +80,7 @@ fn the_guide_s_ilm_body_is_refused() {
             "cold": {"min_age": "30d", "actions": {"set_priority": {"priority": 0}}}
         }
     });
-    let r = spec().validate_request("ilm.put_lifecycle", &[], Some(&guide));
+    let r = spec().validate_request("ilm.put_lifecycle", &[], Some(&flat));
     assert!(
         r.errors
             .iter()
@@ -155,7 +156,7 @@ fn the_validator_refuses_typos_wrong_types_and_unknown_mapping_types() {
 }
 
 #[test]
-fn the_guide_s_index_settings_are_in_the_template() {
+fn shard_replica_refresh_and_lifecycle_settings_are_in_the_template() {
     let (_, settings) = bodies("component_templates")
         .into_iter()
         .find(|(n, _)| n == "aiplatform-settings")

@@ -302,7 +302,7 @@ fn nothing_is_mapped_dynamically_except_labels_as_keywords() {
     assert_eq!(m.dynamic_objects, ["labels"]);
     assert_eq!(m.type_of("labels.tenant_id").as_deref(), Some("keyword"));
     assert_eq!(m.type_of("something.new"), None);
-    // The guide's examples: hashes are keywords, status codes numbers.
+    // Searched by exact value and by range: hashes are keywords, status codes numbers.
     assert_eq!(m.type_of("event.hash").as_deref(), Some("keyword"));
     assert_eq!(
         m.type_of("http.response.status_code").as_deref(),

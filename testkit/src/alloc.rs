@@ -49,14 +49,14 @@ pub fn push_registry(n: usize) -> aiplatform_metrics::Registry {
     let c = r
         .register(
             Opts::counter("requests_total", "Requests.")
-                .labels(&["route", "status"])
+                .label_names(&["route", "status"])
                 .max_series(n),
         )
         .unwrap();
     let h = r
         .register(
             Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                .labels(&["route"])
+                .label_names(&["route"])
                 .max_series(n),
         )
         .unwrap();

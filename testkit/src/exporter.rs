@@ -69,4 +69,14 @@ impl Exporter {
     pub fn log(&self) -> String {
         self.process.log()
     }
+
+    /// Its resident memory now, in bytes (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_bytes(&self) -> u64 {
+        crate::process::rss_bytes(self.process.id())
+    }
+
+    /// Sends `SIGTERM` and waits up to `timeout` for the exit ([`Process::terminate`]).
+    pub fn terminate(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        self.process.terminate(timeout)
+    }
 }

@@ -37,7 +37,7 @@ pub use buf::Buf;
 pub use exporter::Exporter;
 pub use net::free_port;
 pub use pki::{Issued, Pki};
-pub use process::Process;
+pub use process::{Process, rss_bytes};
 pub use scrape::Scrape;
 pub use snapshot::SnapshotLookup;
 pub use temp::TempDir;

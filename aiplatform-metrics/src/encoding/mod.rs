@@ -19,9 +19,9 @@ pub use negotiate::negotiate;
 ///
 /// ```
 /// let mut out = Vec::new();
-/// aiplatform_metrics::write_le_value(1e6, &mut out);
+/// aiplatform_metrics::collect::write_le_value(1e6, &mut out);
 /// out.push(b' ');
-/// aiplatform_metrics::write_le_value(f64::INFINITY, &mut out);
+/// aiplatform_metrics::collect::write_le_value(f64::INFINITY, &mut out);
 /// assert_eq!(out, b"1e+06 +Inf");
 /// ```
 pub fn write_le_value(v: f64, out: &mut Vec<u8>) {
@@ -38,7 +38,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Format {
+pub enum ExpositionFormat {
     /// Prometheus text format 0.0.4, what every Prometheus version reads.
     #[default]
     Text,
@@ -48,17 +48,17 @@ pub enum Format {
     OpenMetrics,
 }
 
-impl Format {
+impl ExpositionFormat {
     /// The exact `Content-Type` to send with this format.
     ///
     /// ```
-    /// use aiplatform_metrics::Format;
-    /// assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+    /// use aiplatform_metrics::ExpositionFormat;
+    /// assert_eq!(ExpositionFormat::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
     /// ```
     pub fn content_type(self) -> &'static str {
         match self {
-            Format::Text => TEXT_CONTENT_TYPE,
-            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            ExpositionFormat::Text => TEXT_CONTENT_TYPE,
+            ExpositionFormat::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
         }
     }
 }
@@ -67,13 +67,13 @@ impl Format {
 /// nothing.
 ///
 /// ```
-/// use aiplatform_metrics::{Encoder, Format, Registry};
+/// use aiplatform_metrics::{Encoder, ExpositionFormat, Registry};
 ///
 /// let registry = Registry::new();
 /// registry.gauge("temperature_celsius", "Inlet temperature.").unwrap().set(21.5);
 /// let mut encoder = Encoder::new();
 /// let mut out = Vec::new();
-/// encoder.encode(&registry.collect(), Format::OpenMetrics, &mut out);
+/// encoder.encode(&registry.collect(), ExpositionFormat::OpenMetrics, &mut out);
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
 ///     "# TYPE temperature_celsius gauge\n# HELP temperature_celsius Inlet temperature.\ntemperature_celsius 21.5\n# EOF\n"
@@ -91,7 +91,7 @@ impl Encoder {
     }
 
     /// Appends `snapshot` in `format` to `out`.
-    pub fn encode(&mut self, snapshot: &Snapshot, format: Format, out: &mut Vec<u8>) {
+    pub fn encode(&mut self, snapshot: &Snapshot, format: ExpositionFormat, out: &mut Vec<u8>) {
         writer::write_snapshot(snapshot, format, out, &mut self.scratch);
     }
 }
@@ -99,13 +99,13 @@ impl Encoder {
 /// Encodes `snapshot` in `format` (a one-off [`Encoder`]).
 ///
 /// ```
-/// use aiplatform_metrics::{Format, Registry, encode};
+/// use aiplatform_metrics::{ExpositionFormat, Registry, encode};
 ///
 /// let registry = Registry::new();
 /// registry.counter("up_total", "").unwrap().inc();
-/// assert_eq!(encode(&registry.collect(), Format::Text), b"# TYPE up_total counter\nup_total 1\n");
+/// assert_eq!(encode(&registry.collect(), ExpositionFormat::Text), b"# TYPE up_total counter\nup_total 1\n");
 /// ```
-pub fn encode(snapshot: &Snapshot, format: Format) -> Vec<u8> {
+pub fn encode(snapshot: &Snapshot, format: ExpositionFormat) -> Vec<u8> {
     let mut out = Vec::new();
     Encoder::new().encode(snapshot, format, &mut out);
     out

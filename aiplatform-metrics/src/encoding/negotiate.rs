@@ -1,6 +1,6 @@
 //! Choosing the exposition format from an HTTP `Accept` header.
 
-use crate::encoding::Format;
+use crate::encoding::ExpositionFormat;
 
 /// Picks the format to answer a scrape with, honouring q-values.
 ///
@@ -10,21 +10,21 @@ use crate::encoding::Format;
 /// `q=0` means "not acceptable"; the most specific range matching a format sets its quality.
 ///
 /// ```
-/// use aiplatform_metrics::{Format, negotiate};
+/// use aiplatform_metrics::{ExpositionFormat, negotiate};
 ///
 /// // Prometheus 3.x
 /// let p3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
 ///           application/openmetrics-text;version=0.0.1;q=0.5,\
 ///           text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
 ///           text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-/// assert_eq!(negotiate(Some(p3)), Format::OpenMetrics);
-/// assert_eq!(negotiate(Some("text/plain;version=0.0.4")), Format::Text);
-/// assert_eq!(negotiate(Some("*/*")), Format::Text);
-/// assert_eq!(negotiate(None), Format::Text);
+/// assert_eq!(negotiate(Some(p3)), ExpositionFormat::OpenMetrics);
+/// assert_eq!(negotiate(Some("text/plain;version=0.0.4")), ExpositionFormat::Text);
+/// assert_eq!(negotiate(Some("*/*")), ExpositionFormat::Text);
+/// assert_eq!(negotiate(None), ExpositionFormat::Text);
 /// ```
-pub fn negotiate(accept: Option<&str>) -> Format {
+pub fn negotiate(accept: Option<&str>) -> ExpositionFormat {
     let Some(accept) = accept else {
-        return Format::Text;
+        return ExpositionFormat::Text;
     };
     let mut om = Best::default();
     let mut text = Best::default();
@@ -75,9 +75,9 @@ pub fn negotiate(accept: Option<&str>) -> Format {
         }
     }
     if om.q > 0.0 && om.q > text.q {
-        Format::OpenMetrics
+        ExpositionFormat::OpenMetrics
     } else {
-        Format::Text
+        ExpositionFormat::Text
     }
 }
 
@@ -107,12 +107,12 @@ mod tests {
         let p2_proto = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         let p2_late = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
         for h in [p2_old, p2_proto, p2_late] {
-            assert_eq!(negotiate(Some(h)), Format::OpenMetrics, "{h}");
+            assert_eq!(negotiate(Some(h)), ExpositionFormat::OpenMetrics, "{h}");
         }
         // Configured for text only (scrape_protocols: [PrometheusText0.0.4]).
         assert_eq!(
             negotiate(Some("text/plain;version=0.0.4;q=1,*/*;q=0.1")),
-            Format::Text
+            ExpositionFormat::Text
         );
     }
 
@@ -120,32 +120,32 @@ mod tests {
     fn q_values_and_exclusions() {
         assert_eq!(
             negotiate(Some("application/openmetrics-text;q=0, */*")),
-            Format::Text
+            ExpositionFormat::Text
         );
         assert_eq!(
             negotiate(Some("text/plain;q=0.2, application/openmetrics-text;q=0.9")),
-            Format::OpenMetrics
+            ExpositionFormat::OpenMetrics
         );
         assert_eq!(
             negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.2")),
-            Format::Text
+            ExpositionFormat::Text
         );
         assert_eq!(
             negotiate(Some("application/openmetrics-text; version=0.0.1")),
-            Format::Text
+            ExpositionFormat::Text
         );
         assert_eq!(
             negotiate(Some("Application/OpenMetrics-Text; Version=\"1.0.0\"")),
-            Format::OpenMetrics
+            ExpositionFormat::OpenMetrics
         );
         assert_eq!(
             negotiate(Some("text/plain;q=0.1, application/*;q=0.5")),
-            Format::OpenMetrics
+            ExpositionFormat::OpenMetrics
         );
-        assert_eq!(negotiate(Some("garbage, ;;;, /")), Format::Text);
+        assert_eq!(negotiate(Some("garbage, ;;;, /")), ExpositionFormat::Text);
         assert_eq!(
             negotiate(Some("application/openmetrics-text;q=abc")),
-            Format::Text
+            ExpositionFormat::Text
         );
     }
 }

@@ -5,7 +5,7 @@
 //! text and a formatted number, written through a [`Cursor`].
 
 use crate::desc::MetricKind;
-use crate::encoding::Format;
+use crate::encoding::ExpositionFormat;
 use crate::encoding::cursor::Cursor;
 use crate::encoding::float::{as_exact_int, write_label_float, write_value};
 use crate::snapshot::{MetricFamily, Point, Snapshot, Value};
@@ -81,7 +81,7 @@ impl Shape<'_> {
 
 pub(crate) fn write_snapshot(
     s: &Snapshot,
-    format: Format,
+    format: ExpositionFormat,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) {
@@ -89,8 +89,8 @@ pub(crate) fn write_snapshot(
     let fams = &s.families;
     // Text 0.0.4 names a counter family `x_total`, so it goes where client_golang sorts
     // that name (`x_seconds` < `x_total`), not where the family name `x` would.
-    let text_sorted =
-        format == Format::OpenMetrics || fams.windows(2).all(|w| text_order(&w[0], &w[1]).is_le());
+    let text_sorted = format == ExpositionFormat::OpenMetrics
+        || fams.windows(2).all(|w| text_order(&w[0], &w[1]).is_le());
     if text_sorted {
         for f in fams {
             if !f.is_empty() {
@@ -109,7 +109,7 @@ pub(crate) fn write_snapshot(
         }
         scratch.order = order;
     }
-    if format == Format::OpenMetrics {
+    if format == ExpositionFormat::OpenMetrics {
         out.extend_from_slice(b"# EOF\n");
     }
 }
@@ -125,9 +125,9 @@ fn text_order(a: &MetricFamily, b: &MetricFamily) -> std::cmp::Ordering {
     name(a).cmp(name(b))
 }
 
-fn write_metadata(f: &MetricFamily, format: Format, out: &mut Vec<u8>) {
+fn write_metadata(f: &MetricFamily, format: ExpositionFormat, out: &mut Vec<u8>) {
     let desc = &f.desc;
-    let om = format == Format::OpenMetrics;
+    let om = format == ExpositionFormat::OpenMetrics;
     // Text 0.0.4 names a counter family by its sample name; OpenMetrics by the bare name.
     let suffix = if om { b"" } else { desc.counter_suffix(false) };
     let meta = |out: &mut Vec<u8>, what: &[u8], body: &[u8]| {
@@ -161,12 +161,12 @@ fn write_metadata(f: &MetricFamily, format: Format, out: &mut Vec<u8>) {
 fn write_family(
     f: &MetricFamily,
     consts: &[u8],
-    format: Format,
+    format: ExpositionFormat,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) {
     write_metadata(f, format, out);
-    let om = format == Format::OpenMetrics;
+    let om = format == ExpositionFormat::OpenMetrics;
     let shape = Shape {
         consts,
         has_labels: !f.desc.label_names.is_empty(),

@@ -5,16 +5,16 @@
 //!
 //! ```
 //! use aiplatform_metrics::Registry;
-//! use aiplatform_metrics::facade::Recorder;
+//! use aiplatform_metrics::facade::RegistryRecorder;
 //!
 //! let registry = Registry::new();
-//! let recorder = Recorder::builder(registry.clone()).build();
+//! let recorder = RegistryRecorder::builder(registry.clone()).build();
 //! metrics::with_local_recorder(&recorder, || {
 //!     metrics::describe_counter!("jobs_total", "Jobs done.");
 //!     metrics::counter!("jobs_total", "queue" => "emails").increment(2);
 //!     metrics::histogram!("job_seconds").record(0.25);
 //! });
-//! let text = String::from_utf8(registry.encode(aiplatform_metrics::Format::Text)).unwrap();
+//! let text = String::from_utf8(registry.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
 //! assert!(text.contains("# HELP jobs_total Jobs done.\n"));
 //! assert!(text.contains("jobs_total{queue=\"emails\"} 2\n"));
 //! assert!(text.contains("job_seconds_count 1\n"));
@@ -27,7 +27,7 @@
 //! `aiplatform_metrics_facade_dropped_total{reason="label_names_mismatch"}`. Descriptions apply
 //! to families created after them (describe before first use, as `metrics` recommends).
 //! Histograms are classic histograms with the default buckets unless
-//! [`RecorderBuilder::buckets_for`] says otherwise; there is no sample buffer, so memory does not
+//! [`RegistryRecorderBuilder::buckets_for`] says otherwise; there is no sample buffer, so memory does not
 //! grow between scrapes.
 
 mod cache;
@@ -59,9 +59,9 @@ use cache::{Entry, KeyCache, Proxy};
 ///
 /// ```
 /// use aiplatform_metrics::Buckets;
-/// use aiplatform_metrics::facade::{Matcher, Recorder};
+/// use aiplatform_metrics::facade::{Matcher, RegistryRecorder};
 ///
-/// let recorder = Recorder::builder(aiplatform_metrics::Registry::new())
+/// let recorder = RegistryRecorder::builder(aiplatform_metrics::Registry::new())
 ///     .buckets_for(Matcher::Suffix("_bytes".into()), Buckets::exponential(64.0, 4.0, 8).unwrap())
 ///     .buckets_for(Matcher::Full("login_seconds".into()), Buckets::linear(0.1, 0.1, 10).unwrap())
 ///     .build();
@@ -87,17 +87,17 @@ impl Matcher {
     }
 }
 
-/// Configures a [`Recorder`].
+/// Configures a [`RegistryRecorder`].
 #[derive(Debug, Clone)]
-pub struct RecorderBuilder {
+pub struct RegistryRecorderBuilder {
     registry: Registry,
     default_buckets: Buckets,
     buckets: Vec<(Matcher, Buckets)>,
     max_series: usize,
 }
 
-impl RecorderBuilder {
-    /// Buckets for histograms no [`RecorderBuilder::buckets_for`] matcher covers.
+impl RegistryRecorderBuilder {
+    /// Buckets for histograms no [`RegistryRecorderBuilder::buckets_for`] matcher covers.
     pub fn default_buckets(mut self, buckets: Buckets) -> Self {
         self.default_buckets = buckets;
         self
@@ -117,7 +117,7 @@ impl RecorderBuilder {
     }
 
     /// Builds the recorder.
-    pub fn build(self) -> Recorder {
+    pub fn build(self) -> RegistryRecorder {
         let inner = Arc::new(Inner {
             registry: self.registry.clone(),
             default_buckets: self.default_buckets,
@@ -134,11 +134,11 @@ impl RecorderBuilder {
         let dropped = inner.dropped.clone();
         self.registry
             .register_collector(move |out: &mut Vec<MetricFamily>| dropped.report(out));
-        Recorder { inner }
+        RegistryRecorder { inner }
     }
 
     /// Builds the recorder and installs it as the global `metrics` recorder.
-    pub fn install(self) -> Result<(), metrics::SetRecorderError<Recorder>> {
+    pub fn install(self) -> Result<(), metrics::SetRecorderError<RegistryRecorder>> {
         metrics::set_global_recorder(self.build())
     }
 }
@@ -148,22 +148,22 @@ impl RecorderBuilder {
 /// `register_*` on a series seen before allocates nothing and takes no lock: the key is found
 /// in a lock-free index and the returned handle clones an `Arc` owned by the calling thread.
 #[derive(Clone)]
-pub struct Recorder {
+pub struct RegistryRecorder {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Recorder {
+impl std::fmt::Debug for RegistryRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder")
+        f.debug_struct("RegistryRecorder")
             .field("registry", &self.inner.registry)
             .finish_non_exhaustive()
     }
 }
 
-impl Recorder {
+impl RegistryRecorder {
     /// Configures a recorder writing into `registry`.
-    pub fn builder(registry: Registry) -> RecorderBuilder {
-        RecorderBuilder {
+    pub fn builder(registry: Registry) -> RegistryRecorderBuilder {
+        RegistryRecorderBuilder {
             registry,
             default_buckets: Buckets::default(),
             buckets: Vec::new(),
@@ -234,7 +234,7 @@ impl Dropped {
             "aiplatform_metrics_facade_dropped_total",
             "metrics-facade handles that record nothing: a key whose label names differ from its family's, or a name already used by another metric type.",
         )
-        .labels(&["reason"])
+        .label_names(&["reason"])
         .build()
         .expect("static self-metric description is valid");
         f.push_counter(&["label_names_mismatch"], a as f64)
@@ -299,7 +299,7 @@ impl Inner {
                 (u.and_then(base_unit), d.to_string())
             });
         let opts = M::base_opts(self, name, &help)
-            .labels(labels)
+            .label_names(labels)
             .max_series(self.max_series);
         // A unit is declared only when the name already carries it: the facade never renames.
         let opts = match unit {
@@ -379,7 +379,7 @@ fn base_unit(unit: FacadeUnit) -> Option<Unit> {
     }
 }
 
-impl metrics::Recorder for Recorder {
+impl metrics::Recorder for RegistryRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<FacadeUnit>, description: SharedString) {
         self.describe(key, unit, description);
     }
@@ -416,7 +416,7 @@ impl metrics::Recorder for Recorder {
     }
 }
 
-impl Recorder {
+impl RegistryRecorder {
     fn describe(&self, key: KeyName, unit: Option<FacadeUnit>, description: SharedString) {
         // The first description of a name wins, as in metrics-exporter-prometheus.
         self.inner
@@ -476,11 +476,11 @@ mod tests {
     use crate::snapshot::Value;
 
     fn with_recorder(
-        build: impl FnOnce(RecorderBuilder) -> RecorderBuilder,
+        build: impl FnOnce(RegistryRecorderBuilder) -> RegistryRecorderBuilder,
         f: impl FnOnce(),
     ) -> Registry {
         let registry = Registry::new();
-        let recorder = build(Recorder::builder(registry.clone())).build();
+        let recorder = build(RegistryRecorder::builder(registry.clone())).build();
         metrics::with_local_recorder(&recorder, f);
         registry
     }

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use crate::desc::Descriptor;
 use crate::epoch::{self, Guard, Limbo};
 use crate::error::LabelCountError;
-use crate::labels::{LabelSet, Labels, Lookup, hash_values};
+use crate::labels::{LabelSet, LabelValues, Lookup, hash_values};
 use crate::metric::{Metric, sealed::MetricImpl};
 use crate::series::{Handle, Owner, Series, Storage};
 use crate::snapshot::{LabelList, MetricFamily, SeriesLabels};
@@ -25,7 +25,7 @@ use index::Index;
 /// use aiplatform_metrics::{OVERFLOW_LABEL_VALUE, Opts, Registry};
 ///
 /// let registry = Registry::new();
-/// let users = registry.register(Opts::counter("logins_total", "Logins.").labels(&["user"]).max_series(1)).unwrap();
+/// let users = registry.register(Opts::counter("logins_total", "Logins.").label_names(&["user"]).max_series(1)).unwrap();
 /// users.with(&["ann"]).inc();
 /// users.with(&["bob"]).inc(); // past the limit
 /// assert_eq!(users.with(&[OVERFLOW_LABEL_VALUE]).get(), 1.0);
@@ -415,15 +415,15 @@ impl<M: Metric> Family<M> {
     /// If the number of values differs from the number of label names; see
     /// [`Family::try_with`].
     #[inline]
-    pub fn with<L: Labels + ?Sized>(&self, labels: &L) -> M {
-        self.try_with(labels).unwrap_or_else(|e| panic!("{e}"))
+    pub fn with<L: LabelValues + ?Sized>(&self, values: &L) -> M {
+        self.try_with(values).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`Family::with`], with an error instead of a panic for a wrong number of values.
     #[inline]
-    pub fn try_with<L: Labels + ?Sized>(&self, labels: &L) -> Result<M, LabelCountError> {
+    pub fn try_with<L: LabelValues + ?Sized>(&self, values: &L) -> Result<M, LabelCountError> {
         self.core
-            .lookup(labels.prepare(), |s| M::from_handle(Handle::acquire(s)))
+            .lookup(values.prepare(), |s| M::from_handle(Handle::acquire(s)))
     }
 
     /// Runs `f` on the series with these label values without cloning a handle: the cheapest
@@ -434,18 +434,18 @@ impl<M: Metric> Family<M> {
     /// If the number of values differs from the number of label names; see
     /// [`Family::try_apply`].
     #[inline]
-    pub fn apply<L: Labels + ?Sized, R>(&self, labels: &L, f: impl FnOnce(&M) -> R) -> R {
-        self.try_apply(labels, f).unwrap_or_else(|e| panic!("{e}"))
+    pub fn apply<L: LabelValues + ?Sized, R>(&self, values: &L, f: impl FnOnce(&M) -> R) -> R {
+        self.try_apply(values, f).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`Family::apply`], with an error instead of a panic for a wrong number of values.
     #[inline]
-    pub fn try_apply<L: Labels + ?Sized, R>(
+    pub fn try_apply<L: LabelValues + ?Sized, R>(
         &self,
-        labels: &L,
+        values: &L,
         f: impl FnOnce(&M) -> R,
     ) -> Result<R, LabelCountError> {
-        self.core.lookup(labels.prepare(), |s| {
+        self.core.lookup(values.prepare(), |s| {
             // SAFETY: the lookup's reader section keeps `s` alive until `f` returns, and the
             // borrowed handle is never dropped (ManuallyDrop), so no count is released.
             let borrowed = unsafe { Handle::borrowed(s) };
@@ -456,8 +456,8 @@ impl<M: Metric> Family<M> {
 
     /// Removes the series with these values; returns whether it existed. Handles to it keep
     /// working, but their updates are no longer exported.
-    pub fn remove<L: Labels + ?Sized>(&self, labels: &L) -> bool {
-        self.core.remove(labels.prepare())
+    pub fn remove<L: LabelValues + ?Sized>(&self, values: &L) -> bool {
+        self.core.remove(values.prepare())
     }
 
     /// Removes every series (the overflow series stays).

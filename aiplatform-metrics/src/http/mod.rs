@@ -29,7 +29,7 @@
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(()))
 //! }));
 //! svc.ready().await.unwrap().call(http::Request::get("/users/42").body(()).unwrap()).await.unwrap();
-//! let text = String::from_utf8(registry.encode(aiplatform_metrics::Format::Text)).unwrap();
+//! let text = String::from_utf8(registry.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
 //! assert!(text.contains(r#"http_requests_total{method="GET",endpoint="/users/{id}",status="200"} 1"#));
 //! # });
 //! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -81,8 +81,16 @@ impl std::fmt::Debug for Recorder {
 }
 
 /// The label value for a request method: the standard methods as themselves, anything else
-/// as `OTHER`, so clients cannot grow the label's cardinality.
-pub(crate) fn method_label(method: &http::Method) -> &'static str {
+/// as `OTHER`, so clients cannot grow the label's cardinality. For handlers that label their
+/// own metrics by method.
+///
+/// ```
+/// use aiplatform_metrics::http::method_label;
+/// assert_eq!(method_label(&http::Method::GET), "GET");
+/// let invented = http::Method::from_bytes(b"BREW").unwrap();
+/// assert_eq!(method_label(&invented), "OTHER");
+/// ```
+pub fn method_label(method: &http::Method) -> &'static str {
     match *method {
         http::Method::GET => "GET",
         http::Method::POST => "POST",
@@ -170,7 +178,7 @@ impl<'r> HttpMetricsBuilder<'r> {
                 &name("http_requests_total"),
                 "HTTP requests served, by method, route and status.",
             )
-            .labels(&["method", "endpoint", "status"]),
+            .label_names(&["method", "endpoint", "status"]),
         )?;
         let duration = self.registry.register(
             Opts::histogram(
@@ -179,7 +187,7 @@ impl<'r> HttpMetricsBuilder<'r> {
                 self.buckets,
             )
             .unit(Unit::SECONDS)
-            .labels(&["method", "endpoint"]),
+            .label_names(&["method", "endpoint"]),
         )?;
         let in_flight = self.registry.gauge(
             &name("http_requests_in_flight"),

@@ -232,8 +232,21 @@ impl Lookup for LabelKey {
 }
 
 /// Label values a [`Family`](crate::Family) can look up: a slice, array or `Vec` of strings, or
-/// a prepared [`LabelKey`]. Sealed.
-pub trait Labels: sealed::Prepare {}
+/// a prepared [`LabelKey`]. Sealed. (Label *names* are declared once, when the family is
+/// registered; everything that takes values says so in its name.)
+pub trait LabelValues: sealed::Prepare {}
+
+/// The label values of a series without labels, for the calls that take values:
+/// `family.with(NO_LABELS)`, `metric_family.push_gauge(NO_LABELS, 1.0)`.
+///
+/// ```
+/// use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS};
+///
+/// let mut up = MetricFamily::builder(MetricKind::Gauge, "up", "Target reachable.").build().unwrap();
+/// up.push_gauge(NO_LABELS, 1.0).unwrap();
+/// assert_eq!(up.get(NO_LABELS).unwrap().labels.len(), 0);
+/// ```
+pub const NO_LABELS: &[&str] = &[];
 
 pub(crate) mod sealed {
     use super::*;
@@ -248,7 +261,7 @@ pub(crate) mod sealed {
     }
 }
 
-impl<V: AsRef<str>> Labels for [V] {}
+impl<V: AsRef<str>> LabelValues for [V] {}
 impl<V: AsRef<str>> sealed::Prepare for [V] {
     type Lookup<'a>
         = Query<'a, V>
@@ -261,7 +274,7 @@ impl<V: AsRef<str>> sealed::Prepare for [V] {
     }
 }
 
-impl<V: AsRef<str>, const N: usize> Labels for [V; N] {}
+impl<V: AsRef<str>, const N: usize> LabelValues for [V; N] {}
 impl<V: AsRef<str>, const N: usize> sealed::Prepare for [V; N] {
     type Lookup<'a>
         = Query<'a, V>
@@ -274,7 +287,7 @@ impl<V: AsRef<str>, const N: usize> sealed::Prepare for [V; N] {
     }
 }
 
-impl<V: AsRef<str>> Labels for Vec<V> {}
+impl<V: AsRef<str>> LabelValues for Vec<V> {}
 impl<V: AsRef<str>> sealed::Prepare for Vec<V> {
     type Lookup<'a>
         = Query<'a, V>
@@ -287,7 +300,7 @@ impl<V: AsRef<str>> sealed::Prepare for Vec<V> {
     }
 }
 
-impl Labels for LabelKey {}
+impl LabelValues for LabelKey {}
 impl sealed::Prepare for LabelKey {
     type Lookup<'a> = &'a LabelKey;
 

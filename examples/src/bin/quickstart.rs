@@ -5,13 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{Buckets, Format, LabelKey, Opts, Registry, Unit};
+use aiplatform_metrics::{Buckets, ExpositionFormat, LabelKey, Opts, Registry, Unit};
 
 fn main() {
     let format = if std::env::args().any(|a| a == "--openmetrics") {
-        Format::OpenMetrics
+        ExpositionFormat::OpenMetrics
     } else {
-        Format::Text
+        ExpositionFormat::Text
     };
     let registry = Registry::builder()
         .const_label("service", "aiplatform-api")
@@ -33,7 +33,7 @@ fn main() {
                 Buckets::default(),
             )
             .unit(Unit::SECONDS)
-            .labels(&["endpoint"]),
+            .label_names(&["endpoint"]),
         )
         .expect("valid family");
     let in_flight = registry

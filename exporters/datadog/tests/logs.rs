@@ -239,7 +239,8 @@ fn a_refused_key_drops_unsent_and_is_never_shown() {
         1,
         "sent again after the key was refused"
     );
-    let text = String::from_utf8(registry.encode(aiplatform_metrics::Format::Text)).unwrap();
+    let text =
+        String::from_utf8(registry.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
     assert!(!text.contains(KEY));
     let dropped: f64 = text
         .lines()

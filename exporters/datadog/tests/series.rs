@@ -402,7 +402,7 @@ fn v2_a_refused_key_stops_and_is_never_shown() {
     );
     assert!(logged.contains("DD_SITE"), "{logged}");
     assert!(!logged.contains(KEY), "{logged}");
-    let text = String::from_utf8(r.encode(aiplatform_metrics::Format::Text)).unwrap();
+    let text = String::from_utf8(r.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
     assert!(!text.contains(KEY));
     assert!(text.contains("backend=\"datadog_series\""));
     assert!(!format!("{p:?}").contains(KEY));

@@ -9,7 +9,7 @@ mod contract;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiplatform_metrics::{Format, Registry};
+use aiplatform_metrics::{ExpositionFormat, Registry};
 use aiplatform_newrelic::NewRelic;
 use aiplatform_push::SecretSource;
 use support::*;
@@ -69,7 +69,7 @@ fn keys_never_show_in_logs_errors_metrics_or_debug() {
         let err = p.flush(Duration::from_secs(5)).unwrap_err();
         shown.push(format!("{err} {err:?}"));
         drop(p);
-        shown.push(String::from_utf8(r.encode(Format::Text)).unwrap());
+        shown.push(String::from_utf8(r.encode(ExpositionFormat::Text)).unwrap());
         let reqs = rx.requests();
         assert!(!reqs.is_empty());
         for q in &reqs {

@@ -204,7 +204,7 @@ fn payloads_follow_the_contract_and_add_up_to_the_registry() {
     registry.register_collector(move |out: &mut Vec<MetricFamily>| {
         let n = c.load(std::sync::atomic::Ordering::Relaxed);
         let mut f = MetricFamily::builder(MetricKind::Summary, "rpc_seconds", "RPC time.")
-            .labels(&["service"])
+            .label_names(&["service"])
             .build()
             .unwrap();
         f.push_summary(

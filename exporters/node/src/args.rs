@@ -226,6 +226,11 @@ pub struct NodeArgs {
     /// /var/lib/prometheus/node-exporter]
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     pub textfile_directory: Option<PathBuf>,
+    /// Textfiles larger than this are skipped (and set node_textfile_scrape_error): bytes, or
+    /// with a unit (KiB, MiB, GiB, kB, MB, GB). Not in node_exporter.
+    #[arg(long = "collector.textfile.max-file-size", value_name = "SIZE",
+          default_value = "8MiB", value_parser = parse_size)]
+    pub textfile_max_file_size: u64,
 
     /// The `rapl` collector's flags.
     #[command(flatten)]
@@ -242,6 +247,34 @@ pub struct NodeArgs {
     /// The `bcache` collector's flags.
     #[command(flatten)]
     pub bcache: bcache::BcacheArgs,
+}
+
+/// A size in bytes: `4096`, `512KiB`, `8MiB`, `1GiB`, `10MB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a size (bytes, or with KiB, MiB, GiB, kB, MB, GB)")
+    })?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (KiB, MiB, GiB, kB, MB, GB)"
+            ));
+        }
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// A new-name / deprecated-name pair: the new one, or the old one with a warning; both is an
@@ -414,6 +447,7 @@ impl NodeArgs {
                 .is_debian12()
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
         };
+        cfg.textfile_max_file_size = self.textfile_max_file_size;
         cfg.rapl = self.rapl.clone();
         cfg.interrupts = self.interrupts.config()?;
         cfg.tapestats_ignored = self.tapestats.config()?;
@@ -426,6 +460,15 @@ impl NodeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert!(parse_size("8 parsecs").is_err() && parse_size("MiB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
 
     fn config(args: &[&str]) -> Result<Config, String> {
         let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))

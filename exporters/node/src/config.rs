@@ -13,7 +13,7 @@ use crate::collectors::statfs::SystemStatFs;
 use crate::collectors::timex::{Adjtimex, SystemAdjtimex};
 use crate::collectors::{
     bcache, diskstats, interrupts, ipvs, netclass, netdev, netstat, powersupplyclass, rapl,
-    tapestats, vmstat,
+    tapestats, textfile, vmstat,
 };
 use crate::filter::DeviceFilter;
 use crate::paths::Paths;
@@ -62,6 +62,8 @@ pub struct Config {
     pub vmstat_fields: Regex,
     /// `--collector.textfile.directory` (`None`: not set).
     pub textfile_directory: Option<PathBuf>,
+    /// `--collector.textfile.max-file-size`, in bytes.
+    pub textfile_max_file_size: u64,
     /// Per-collector time limit.
     pub collector_timeout: Duration,
     /// The `rapl` collector's flags.
@@ -120,6 +122,7 @@ impl Config {
             textfile_directory: compat
                 .is_debian12()
                 .then(|| PathBuf::from(DEBIAN_TEXTFILE_DIRECTORY)),
+            textfile_max_file_size: textfile::DEFAULT_MAX_FILE_SIZE,
             collector_timeout: aiplatform_prometheus::DEFAULT_COLLECTOR_TIMEOUT,
             rapl: rapl::RaplArgs::default(),
             interrupts: interrupts::InterruptsConfig::default(),

@@ -8,15 +8,30 @@ use aiplatform_metrics::Registry;
 use aiplatform_node_exporter::app::App;
 use aiplatform_node_exporter::args::{Cli, exporter_cli};
 use aiplatform_node_exporter::collectors::flag_set;
-use aiplatform_prometheus::{BuildInfo, limit_malloc_arenas, termination_signal};
+use aiplatform_prometheus::{
+    BuildInfo, exit_with, limit_malloc_arenas, run_until_stopped, termination_signal,
+};
 use anyhow::Context;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     let build = BuildInfo::new("node_exporter", env!("CARGO_PKG_VERSION"));
     let mut flags = flag_set();
     let cli: Cli = exporter_cli(build.clone()).parse(Some(&mut flags));
-    let _log = cli.web.init_logging().context("setting up logging")?;
+    // Kept until the end of main, so that a failure below is logged in the configured format
+    // (one line, no backtrace) before the process exits.
+    let _log = match cli.web.init_logging().context("setting up logging") {
+        Ok(guard) => guard,
+        Err(e) => return exit_with(Err(e)),
+    };
+    exit_with(run(cli, flags, build))
+}
+
+fn run(
+    cli: Cli,
+    flags: aiplatform_prometheus::CollectorSet,
+    build: BuildInfo,
+) -> anyhow::Result<()> {
     let app = App::from_cli(&cli, &flags)?;
     tracing::info!(version = build.version(), compat = %app.config.compat, "Starting node_exporter");
     for name in app.collectors.enabled() {
@@ -42,7 +57,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
+    // Stops within the server's grace period plus STOP_DEADLINE, even with a collector stuck
+    // in a read that never returns.
+    run_until_stopped(runtime, async {
         let server = app
             .server(&cli, Registry::new(), &build)
             .bind()

@@ -2,7 +2,8 @@
 //! `promhttp_*`: `node_exporter_build_info`, with the label set of the profile's
 //! node_exporter. (`node_scrape_collector_*` come from the collector set.)
 
-use aiplatform_metrics::{Collector, MetricFamily, MetricKind};
+use aiplatform_metrics::collect::Collector;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 
 use aiplatform_prometheus::Compat;
 use aiplatform_prometheus::family::{family, push};

@@ -14,7 +14,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{Format, Registry};
+use aiplatform_metrics::{ExpositionFormat, Registry};
 use aiplatform_node_exporter::collectors::COLLECTORS;
 use aiplatform_node_exporter::config::Config;
 use aiplatform_node_exporter::paths::Paths;
@@ -55,7 +55,7 @@ fn run(collector: &str, case: &str, compat: Compat, setup: Setup) -> String {
     };
     let n = families.len();
     let mut text = Vec::new();
-    Exposition::new(Registry::new()).encode_into(Format::Text, families, &mut text);
+    Exposition::new(Registry::new()).encode_into(ExpositionFormat::Text, families, &mut text);
     let text = String::from_utf8(text).expect("UTF-8 exposition");
     let prefix = root.to_string_lossy().into_owned();
     let mut out = format!("# outcome: {outcome}\n# families: {n}\n{text}");

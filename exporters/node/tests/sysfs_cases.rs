@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{Format, MetricFamily, Registry};
+use aiplatform_metrics::{ExpositionFormat, MetricFamily, Registry};
 use aiplatform_node_exporter::collectors::COLLECTORS;
 use aiplatform_node_exporter::config::Config;
 use aiplatform_node_exporter::paths::Paths;
@@ -47,7 +47,7 @@ fn run(name: &str, root: &Path, compat: Compat) -> (String, Vec<MetricFamily>) {
 
 fn encode(families: Vec<MetricFamily>) -> String {
     let mut out = Vec::new();
-    Exposition::new(Registry::new()).encode_into(Format::Text, families, &mut out);
+    Exposition::new(Registry::new()).encode_into(ExpositionFormat::Text, families, &mut out);
     String::from_utf8(out).unwrap()
 }
 

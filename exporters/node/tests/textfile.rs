@@ -92,7 +92,7 @@ fn globbed_directories_and_names_kept_as_written() {
     // Both counters are written under the names their files gave them.
     let mut snapshot = aiplatform_metrics::Snapshot::new();
     aiplatform_metrics::Registry::new().collect_into_with(&mut snapshot, out);
-    let text = aiplatform_metrics::encode(&snapshot, aiplatform_metrics::Format::Text);
+    let text = aiplatform_metrics::encode(&snapshot, aiplatform_metrics::ExpositionFormat::Text);
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("# TYPE jobs counter\njobs 3\n"), "{text}");
     assert!(

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{Counter, Format, Registry};
+use aiplatform_metrics::{Counter, ExpositionFormat, Registry};
 use aiplatform_otlp::{Otlp, Protocol};
 use aiplatform_push::{Backoff, FlushError, PipelineBuilder, SpoolOptions};
 use aiplatform_testkit::{Scrape, free_port};
@@ -72,7 +72,7 @@ fn rounds_seen(requests: &[Captured]) -> Vec<u64> {
 }
 
 fn self_metric(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
-    Scrape::parse(String::from_utf8(registry.encode(Format::Text)).unwrap())
+    Scrape::parse(String::from_utf8(registry.encode(ExpositionFormat::Text)).unwrap())
         .get(name, labels)
         .unwrap_or(0.0)
 }
@@ -432,7 +432,7 @@ fn credentials_never_show_in_errors_or_debug_output() {
         other => panic!("{other:?}"),
     }
     assert_eq!(rx.requests()[0].header("x-api-key"), Some("s3cr3t-k3y"));
-    let text = String::from_utf8(r.encode(Format::Text)).unwrap();
+    let text = String::from_utf8(r.encode(ExpositionFormat::Text)).unwrap();
     assert!(!text.contains("s3cr3t-k3y"));
     p.shutdown(WAIT).unwrap();
 }

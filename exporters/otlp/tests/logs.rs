@@ -220,8 +220,12 @@ fn a_bad_request_is_dropped_and_not_retried() {
     let n = receiver.requests().len();
     // The refused batch, and at most the output's one report of the drop (refused too).
     assert!((1..=2).contains(&n), "{n} requests");
-    let text =
-        String::from_utf8(guard.registry().encode(aiplatform_metrics::Format::Text)).unwrap();
+    let text = String::from_utf8(
+        guard
+            .registry()
+            .encode(aiplatform_metrics::ExpositionFormat::Text),
+    )
+    .unwrap();
     assert!(
         text.lines()
             .any(|l| l.starts_with("aiplatform_log_events_dropped_total")

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiplatform_metrics::{Buckets, Format, Opts, Registry, Unit};
+use aiplatform_metrics::{Buckets, ExpositionFormat, Opts, Registry, Unit};
 use aiplatform_otlp::{Otlp, Protocol};
 use aiplatform_push::{Compression, FlushError, Pipeline, Temporality};
 use aiplatform_testkit::Scrape;
@@ -47,7 +47,7 @@ fn app() -> App {
                 Buckets::new([0.01, 0.1, 1.0]).unwrap(),
             )
             .unit(Unit::SECONDS)
-            .labels(&["route"]),
+            .label_names(&["route"]),
         )
         .unwrap();
     App {
@@ -183,7 +183,8 @@ fn float(v: &Value) -> f64 {
 
 /// Checks the requests against the registry as text exposition shows it now.
 fn assert_cumulative_equal(app: &App, d: &Decoded) {
-    let scrape = Scrape::parse(String::from_utf8(app.registry.encode(Format::Text)).unwrap());
+    let scrape =
+        Scrape::parse(String::from_utf8(app.registry.encode(ExpositionFormat::Text)).unwrap());
     // Counters: monotonic cumulative sums with integer values.
     assert_eq!(
         d.meta["http_requests"],
@@ -330,7 +331,8 @@ fn deltas_add_up_to_the_cumulative_values() {
         d.meta["request_duration_seconds"].3.as_deref(),
         Some("AGGREGATION_TEMPORALITY_DELTA")
     );
-    let scrape = Scrape::parse(String::from_utf8(app.registry.encode(Format::Text)).unwrap());
+    let scrape =
+        Scrape::parse(String::from_utf8(app.registry.encode(ExpositionFormat::Text)).unwrap());
     for s in scrape.series("http_requests_total") {
         let attrs: Vec<(&str, &str)> = s
             .labels
@@ -497,7 +499,7 @@ fn a_partial_success_counts_the_rejected_points_as_dropped() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.requests().len(), 1);
     assert_eq!(pipeline.samples_dropped(), 2);
-    let text = String::from_utf8(app.registry.encode(Format::Text)).unwrap();
+    let text = String::from_utf8(app.registry.encode(ExpositionFormat::Text)).unwrap();
     let dropped = Scrape::parse(text);
     assert_eq!(
         dropped.value(

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{Collector, MetricFamily, MetricKind};
+use aiplatform_metrics::collect::Collector;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 use parking_lot::Mutex;
 
 use crate::config::Config;
@@ -110,7 +111,7 @@ pub struct SelfMetrics {
 
 fn gauge(name: &str, help: &str, labels: &[&str]) -> MetricFamily {
     MetricFamily::builder(MetricKind::Gauge, name, help)
-        .labels(labels)
+        .label_names(labels)
         .build()
         .expect("static description is valid")
 }
@@ -134,7 +135,7 @@ impl Collector for SelfMetrics {
                 "pg_static",
                 "Version string as reported by postgres",
             )
-            .labels(&["server", "short_version", "version"])
+            .label_names(&["server", "short_version", "version"])
             .build()
             .expect("static description is valid");
             let short = health

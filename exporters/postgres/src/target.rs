@@ -229,6 +229,9 @@ pub struct Target {
     dsn: Dsn,
     config: tokio_postgres::Config,
     limits: Limits,
+    /// The whole connection attempt's limit: socket, start-up, authentication and the version
+    /// query (tokio-postgres' own `connect_timeout` covers only the socket connect).
+    connect_timeout: Duration,
     redacted: String,
     server_label: String,
     slot: Mutex<Slot>,
@@ -272,6 +275,7 @@ impl Target {
         };
         config.options(&options);
         Target {
+            connect_timeout: connect,
             redacted: dsn.redacted(),
             server_label: dsn.server_label(),
             dsn,
@@ -393,8 +397,11 @@ impl Target {
             let num: i32 = row.get(1);
             Ok::<_, TargetError>((client, task, version_text, num))
         };
+        // A server that accepts the TCP connection and never answers the start-up message
+        // held a scrape for the whole collection time limit.
+        let until = deadline.min(started + self.connect_timeout);
         let (client, task, version_text, num) =
-            match tokio::time::timeout_at(deadline.into(), attempt).await {
+            match tokio::time::timeout_at(until.into(), attempt).await {
                 Ok(r) => r?,
                 Err(_) => {
                     return Err(TargetError::ConnectTimeout {

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS, Registry};
 use aiplatform_prometheus::{
     BlockingCollector, BuildInfo, CollectError, CollectorSet, DefaultState, ExporterCli,
     LandingPage, ScrapeContext, Server, WebArgs, WebDefaults, WebFlag, termination_signal,
@@ -50,8 +50,7 @@ impl BlockingCollector for Loadavg {
             let mut f = MetricFamily::builder(MetricKind::Gauge, name, help)
                 .build()
                 .map_err(CollectError::new)?;
-            f.push_gauge(&[] as &[&str], value)
-                .map_err(CollectError::new)?;
+            f.push_gauge(NO_LABELS, value).map_err(CollectError::new)?;
             out.push(f);
         }
         Ok(())

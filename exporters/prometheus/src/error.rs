@@ -128,6 +128,9 @@ pub enum ConfigProblem {
         #[source]
         source: bcrypt::BcryptError,
     },
+    /// A user listed twice in `basic_auth_users` (which of the two hashes was meant?).
+    #[error("user {0:?} is listed more than once")]
+    DuplicateUser(String),
     /// A cipher suite name Go does not know.
     #[error("unknown cipher: {0}")]
     UnknownCipher(String),

@@ -2,7 +2,7 @@
 //! `process_*`, `promhttp_*`), off the async runtime.
 //!
 //! The core's [`Registry`] collects natively registered families and its
-//! [`Collector`](aiplatform_metrics::Collector)s, sorts everything, merges families that
+//! [`Collector`](aiplatform_metrics::collect::Collector)s, sorts everything, merges families that
 //! agree, and drops duplicate series and clashing families (counting them) so that a scrape
 //! never fails. Families computed per scrape get the same treatment through
 //! [`Registry::collect_into_with`]: only the collection made for this scrape sees them
@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aiplatform_metrics::{Encoder, Format, MetricFamily, Registry, Snapshot, negotiate};
+use aiplatform_metrics::{Encoder, ExpositionFormat, MetricFamily, Registry, Snapshot, negotiate};
 use http::HeaderMap;
 use http::header::{ACCEPT, ACCEPT_ENCODING};
 use parking_lot::Mutex;
@@ -22,11 +22,17 @@ use crate::response::{self, Response, accepts_gzip, header_str};
 /// Snapshots and encoders kept for reuse; more concurrent scrapes still work, they allocate.
 const POOLED: usize = 4;
 
+/// A scrape whose body was larger than this does not return its snapshot and encoder to the
+/// pool: a pooled snapshot keeps the scrape's families (a 6 MB textfile's series) until it is
+/// reused, which left four scrapes' worth resident for as long as the process ran after a
+/// burst of large scrapes. Usual scrapes (tens of KiB) still reuse theirs.
+const POOLED_BODY_LIMIT: usize = 1 << 20;
+
 /// A registry prepared to be encoded with per-scrape families, with pooled buffers. Cheap to
 /// clone.
 ///
 /// ```
-/// use aiplatform_metrics::{Format, MetricFamily, MetricKind, Registry};
+/// use aiplatform_metrics::{ExpositionFormat, MetricFamily, MetricKind, Registry, NO_LABELS};
 /// use aiplatform_prometheus::Exposition;
 ///
 /// let registry = Registry::new();
@@ -34,9 +40,9 @@ const POOLED: usize = 4;
 /// let exposition = Exposition::new(registry);
 ///
 /// let mut up = MetricFamily::builder(MetricKind::Gauge, "pg_up", "Whether the server is up.").build().unwrap();
-/// up.push_gauge(&[] as &[&str], 1.0).unwrap();
+/// up.push_gauge(NO_LABELS, 1.0).unwrap();
 /// let mut body = Vec::new();
-/// exposition.encode_into(Format::Text, vec![up], &mut body);
+/// exposition.encode_into(ExpositionFormat::Text, vec![up], &mut body);
 /// let text = String::from_utf8(body).unwrap();
 /// assert!(text.contains("jobs_total 1\n") && text.contains("pg_up 1\n"));
 /// ```
@@ -52,6 +58,8 @@ struct Inner {
     pool: Mutex<Vec<(Snapshot, Encoder)>>,
     /// Size of the last body, to allocate the next one at once.
     last_len: AtomicUsize,
+    /// Set by a scrape larger than [`POOLED_BODY_LIMIT`], taken by the server's memory trim.
+    large_since_trim: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -95,8 +103,15 @@ impl Exposition {
                 openmetrics,
                 pool: Mutex::new(Vec::new()),
                 last_len: AtomicUsize::new(16 * 1024),
+                large_since_trim: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Whether a scrape larger than 1 MiB was encoded since the last call (which clears it):
+    /// the server then hands the C allocator's free memory back ([`crate::release_free_memory`]).
+    pub(crate) fn take_large_scrape(&self) -> bool {
+        self.inner.large_since_trim.swap(false, Ordering::Relaxed)
     }
 
     /// The registry.
@@ -108,7 +123,7 @@ impl Exposition {
     /// (blocking: call it off the async runtime, or use [`render`](Self::render)).
     pub fn encode_into(
         &self,
-        format: Format,
+        format: ExpositionFormat,
         extra: Vec<MetricFamily>,
         out: &mut Vec<u8>,
     ) -> EncodeReport {
@@ -116,10 +131,15 @@ impl Exposition {
         let pooled = inner.pool.lock().pop();
         let (mut snapshot, mut encoder) = pooled.unwrap_or_default();
         let stats = inner.registry.collect_into_with(&mut snapshot, extra);
+        let start = out.len();
         encoder.encode(&snapshot, format, out);
-        let mut pool = inner.pool.lock();
-        if pool.len() < POOLED {
-            pool.push((snapshot, encoder));
+        if out.len() - start <= POOLED_BODY_LIMIT {
+            let mut pool = inner.pool.lock();
+            if pool.len() < POOLED {
+                pool.push((snapshot, encoder));
+            }
+        } else {
+            inner.large_since_trim.store(true, Ordering::Relaxed);
         }
         EncodeReport {
             dropped_series: stats.dropped(),
@@ -144,7 +164,7 @@ impl Exposition {
         let format = if self.inner.openmetrics {
             negotiate(header_str(headers, ACCEPT))
         } else {
-            Format::Text
+            ExpositionFormat::Text
         };
         let gzip = accepts_gzip(header_str(headers, ACCEPT_ENCODING));
         let this = self.clone();
@@ -211,7 +231,7 @@ mod tests {
 
     fn gauge(name: &str, labels: &[&str], values: &[(&[&str], f64)]) -> MetricFamily {
         let mut f = MetricFamily::builder(MetricKind::Gauge, name, "help.")
-            .labels(labels)
+            .label_names(labels)
             .build()
             .unwrap();
         for (l, v) in values {
@@ -227,7 +247,7 @@ mod tests {
         let b = Exposition::new(registry.clone());
         let mut out = Vec::new();
         a.encode_into(
-            Format::Text,
+            ExpositionFormat::Text,
             vec![gauge("only_a", &[], &[(&[], 1.0)])],
             &mut out,
         );
@@ -235,7 +255,7 @@ mod tests {
         assert!(text.contains("only_a 1\n"));
         // Neither b nor a plain collection sees a's families.
         let mut out = Vec::new();
-        b.encode_into(Format::Text, Vec::new(), &mut out);
+        b.encode_into(ExpositionFormat::Text, Vec::new(), &mut out);
         assert!(!String::from_utf8(out).unwrap().contains("only_a"));
         assert!(registry.collect().family("only_a").is_none());
     }
@@ -246,11 +266,11 @@ mod tests {
         let e = Exposition::new(registry);
         let dup = || gauge("dup", &["x"], &[(&["1"], 1.0), (&["1"], 2.0)]);
         let mut out = Vec::new();
-        let r = e.encode_into(Format::Text, vec![dup()], &mut out);
+        let r = e.encode_into(ExpositionFormat::Text, vec![dup()], &mut out);
         assert_eq!(r.dropped_series, 1);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("dup{x=\"1\"} 1\n") && !text.contains("dup{x=\"1\"} 2\n"));
-        let r = e.encode_into(Format::Text, Vec::new(), &mut Vec::new());
+        let r = e.encode_into(ExpositionFormat::Text, Vec::new(), &mut Vec::new());
         assert_eq!(r.dropped_series, 0);
     }
 
@@ -262,7 +282,7 @@ mod tests {
         drop(e);
         let mut out = Vec::new();
         e2.encode_into(
-            Format::Text,
+            ExpositionFormat::Text,
             vec![gauge("still", &[], &[(&[], 1.0)])],
             &mut out,
         );

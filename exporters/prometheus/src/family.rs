@@ -29,9 +29,8 @@
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 
-use aiplatform_metrics::{
-    FamilyCache, LabelCountError, MetricFamily, MetricKind, PrehashedMap, RegistrationError,
-};
+use aiplatform_metrics::collect::{FamilyCache, PrehashedMap};
+use aiplatform_metrics::{LabelCountError, MetricFamily, MetricKind, RegistrationError};
 
 /// How a counter's name is written in text 0.0.4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,13 +57,13 @@ impl Naming {
         kind: MetricKind,
         name: &str,
         help: &str,
-        labels: &[S],
+        label_names: &[S],
     ) -> Result<MetricFamily, RegistrationError> {
         let cache = match self {
             Naming::Standard => &STANDARD,
             Naming::AsGiven => &AS_GIVEN,
         };
-        cache.with(|c| c.borrow_mut().family(kind, name, help, labels))
+        cache.with(|c| c.borrow_mut().family(kind, name, help, label_names))
     }
 }
 
@@ -73,9 +72,9 @@ impl Naming {
 /// # Panics
 ///
 /// If the name or a label name is invalid: a bug in the exporter, which its tests catch.
-pub fn family(kind: MetricKind, name: &str, help: &str, labels: &[&str]) -> MetricFamily {
+pub fn family(kind: MetricKind, name: &str, help: &str, label_names: &[&str]) -> MetricFamily {
     Naming::Standard
-        .build(kind, name, help, labels)
+        .build(kind, name, help, label_names)
         .unwrap_or_else(|e| panic!("metric {name:?} is defined wrong: {e}"))
 }
 
@@ -85,9 +84,9 @@ pub fn dynamic_family(
     kind: MetricKind,
     name: &str,
     help: &str,
-    labels: &[&str],
+    label_names: &[&str],
 ) -> Option<MetricFamily> {
-    match Naming::Standard.build(kind, name, help, labels) {
+    match Naming::Standard.build(kind, name, help, label_names) {
         Ok(f) => Some(f),
         Err(e) => {
             tracing::debug!(metric = name, err = %e, "skipping a field that makes no valid metric name");
@@ -104,7 +103,10 @@ pub fn dynamic_family(
 /// definition is wrong.
 pub fn push(f: &mut MetricFamily, values: &[&str], value: f64) {
     if let Err(e) = try_push(f, values, value) {
-        panic!("series of {:?} pushed with the wrong labels: {e}", f.name());
+        panic!(
+            "series of {:?} pushed with the wrong label_names: {e}",
+            f.name()
+        );
     }
 }
 
@@ -210,7 +212,7 @@ impl FamilySet {
         }
     }
 
-    /// The family `name` (without namespace), created with `kind`, `help` and `labels` on
+    /// The family `name` (without namespace), created with `kind`, `help` and `label_names` on
     /// first use. `None` when the name is not a valid metric name or an earlier use declared
     /// another type or other label names: that sample is skipped and counted, as
     /// `prometheus.NewConstMetric` errors are in the Go exporters.
@@ -219,9 +221,9 @@ impl FamilySet {
         kind: MetricKind,
         name: &str,
         help: &str,
-        labels: &[&str],
+        label_names: &[&str],
     ) -> Option<&mut MetricFamily> {
-        self.family_with(kind, name, Help::Text(help), labels)
+        self.family_with(kind, name, Help::Text(help), label_names)
     }
 
     /// [`family`](Self::family) with the HELP text given as [`Help`].
@@ -230,12 +232,12 @@ impl FamilySet {
         kind: MetricKind,
         name: &str,
         help: Help<'_>,
-        labels: &[&str],
+        label_names: &[&str],
     ) -> Option<&mut MetricFamily> {
         let slot = match self.find(name) {
             Ok(i) => {
                 let f = &mut self.families[i];
-                if f.kind() == kind && f.label_names().eq(labels.iter().copied()) {
+                if f.kind() == kind && f.label_names().eq(label_names.iter().copied()) {
                     return Some(f);
                 }
                 self.skipped += 1;
@@ -258,7 +260,7 @@ impl FamilySet {
                 &self.help
             }
         };
-        match self.naming.build(kind, &self.scratch, help, labels) {
+        match self.naming.build(kind, &self.scratch, help, label_names) {
             Ok(f) => {
                 let start = self.names.len() as u32;
                 self.names.push_str(name);
@@ -282,11 +284,11 @@ impl FamilySet {
         kind: MetricKind,
         name: &str,
         help: &str,
-        labels: &[&str],
+        label_names: &[&str],
         values: &[V],
         value: f64,
     ) {
-        if let Some(f) = self.family(kind, name, help, labels)
+        if let Some(f) = self.family(kind, name, help, label_names)
             && try_push(f, values, value).is_err()
         {
             self.skipped += 1;
@@ -294,14 +296,21 @@ impl FamilySet {
     }
 
     /// Adds a gauge sample.
-    pub fn gauge(&mut self, name: &str, help: &str, labels: &[&str], values: &[&str], v: f64) {
-        self.add(MetricKind::Gauge, name, help, labels, values, v);
+    pub fn gauge(&mut self, name: &str, help: &str, label_names: &[&str], values: &[&str], v: f64) {
+        self.add(MetricKind::Gauge, name, help, label_names, values, v);
     }
 
     /// Adds a counter sample; a negative or NaN value (which no counter can have) is left out.
-    pub fn counter(&mut self, name: &str, help: &str, labels: &[&str], values: &[&str], v: f64) {
+    pub fn counter(
+        &mut self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        values: &[&str],
+        v: f64,
+    ) {
         if v >= 0.0 {
-            self.add(MetricKind::Counter, name, help, labels, values, v);
+            self.add(MetricKind::Counter, name, help, label_names, values, v);
         }
     }
 
@@ -311,13 +320,13 @@ impl FamilySet {
         &mut self,
         name: &str,
         help: &str,
-        labels: &[&str],
+        label_names: &[&str],
         values: &[&str],
         quantiles: &[(f64, f64)],
         count: u64,
         sum: f64,
     ) {
-        if let Some(f) = self.family(MetricKind::Summary, name, help, labels) {
+        if let Some(f) = self.family(MetricKind::Summary, name, help, label_names) {
             let _ = f.push_summary(values, quantiles, count, sum);
         }
     }
@@ -385,7 +394,8 @@ mod tests {
         assert_eq!(f[1].name(), "redis_keyspace_hits");
         let mut snapshot = aiplatform_metrics::Snapshot::new();
         aiplatform_metrics::Registry::new().collect_into_with(&mut snapshot, f);
-        let text = aiplatform_metrics::encode(&snapshot, aiplatform_metrics::Format::Text);
+        let text =
+            aiplatform_metrics::encode(&snapshot, aiplatform_metrics::ExpositionFormat::Text);
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("\nredis_total_error_replies 2\n"), "{text}");
         assert!(text.contains("\nredis_keyspace_hits_total 2\n"), "{text}");

@@ -12,7 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use aiplatform_metrics::{Collector, MetricFamily, MetricKind};
+use aiplatform_metrics::collect::Collector;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 
 /// `USER_HZ`, which the kernel uses for `/proc` tick counts (procfs hard-codes it too).
 const USER_HZ: f64 = 100.0;
@@ -56,7 +57,7 @@ pub const PROCESS_FAMILIES: [(&str, MetricKind, &str); 7] = [
     ),
 ];
 
-/// Reports this process's `process_*` metrics; an [`aiplatform_metrics::Collector`].
+/// Reports this process's `process_*` metrics; an [`aiplatform_metrics::collect::Collector`].
 ///
 /// ```
 /// use aiplatform_metrics::Registry;

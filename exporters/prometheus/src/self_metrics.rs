@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS};
 use parking_lot::Mutex;
 
 /// `promhttp_metric_handler_requests_total`.
@@ -93,10 +93,7 @@ impl HandlerMetrics {
             &[],
         );
         in_flight
-            .push_gauge(
-                &[] as &[&str],
-                self.in_flight.load(Ordering::Relaxed) as f64,
-            )
+            .push_gauge(NO_LABELS, self.in_flight.load(Ordering::Relaxed) as f64)
             .expect("no labels");
         out.push(in_flight);
 
@@ -120,21 +117,21 @@ impl HandlerMetrics {
     }
 }
 
-fn family(kind: MetricKind, name: &str, help: &str, labels: &[&str]) -> MetricFamily {
+fn family(kind: MetricKind, name: &str, help: &str, label_names: &[&str]) -> MetricFamily {
     MetricFamily::builder(kind, name, help)
-        .labels(labels)
+        .label_names(label_names)
         .build()
         .expect("static self-metric description is valid")
 }
 
-fn push_counter<S: AsRef<str>>(f: &mut MetricFamily, labels: &[S], v: f64) {
-    f.push_counter(labels, v).expect("label count matches");
+fn push_counter<S: AsRef<str>>(f: &mut MetricFamily, values: &[S], v: f64) {
+    f.push_counter(values, v).expect("label count matches");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aiplatform_metrics::{Format, Registry};
+    use aiplatform_metrics::{ExpositionFormat, Registry};
 
     #[test]
     fn exposition_matches_client_golang() {
@@ -151,7 +148,7 @@ mod tests {
         registry.register_collector_without_namespace(move |out: &mut Vec<MetricFamily>| {
             out.extend(fams.lock().unwrap().take().unwrap_or_default())
         });
-        let text = String::from_utf8(registry.encode(Format::Text)).unwrap();
+        let text = String::from_utf8(registry.encode(ExpositionFormat::Text)).unwrap();
         // Sorted by the name written (a counter's with _total), as client_golang sorts.
         assert_eq!(
             text,

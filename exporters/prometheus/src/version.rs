@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use aiplatform_metrics::{Collector, MetricFamily, MetricKind};
+use aiplatform_metrics::collect::Collector;
+use aiplatform_metrics::{MetricFamily, MetricKind};
 
 /// The compiler that built this crate (and so the binary).
 pub const RUST_VERSION: &str = env!("AIPLATFORM_PROMETHEUS_RUSTC_VERSION");
@@ -106,7 +107,7 @@ impl BuildInfo {
                 &format!("{}_build_info", info.program),
                 &help,
             )
-            .labels(&["branch", "goversion", "revision", "version"])
+            .label_names(&["branch", "goversion", "revision", "version"])
             .build() else {
                 return;
             };
@@ -140,7 +141,7 @@ fn platform() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aiplatform_metrics::{Format, Registry};
+    use aiplatform_metrics::{ExpositionFormat, Registry};
 
     #[test]
     fn build_info_family() {
@@ -150,7 +151,7 @@ mod tests {
                 .branch("main")
                 .collector(),
         );
-        let text = String::from_utf8(registry.encode(Format::Text)).unwrap();
+        let text = String::from_utf8(registry.encode(ExpositionFormat::Text)).unwrap();
         assert!(text.contains("# HELP node_exporter_build_info A metric with a constant '1' value labeled by version, revision, branch, and goversion from which node_exporter was built.\n"), "{text}");
         assert!(text.contains("# TYPE node_exporter_build_info gauge\n"));
         assert!(text.contains(&format!(

@@ -241,17 +241,43 @@ const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
     ("Content-Security-Policy", &[]),
 ];
 
-/// A bcrypt hash of "fakepassword" (the toolkit's), checked for unknown users so that a
-/// wrong user name costs as much as a wrong password.
-pub(crate) const DECOY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     tls_server_config: Option<RawTls>,
     http_server_config: Option<RawHttp>,
-    basic_auth_users: Option<BTreeMap<String, String>>,
+    basic_auth_users: Option<UserList>,
     rate_limit: Option<RawRateLimit>,
+}
+
+/// `basic_auth_users` in file order, duplicates kept (a map would silently keep the last).
+#[derive(Default)]
+struct UserList(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for UserList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<UserList, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UserList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of user names to bcrypt hashes")
+            }
+            fn visit_unit<E>(self) -> Result<UserList, E> {
+                Ok(UserList::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UserList, A::Error> {
+                let mut users = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    users.push(entry);
+                }
+                Ok(UserList(users))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -345,7 +371,13 @@ impl WebConfig {
             }
         }
 
-        for (user, hash) in raw.basic_auth_users.unwrap_or_default() {
+        for (user, hash) in raw.basic_auth_users.unwrap_or_default().0 {
+            if config.basic_auth_users.contains_key(&user) {
+                return Err(invalid(
+                    &format!("basic_auth_users.{user}"),
+                    ConfigProblem::DuplicateUser(user),
+                ));
+            }
             if let Err(source) = bcrypt::HashParts::from_str(&hash) {
                 return Err(invalid(
                     &format!("basic_auth_users.{user}"),

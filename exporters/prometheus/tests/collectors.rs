@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS, Registry};
 use aiplatform_prometheus::{
     BlockingCollector, CollectError, CollectorSet, DefaultState, ScrapeCollector, ScrapeContext,
     Server,
@@ -20,7 +20,7 @@ fn gauge(name: &str, value: f64) -> MetricFamily {
     let mut f = MetricFamily::builder(MetricKind::Gauge, name, "Test value.")
         .build()
         .unwrap();
-    f.push_gauge(&[] as &[&str], value).unwrap();
+    f.push_gauge(NO_LABELS, value).unwrap();
     f
 }
 
@@ -422,7 +422,7 @@ async fn filters_are_ignored_unless_enabled_and_query_reaches_collectors() {
             out: &mut Vec<MetricFamily>,
         ) -> Result<(), CollectError> {
             let mut f = MetricFamily::builder(MetricKind::Gauge, "echo_target", "Echo.")
-                .labels(&["target", "collector"])
+                .label_names(&["target", "collector"])
                 .build()
                 .map_err(CollectError::new)?;
             f.push_gauge(&[ctx.query("target").unwrap_or(""), ctx.collector()], 1.0)
@@ -501,7 +501,7 @@ async fn duplicate_series_are_dropped_counted_and_still_served() {
         DefaultState::Enabled,
         |_: &ScrapeContext, out: &mut Vec<MetricFamily>| {
             let mut f = MetricFamily::builder(MetricKind::Gauge, "dup_value", "Duplicated.")
-                .labels(&["k"])
+                .label_names(&["k"])
                 .build()
                 .map_err(CollectError::new)?;
             f.push_gauge(&["a"], 1.0).map_err(CollectError::new)?;

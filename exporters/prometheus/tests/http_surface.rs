@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Read as _;
 
-use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS, Registry};
 use aiplatform_prometheus::{Exposition, LandingPage, RouteRequest, Server, http};
 use aiplatform_testkit::Scrape;
 use common::{Client, start};
@@ -41,7 +41,7 @@ async fn by_default_prometheus_gets_text_so_counters_without_total_keep_their_na
         .text_name_as_given()
         .build()
         .unwrap();
-        f.push_counter(&[] as &[&str], 3.0).unwrap();
+        f.push_counter(NO_LABELS, 3.0).unwrap();
         out.push(f);
     });
     let (_server, addr) = start(Server::builder(r).exporter_metrics(false)).await;
@@ -286,7 +286,7 @@ async fn extra_routes_render_with_negotiation() {
             "probe_up",
             "Whether the target answered.",
         )
-        .labels(&["target"])
+        .label_names(&["target"])
         .build()
         .unwrap();
         up.push_gauge(&[target.as_str()], 1.0).unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS, Registry};
 use aiplatform_prometheus::{RouteRequest, Server, http};
 use aiplatform_testkit::Scrape;
 use common::{Client, start};
@@ -36,7 +36,7 @@ impl Gate {
             let mut f = MetricFamily::builder(MetricKind::Gauge, "gate_open", "Gate.")
                 .build()
                 .unwrap();
-            f.push_gauge(&[] as &[&str], 1.0).unwrap();
+            f.push_gauge(NO_LABELS, 1.0).unwrap();
             out.push(f);
         });
         (registry, Gate { release, entered })

@@ -3,12 +3,12 @@
 
 #![cfg(target_os = "linux")]
 
-use aiplatform_metrics::{Format, Registry};
+use aiplatform_metrics::{ExpositionFormat, Registry};
 use aiplatform_prometheus::ProcessCollector;
 
 const GOLDEN: &str = include_str!("golden/process_families.txt");
 
-fn exposition(format: Format) -> String {
+fn exposition(format: ExpositionFormat) -> String {
     let registry = Registry::builder().without_self_metrics().build().unwrap();
     registry.register_collector(ProcessCollector::new());
     String::from_utf8(registry.encode(format)).unwrap()
@@ -16,7 +16,7 @@ fn exposition(format: Format) -> String {
 
 #[test]
 fn text_metadata_matches_client_golang() {
-    let text = exposition(Format::Text);
+    let text = exposition(ExpositionFormat::Text);
     let metadata: String = text
         .lines()
         .filter(|l| l.starts_with('#'))
@@ -45,7 +45,7 @@ fn text_metadata_matches_client_golang() {
 
 #[test]
 fn openmetrics_metadata() {
-    let text = exposition(Format::OpenMetrics);
+    let text = exposition(ExpositionFormat::OpenMetrics);
     assert!(
         text.contains("# TYPE process_cpu_seconds counter\n"),
         "{text}"

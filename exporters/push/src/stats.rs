@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aiplatform_metrics::{CollectorId, MetricFamily, MetricKind, Registry};
+use aiplatform_metrics::collect::CollectorId;
+use aiplatform_metrics::{MetricFamily, MetricKind, Registry};
 
 use crate::batch::Batch;
 use crate::transport::Failure;
@@ -226,9 +227,9 @@ impl Stats {
     }
 }
 
-fn family(kind: MetricKind, name: &str, help: &str, labels: &[&str]) -> MetricFamily {
+fn family(kind: MetricKind, name: &str, help: &str, label_names: &[&str]) -> MetricFamily {
     MetricFamily::builder(kind, name, help)
-        .labels(labels)
+        .label_names(label_names)
         .build()
         .expect("static self-metric description is valid")
 }
@@ -378,7 +379,8 @@ mod tests {
         b.dropped(DropReason::QueueFull, 7);
         let _ea = Exposed::new(&registry, a, "remote_write");
         let _eb = Exposed::new(&registry, b, "pushgateway");
-        let text = String::from_utf8(registry.encode(aiplatform_metrics::Format::Text)).unwrap();
+        let text =
+            String::from_utf8(registry.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
         assert!(
             text.contains("aiplatform_push_samples_sent_total{backend=\"remote_write\"} 10"),
             "{text}"

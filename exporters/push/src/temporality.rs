@@ -676,7 +676,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
     use std::time::Duration;
 
-    use aiplatform_metrics::{Buckets, MetricFamily, MetricKind, Registry};
+    use aiplatform_metrics::{Buckets, MetricFamily, MetricKind, NO_LABELS, Registry};
     use proptest::prelude::*;
 
     use super::*;
@@ -774,7 +774,7 @@ mod tests {
             let mut f = MetricFamily::builder(MetricKind::Counter, "src_total", "S.")
                 .build()
                 .unwrap();
-            f.push_counter(&[] as &[&str], v.load(AtomicOrdering::Relaxed) as f64)
+            f.push_counter(NO_LABELS, v.load(AtomicOrdering::Relaxed) as f64)
                 .unwrap();
             out.push(f);
         });

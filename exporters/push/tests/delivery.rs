@@ -404,7 +404,7 @@ fn connect_timeout_is_a_retryable_failure() {
             r#"aiplatform_push_failures_total{backend="connect_timeout",reason="timeout"}"#
         ) >= 2.0,
         "each attempt gave up after the connect timeout: {}\n{}",
-        String::from_utf8(r.encode(aiplatform_metrics::Format::Text)).unwrap(),
+        String::from_utf8(r.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap(),
         logs()
     );
     drop(fillers);
@@ -582,7 +582,8 @@ fn credentials_never_show() {
         .unwrap_err()
         .to_string();
     drop(p);
-    let metrics = String::from_utf8(r.encode(aiplatform_metrics::Format::OpenMetrics)).unwrap();
+    let metrics =
+        String::from_utf8(r.encode(aiplatform_metrics::ExpositionFormat::OpenMetrics)).unwrap();
     let received = rx.requests();
     assert!(
         received[0].headers["authorization"] == format!("Bearer {TOKEN}").as_str()

@@ -6,21 +6,35 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use aiplatform_metrics::Registry;
-use aiplatform_prometheus::{BuildInfo, init_logging, limit_malloc_arenas, termination_signal};
+use aiplatform_prometheus::{
+    BuildInfo, exit_with, init_logging, limit_malloc_arenas, release_memory_promptly,
+    run_until_stopped, termination_signal,
+};
 use aiplatform_redis_exporter::app::App;
 use aiplatform_redis_exporter::args::{Cli, exporter_cli};
 use anyhow::Context;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    release_memory_promptly();
     let build = BuildInfo::new("redis_exporter", env!("CARGO_PKG_VERSION"));
     let cli: Cli = exporter_cli(build).parse(None);
-    let _log = init_logging(
+    // Kept until the end of main, so that a failure below is logged in the configured format
+    // (one line, no backtrace) before the process exits.
+    let _log = match init_logging(
         cli.redis.log_level(&cli.web),
         cli.redis.log_format(&cli.web),
     )
-    .context("setting up logging")?;
-    let app = App::from_cli(&cli)?;
+    .context("setting up logging")
+    {
+        Ok(guard) => guard,
+        Err(e) => return exit_with(Err(e)),
+    };
+    exit_with(run(&cli))
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let app = App::from_cli(cli)?;
 
     // One scheduler thread: a scrape is a handful of awaits on one socket. Encoding runs on
     // the blocking pool, which needs few threads for one Redis.
@@ -29,9 +43,10 @@ fn main() -> anyhow::Result<()> {
         .max_blocking_threads(8)
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
+    // Stops within the server's grace period plus STOP_DEADLINE whatever is running.
+    run_until_stopped(runtime, async {
         let server = app
-            .server(&cli, Registry::new())?
+            .server(cli, Registry::new())?
             .bind()
             .await
             .context("listening")?;

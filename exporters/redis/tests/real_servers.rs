@@ -1,5 +1,6 @@
 //! Against real redis-server processes: auth (password and ACL user), replication on both
-//! sides, CONFIG renamed away, keyspace zero-fill, key checks, the guide's cache metrics.
+//! sides, CONFIG renamed away, keyspace zero-fill, key checks, the cache metrics
+//! (memory, keyspace hits and misses) the Redis dashboard and alerts read.
 
 mod common;
 
@@ -194,7 +195,7 @@ fn keyspace_is_zero_filled_and_counted() {
         m.value("redis_keys_count", &[("db", "db3"), ("key", "user:*")]),
         2.0
     );
-    // The guide's cache metrics.
+    // The cache metrics the Redis dashboard and alerts read (memory, hit ratio).
     assert!(m.value("redis_memory_used_bytes", &[]) > 0.0);
     assert!(m.value("redis_keyspace_hits_total", &[]) >= 1.0);
     assert!(m.value("redis_keyspace_misses_total", &[]) >= 1.0);

@@ -16,7 +16,8 @@
 
 use std::sync::Arc;
 
-use aiplatform_metrics::{ConstLabels, LabelSet, MetricFamily, MetricKind, write_le_value};
+use aiplatform_metrics::collect::write_le_value;
+use aiplatform_metrics::{ConstLabels, LabelSet, MetricFamily, MetricKind};
 use aiplatform_push::{
     Collection, Concatenated, Encoder, Framing, PointValue, RecordWriter, proto,
 };

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use aiplatform_metrics::{Buckets, MetricFamily, MetricKind, Registry};
+use aiplatform_metrics::{Buckets, MetricFamily, MetricKind, NO_LABELS, Registry};
 use aiplatform_push::{Compression, Cycle, Temporality};
 use aiplatform_remote_write::RemoteWrite;
 use prost::Message;
@@ -88,14 +88,14 @@ fn registry() -> Registry {
         let mut s = MetricFamily::builder(MetricKind::Summary, "rw_rpc_seconds", "RPC.")
             .build()
             .unwrap();
-        s.push_summary(&[] as &[&str], &[(0.5, 0.1), (0.99, 0.9)], 10, 2.0)
+        s.push_summary(NO_LABELS, &[(0.5, 0.1), (0.99, 0.9)], 10, 2.0)
             .unwrap();
         out.push(s);
         let mut x = MetricFamily::builder(MetricKind::Counter, "rw_xact_commit", "Commits.")
             .text_name_as_given()
             .build()
             .unwrap();
-        x.push_counter(&[] as &[&str], 11.0).unwrap();
+        x.push_counter(NO_LABELS, 11.0).unwrap();
         out.push(x);
     });
     r

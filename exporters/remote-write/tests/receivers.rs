@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use aiplatform_metrics::{Buckets, MetricFamily, MetricKind, Registry};
+use aiplatform_metrics::{Buckets, MetricFamily, MetricKind, NO_LABELS, Registry};
 use aiplatform_remote_write::RemoteWrite;
 use support::*;
 
@@ -48,7 +48,7 @@ fn registry() -> (Registry, aiplatform_metrics::Counter) {
         let mut s = MetricFamily::builder(MetricKind::Summary, "e2e_rpc_seconds", "RPC.")
             .build()
             .unwrap();
-        s.push_summary(&[] as &[&str], &[(0.5, 0.125), (0.99, 0.75)], 10, 2.5)
+        s.push_summary(NO_LABELS, &[(0.5, 0.125), (0.99, 0.75)], 10, 2.5)
             .unwrap();
         out.push(s);
     });
@@ -106,7 +106,7 @@ fn prometheus_rejects_a_malformed_series_and_the_pipeline_counts_it() {
     let mut old = MetricFamily::builder(MetricKind::Gauge, "e2e_ancient", "Too old.")
         .build()
         .unwrap();
-    old.push_gauge(&[] as &[&str], 1.0).unwrap();
+    old.push_gauge(NO_LABELS, 1.0).unwrap();
     old.set_last_timestamp_ms(1_000);
     let old = std::sync::Mutex::new(Some(old));
     r.register_collector(move |out: &mut Vec<MetricFamily>| {

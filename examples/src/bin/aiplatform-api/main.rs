@@ -1,8 +1,9 @@
-//! The guide's `aiplatform-api`: a small axum service instrumented end to end.
+//! `aiplatform-api`: the platform's prediction API as a small axum service, instrumented end to
+//! end; the monitoring stack's dashboards and alerts are written against its metrics.
 //!
 //! - HTTP metrics from the tower layer (`http_requests_total`, `http_request_duration_seconds`,
 //!   `http_requests_in_flight`), keyed by route template;
-//! - the guide's application metrics (`aiplatform_requests_total`,
+//! - application metrics (`aiplatform_requests_total`,
 //!   `aiplatform_request_duration_seconds`, `aiplatform_active_connections`) and business
 //!   metrics (`aiplatform_ml_predictions_total`, `aiplatform_ml_prediction_accuracy`,
 //!   `aiplatform_federated_training_rounds_total`, `aiplatform_quantum_optimizations_total`);
@@ -29,8 +30,11 @@ mod newrelic;
 mod otlp;
 mod push;
 mod routes;
+mod serve;
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -54,13 +58,42 @@ struct Cli {
     /// it where clients you do not control can reach the service.
     #[arg(long, env = "AIPLATFORM_API_FAULT_INJECTION")]
     fault_injection: bool,
+    /// Close a connection whose request headers have not arrived this long after it became
+    /// ready for a request, idle keep-alive connections included (the exporters' value).
+    #[arg(long, env = "AIPLATFORM_API_IDLE_TIMEOUT", default_value = "60s",
+          value_parser = parse_duration)]
+    idle_timeout: Duration,
     #[command(flatten)]
     remote_write: push::RemoteWriteArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    aiplatform_prometheus::parse_go_duration(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    // One malloc arena: request bursts on several runtime threads otherwise leave an arena's
+    // worth of freed memory resident per thread.
+    aiplatform_prometheus::limit_malloc_arenas();
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+    {
+        Ok(rt) => rt,
+        Err(e) => return aiplatform_prometheus::exit_with(Err(e)),
+    };
+    // A failure is written as one line in the configured log format (no multi-line chain, no
+    // backtrace) while the log guard, which `run` leaves here, is still alive.
+    aiplatform_prometheus::run_until_stopped(runtime, async move {
+        let mut logs = None;
+        let result = run(cli, &mut logs).await;
+        aiplatform_prometheus::exit_with(result)
+    })
+}
+
+async fn run(cli: Cli, logs: &mut Option<aiplatform_logging::LogGuard>) -> anyhow::Result<()> {
     let registry = aiplatform_metrics::Registry::new();
     let format: aiplatform_logging::Format = cli.log_format.parse().context("--log-format")?;
     let nr = newrelic::from_env()?;
@@ -81,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
         logging = logging.output(output);
     }
     let filter = logging.env_filter().context("--log-level")?;
-    let (log_layer, _logs) = logging
+    let (log_layer, guard) = logging
         .build()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
     let (span_layer, traces) = telemetry.span_layer()?;
@@ -91,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         .with(log_layer)
         .try_init()
         .context("installing the tracing subscriber")?;
+    *logs = Some(guard);
 
     let metrics = metrics::AppMetrics::register(&registry)
         .context("registering metrics")?
@@ -111,10 +145,16 @@ async fn main() -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the bound address")?;
     tracing::info!(listen = %local, "aiplatform-api listening; try: curl http://{local}/metrics");
     let listener = connections::Counting::new(listener, metrics.active_connections.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving HTTP")?;
+    // Free memory goes back to the system once a burst of requests is over.
+    let trim = tokio::spawn(async {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            tokio::task::spawn_blocking(aiplatform_prometheus::release_free_memory);
+        }
+    });
+    serve::serve(listener, app, cli.idle_timeout, shutdown()).await;
+    trim.abort();
     // The last values go out before the process ends.
     push::shutdown("remote write", pusher).await;
     push::shutdown("New Relic", nr_metrics).await;

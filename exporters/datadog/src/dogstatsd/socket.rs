@@ -33,7 +33,8 @@ use super::telemetry::Counters;
 /// How often partial drops are logged at most.
 const WARN_EVERY: Duration = Duration::from_secs(30);
 
-/// Sends DogStatsD payloads to the agent; see the [module docs](self).
+/// Sends DogStatsD payloads to the agent: datagrams packed from a batch, never waiting long
+/// and never retrying (DogStatsD is fire and forget).
 pub struct DogStatsdTransport {
     addr: AgentAddr,
     max_payload: usize,

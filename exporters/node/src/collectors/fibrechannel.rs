@@ -103,9 +103,10 @@ const ATTRS: [&str; 11] = [
 pub struct FcHost {
     /// The host name (`host0`).
     pub name: String,
-    /// The attributes, indexed as [`ATTRS`]; the `0x` of the names and IDs removed.
+    /// The attributes, indexed as `ATTRS` (the collector's table); the `0x` of the names and
+    /// IDs removed.
     pub attrs: [Option<String>; 11],
-    /// The counters, indexed as [`COUNTERS`].
+    /// The counters, indexed as `COUNTERS` (the collector's table).
     pub counters: [Option<u64>; 14],
 }
 

@@ -251,9 +251,9 @@ pub struct Port {
     pub phys_state_id: u32,
     /// `rate` in bytes per second.
     pub rate: u64,
-    /// `counters/` values present, indexed as [`COUNTERS`].
+    /// `counters/` values present, indexed as `COUNTERS` (the collector's table).
     pub counters: Vec<Option<u64>>,
-    /// `counters_ext/` values present, indexed as [`COUNTERS_EXT`].
+    /// `counters_ext/` values present, indexed as `COUNTERS_EXT` (the collector's table).
     pub counters_ext: Vec<Option<u64>>,
 }
 

@@ -70,9 +70,9 @@ pub fn go_int(s: &str) -> i64 {
 pub struct NetClassIface {
     /// The directory name.
     pub name: String,
-    /// The string attributes ([`STRINGS`] order), empty when missing.
+    /// The string attributes (`STRINGS` order), empty when missing.
     pub strings: [String; 5],
-    /// The numeric attributes ([`NUMERIC`] then [`TRAILING`] order).
+    /// The numeric attributes (`NUMERIC` then `TRAILING` order).
     pub numbers: [Option<i64>; 17],
 }
 

@@ -2,21 +2,29 @@
 //! or a glob), with `node_textfile_mtime_seconds{file}` for each file read and
 //! `node_textfile_scrape_error`.
 //!
-//! A file that cannot be read or parsed, carries client-side timestamps, or declares a
-//! family differently from an earlier file (type, HELP or label names) is skipped as a whole
-//! and sets `node_textfile_scrape_error` to 1; every other file is still exported.
+//! A file that cannot be read or parsed, carries client-side timestamps, declares a family
+//! differently from an earlier file (type, HELP or label names), or defines a family one of
+//! the built-in collectors writes (`node_load1`, `node_cpu_*`, ...) is skipped as a whole and
+//! sets `node_textfile_scrape_error` to 1; every other file is still exported.
+//!
+//! Only regular files are read (a symlink is followed to one): a FIFO, a device such as
+//! `/dev/zero`, a socket or a directory named `*.prom` is refused without reading it, and
+//! opening never blocks (`O_NONBLOCK`). A file larger than
+//! `--collector.textfile.max-file-size` ([`DEFAULT_MAX_FILE_SIZE`]) is refused from its size,
+//! and the read itself stops at that size, so a file that grows while read cannot exceed it.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aiplatform_metrics::{MetricFamily, MetricKind};
 use aiplatform_prometheus::{BlockingCollector, CollectError, ScrapeContext};
 
 use super::NodeCollector;
 use crate::config::Config;
-use crate::read::read_string;
 use aiplatform_prometheus::family::{family, push, scalar};
 use aiplatform_prometheus::textparse::{TextFamily, TextParseError, TextValue, parse_text};
 
@@ -115,11 +123,82 @@ struct Merged {
     families: BTreeMap<String, (Shape, MetricFamily)>,
 }
 
+/// The default `--collector.textfile.max-file-size`: 8 MiB, hundreds of times what a
+/// textfile script writes, and small enough that parsing one costs tens of MiB at most.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 << 20;
+
+/// Families the built-in collectors write beyond `node_<collector>_*` (which every collector
+/// name reserves), by exact name or by prefix (ending in `_`): a textfile defining one would
+/// clash with the built-in family (dropped as a duplicate or a type conflict), so such a file
+/// is refused instead. A test keeps this in step with the golden files.
+pub const RESERVED_FAMILIES: &[&str] = &[
+    "node_boot_time_seconds",
+    "node_context_switches_total",
+    "node_disk_",
+    "node_exporter_build_info",
+    "node_forks_total",
+    "node_intr_total",
+    "node_load1",
+    "node_load15",
+    "node_load5",
+    "node_memory_",
+    "node_network_",
+    "node_nf_conntrack_",
+    "node_procs_",
+    "node_scrape_collector_",
+    "node_softirqs_",
+    "node_tape_",
+    "node_udp_",
+    "process_",
+    "promhttp_",
+];
+
+/// `node_<collector>_` for every built-in collector.
+fn collector_prefixes() -> &'static [String] {
+    static PREFIXES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    PREFIXES.get_or_init(|| {
+        super::flag_set()
+            .names()
+            .map(|n| format!("node_{n}_"))
+            .collect()
+    })
+}
+
+/// Whether `name` is a family a built-in collector writes.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_FAMILIES.iter().any(|r| {
+        if r.ends_with('_') {
+            name.starts_with(r)
+        } else {
+            name == *r
+        }
+    }) || collector_prefixes()
+        .iter()
+        .any(|p| name.starts_with(p.as_str()))
+}
+
 /// Why a file is skipped.
 #[derive(Debug, thiserror::Error)]
 enum FileError {
-    #[error(transparent)]
-    Read(#[from] crate::error::ReadError),
+    #[error("reading {path:?}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("textfile {path:?} is not a regular file ({kind}), skipping it")]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "textfile {path:?} is larger than --collector.textfile.max-file-size ({size} > {limit} bytes), skipping it"
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "textfile {path:?}: metric {name} is written by a built-in collector, skipping the file"
+    )]
+    Reserved { path: PathBuf, name: String },
     #[error("failed to parse textfile data from {path:?}: {source}")]
     Parse {
         path: PathBuf,
@@ -147,6 +226,12 @@ impl Merged {
             .any(|f| f.series.iter().any(|s| s.has_timestamp))
         {
             return Err(FileError::Timestamps(path.to_owned()));
+        }
+        if let Some(f) = parsed.iter().find(|f| is_reserved(&f.name)) {
+            return Err(FileError::Reserved {
+                path: path.to_owned(),
+                name: f.name.clone(),
+            });
         }
         let mut staged: Vec<(String, Shape, MetricFamily)> = Vec::new();
         for f in &parsed {
@@ -186,7 +271,7 @@ impl Merged {
             // node_exporter writes it (in text 0.0.4; OpenMetrics requires the suffix).
             let mut fam = MetricFamily::builder(shape.kind, &f.name, &shape.help)
                 .text_name_as_given()
-                .labels(&shape.labels)
+                .label_names(&shape.labels)
                 .build()
                 .map_err(|e| invalid(e.to_string()))?;
             for s in &f.series {
@@ -289,18 +374,91 @@ fn per_bucket(buckets: &[(f64, f64)], count: f64) -> (Vec<f64>, Vec<u64>) {
     (bounds, counts)
 }
 
+fn file_kind(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads a regular file of at most `limit` bytes, and its mtime; anything else is refused
+/// without blocking and without reading more than `limit + 1` bytes.
+fn read_bounded(path: &Path, limit: u64) -> Result<(String, SystemTime), FileError> {
+    let io = |source: std::io::Error| FileError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let not_regular = |t: fs::FileType| FileError::NotRegular {
+        path: path.to_owned(),
+        kind: file_kind(t),
+    };
+    // Checked before opening: opening a FIFO for reading blocks until a writer appears, and
+    // opening some devices has side effects.
+    let meta = fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    // O_NONBLOCK: should the path have been swapped for a FIFO since, the open returns at once.
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let too_large = |size: u64| FileError::TooLarge {
+        path: path.to_owned(),
+        size,
+        limit,
+    };
+    if meta.len() > limit {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Ok((text, meta.modified().unwrap_or(UNIX_EPOCH)))
+}
+
 /// The `textfile` collector.
 #[derive(Debug)]
 pub struct TextfileCollector {
     directory: Option<PathBuf>,
+    max_file_size: u64,
 }
 
 impl TextfileCollector {
-    /// A collector for the files in `directory` (none: only `node_textfile_scrape_error 0`).
+    /// A collector for the files in `directory` (none: only `node_textfile_scrape_error 0`),
+    /// refusing files over [`DEFAULT_MAX_FILE_SIZE`].
     pub fn new(directory: Option<PathBuf>) -> TextfileCollector {
         TextfileCollector {
             directory: directory.filter(|d| !d.as_os_str().is_empty()),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
+    }
+
+    /// Refuses files larger than `bytes` (`--collector.textfile.max-file-size`).
+    pub fn max_file_size(mut self, bytes: u64) -> TextfileCollector {
+        self.max_file_size = bytes;
+        self
     }
 }
 
@@ -308,7 +466,7 @@ impl NodeCollector for TextfileCollector {
     const NAME: &'static str = "textfile";
 
     fn from_config(c: &Config) -> TextfileCollector {
-        TextfileCollector::new(c.textfile_directory.clone())
+        TextfileCollector::new(c.textfile_directory.clone()).max_file_size(c.textfile_max_file_size)
     }
 }
 
@@ -338,22 +496,21 @@ impl BlockingCollector for TextfileCollector {
                     .collect();
                 files.sort();
                 for path in files {
-                    let result = read_string(&path)
-                        .map_err(FileError::from)
-                        .and_then(|text| {
+                    let result =
+                        read_bounded(&path, self.max_file_size).and_then(|(text, mtime)| {
                             let parsed = parse_text(&text).map_err(|source| FileError::Parse {
                                 path: path.clone(),
                                 source,
                             })?;
-                            merged.add_file(&path, parsed)
+                            merged.add_file(&path, parsed)?;
+                            Ok(mtime)
                         });
                     match result {
-                        Ok(()) => {
-                            // Stat only after a successful parse, so a failure never looks fresh.
-                            let mtime = fs::metadata(&path)
-                                .and_then(|m| m.modified())
-                                .ok()
-                                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        Ok(mtime) => {
+                            // The mtime of the file read, recorded only after a successful
+                            // parse, so a failure never looks fresh.
+                            let mtime = mtime
+                                .duration_since(UNIX_EPOCH)
                                 .map_or(0.0, |d| d.as_secs() as f64);
                             mtimes.insert(path.display().to_string(), mtime);
                         }
@@ -391,6 +548,45 @@ impl BlockingCollector for TextfileCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_names() {
+        assert!(is_reserved("node_load1") && is_reserved("node_cpu_seconds_total"));
+        assert!(!is_reserved("node_load10") && !is_reserved("node_apt_upgrades_pending"));
+        assert!(!is_reserved("backup_last_success_timestamp_seconds"));
+    }
+
+    /// Every family the built-in collectors write on the fixture tree is reserved, so a new
+    /// collector cannot be shadowed by a textfile unnoticed.
+    #[test]
+    fn golden_families_are_reserved() {
+        for golden in ["upstream.txt", "debian12.txt"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/golden")
+                .join(golden);
+            let text = fs::read_to_string(&path).unwrap();
+            // The fixture tree's textfiles define these; everything else is built in.
+            let from_textfiles = [
+                "untyped_thing",
+                "rpc_seconds",
+                "request_seconds",
+                "legacy_counter",
+                "jobs_run_total",
+                "backup_last_success_timestamp_seconds",
+            ];
+            let missing: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("# TYPE "))
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .filter(|name| !from_textfiles.contains(name) && !is_reserved(name))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{golden}: families of built-in collectors a textfile could shadow; add their \
+                 prefix to RESERVED_FAMILIES in src/collectors/textfile.rs: {missing:?}"
+            );
+        }
+    }
 
     #[test]
     fn wildcards() {

@@ -37,9 +37,9 @@ const TEXTS: [&str; 5] = [
 pub struct Watchdog {
     /// The device name (`watchdog0`).
     pub name: String,
-    /// The numeric attributes present, as in [`NUMBERS`] order.
+    /// The numeric attributes present, as in `NUMBERS` (the collector's table) order.
     pub numbers: [Option<i64>; 7],
-    /// The text attributes present, as in [`TEXTS`] order.
+    /// The text attributes present, as in `TEXTS` (the collector's table) order.
     pub texts: [Option<String>; 5],
 }
 

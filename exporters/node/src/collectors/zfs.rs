@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS};
 use aiplatform_prometheus::family::{FamilySet, Naming};
 use aiplatform_prometheus::{BlockingCollector, CollectError, Compat, ScrapeContext};
 
@@ -253,7 +253,7 @@ impl BlockingCollector for ZfsCollector {
                 Ok(values) => {
                     for (key, v) in values {
                         let name = format!("node_{subsystem}_{}", metric_name(&key));
-                        set.add(MetricKind::Unknown, &name, &key, &[], &[] as &[&str], v);
+                        set.add(MetricKind::Unknown, &name, &key, &[], NO_LABELS, v);
                     }
                 }
                 Err(e) => {

@@ -230,7 +230,7 @@ pub struct Zone {
     pub node: String,
     /// The zone name (`DMA`, `Normal`).
     pub zone: String,
-    /// The fields present, indexed as [`FIELDS`].
+    /// The fields present, indexed as `FIELDS` (the collector's table).
     pub values: [Option<i64>; 34],
     /// The `protection:` array, when it parsed.
     pub protection: Vec<i64>,

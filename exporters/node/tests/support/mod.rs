@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aiplatform_metrics::{Format, Registry};
+use aiplatform_metrics::{ExpositionFormat, Registry};
 use aiplatform_node_exporter::collectors::collector_set;
 use aiplatform_node_exporter::collectors::cpu::CpuInfoConfig;
 use aiplatform_node_exporter::collectors::statfs::{FsStats, StatFs};
@@ -129,7 +129,7 @@ pub fn scrape_in_process(cfg: &Config) -> String {
     let families = rt.block_on(set.scrape(ScrapeOptions::default()));
     let exposition = Exposition::new(Registry::new());
     let mut out = Vec::new();
-    exposition.encode_into(Format::Text, families, &mut out);
+    exposition.encode_into(ExpositionFormat::Text, families, &mut out);
     String::from_utf8(out).expect("UTF-8 exposition")
 }
 

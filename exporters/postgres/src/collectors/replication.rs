@@ -1,6 +1,6 @@
 //! `replication`: whether the server is a replica and how far it lags.
 
-use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS};
 use aiplatform_prometheus::CollectError;
 
 use super::{Cx, PgCollector, query};
@@ -8,8 +8,8 @@ use crate::cell::Cell;
 use aiplatform_prometheus::family::{FamilySet, Naming};
 
 /// Upstream's `pg_replication_lag_seconds`, `pg_replication_is_replica`,
-/// `pg_replication_last_replay_seconds`, plus the monitoring guide's (and 0.11's
-/// queries.yaml) `pg_replication_lag`. A primary reports lag 0; a replica that has replayed
+/// `pg_replication_last_replay_seconds`, plus `pg_replication_lag` (the name 0.11's
+/// queries.yaml gives it, which dashboards written for that file read). A primary reports lag 0; a replica that has replayed
 /// everything it received reports 0 too (upstream #977) while `last_replay_seconds` keeps
 /// growing on an idle primary, so both are exported (upstream #385, #907).
 #[derive(Debug, Default)]
@@ -56,7 +56,7 @@ impl PgCollector for Replication {
                     "pg_replication_lag_seconds",
                     LAG_HELP,
                     &[],
-                    &[] as &[&str],
+                    NO_LABELS,
                     lag,
                 );
                 f.add(
@@ -64,7 +64,7 @@ impl PgCollector for Replication {
                     "pg_replication_lag",
                     LAG_HELP,
                     &[],
-                    &[] as &[&str],
+                    NO_LABELS,
                     lag,
                 );
                 f.add(
@@ -72,7 +72,7 @@ impl PgCollector for Replication {
                     "pg_replication_is_replica",
                     "Indicates if the server is a replica",
                     &[],
-                    &[] as &[&str],
+                    NO_LABELS,
                     v(1).unwrap_or(0.0),
                 );
                 f.add(
@@ -80,7 +80,7 @@ impl PgCollector for Replication {
                     "pg_replication_last_replay_seconds",
                     "Age of last replay in seconds",
                     &[],
-                    &[] as &[&str],
+                    NO_LABELS,
                     v(2).unwrap_or(0.0),
                 );
             }

@@ -1,6 +1,6 @@
 //! `stat_checkpointer`: checkpoint statistics of PostgreSQL 17 and later.
 
-use aiplatform_metrics::{MetricFamily, MetricKind};
+use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS};
 use aiplatform_prometheus::{CollectError, DefaultState};
 
 use super::{Cx, PgCollector, query};
@@ -85,7 +85,7 @@ impl PgCollector for StatCheckpointer {
                     &format!("pg_stat_checkpointer_{name}"),
                     help,
                     &[],
-                    &[] as &[&str],
+                    NO_LABELS,
                     v,
                 );
             }

@@ -31,8 +31,8 @@ impl Default for StatStatementsOptions {
 }
 
 /// Upstream's `pg_stat_statements_{calls,seconds,rows,block_read_seconds,block_write_seconds}_total`
-/// `{user,datname,queryid}` plus the monitoring guide's `pg_stat_statements_mean_exec_time`
-/// (seconds). Upstream keeps only the top statements and drops the rest (its totals are
+/// `{user,datname,queryid}` plus `pg_stat_statements_mean_exec_time`
+/// (seconds; the database dashboard's slowest-statements panel reads it). Upstream keeps only the top statements and drops the rest (its totals are
 /// wrong and series churn, #549, #765); here the top `limit` statements get their own series
 /// and everything else is summed per user and database under `queryid="other"`, so
 /// `sum by (datname)` is the database's true total. The 0.11 profile uses its queries.yaml
@@ -197,13 +197,13 @@ impl PgCollector for StatStatements {
                     }
                 }
             }
-            // The monitoring guide's name, in seconds, in both profiles.
-            let guide_labels: &[&str] = if server.is_some() {
+            // The mean execution time the database dashboard reads, in seconds, in both profiles.
+            let mean_labels: &[&str] = if server.is_some() {
                 &["datname", "queryid", "rolname", "server"]
             } else {
                 &["user", "datname", "queryid"]
             };
-            let guide_values: Vec<&str> = match server {
+            let mean_values: Vec<&str> = match server {
                 Some(s) => vec![datname.as_str(), queryid.as_str(), user.as_str(), s],
                 None => vec![user.as_str(), datname.as_str(), queryid.as_str()],
             };
@@ -211,8 +211,8 @@ impl PgCollector for StatStatements {
                 MetricKind::Gauge,
                 "pg_stat_statements_mean_exec_time",
                 "Mean execution time of the statement, in seconds",
-                guide_labels,
-                &guide_values,
+                mean_labels,
+                &mean_values,
                 mean,
             );
         }

@@ -23,7 +23,7 @@
 //! scrape.
 //!
 //! ```
-//! use aiplatform_metrics::{MetricFamily, MetricKind};
+//! use aiplatform_metrics::{MetricFamily, MetricKind, NO_LABELS};
 //! use aiplatform_prometheus::{BlockingCollector, CollectError, CollectorSet, DefaultState, ScrapeContext};
 //!
 //! struct Loadavg;
@@ -35,7 +35,7 @@
 //!             .parse().map_err(CollectError::new)?;
 //!         let mut f = MetricFamily::builder(MetricKind::Gauge, "node_load1", "1m load average.")
 //!             .build().map_err(CollectError::new)?;
-//!         f.push_gauge(&[] as &[&str], load1).map_err(CollectError::new)?;
+//!         f.push_gauge(NO_LABELS, load1).map_err(CollectError::new)?;
 //!         out.push(f);
 //!         Ok(())
 //!     }

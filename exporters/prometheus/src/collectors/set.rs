@@ -407,7 +407,7 @@ impl CollectorSet {
             &format!("{ns}_scrape_collector_duration_seconds"),
             &format!("{program}: Duration of a collector scrape."),
         )
-        .labels(&["collector"])
+        .label_names(&["collector"])
         .build()
         .expect("namespace validated in new()");
         let mut success = MetricFamily::builder(
@@ -415,7 +415,7 @@ impl CollectorSet {
             &format!("{ns}_scrape_collector_success"),
             &format!("{program}: Whether a collector succeeded."),
         )
-        .labels(&["collector"])
+        .label_names(&["collector"])
         .build()
         .expect("namespace validated in new()");
         for o in outcomes {

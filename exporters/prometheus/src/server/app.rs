@@ -1,7 +1,8 @@
 //! One request, from the web config's checks to the route that answers it.
 //!
 //! Order, as the exporter-toolkit's `webHandler`: read the web config (500 if it became
-//! invalid), rate limit (429), configured headers, basic auth (401); then the route: the
+//! invalid), rate limit (429), configured headers, basic auth (401, or 429 when
+//! too many password checks are already waiting); then the route: the
 //! telemetry path, extra routes, the landing page at `/`, the health endpoints, else 404.
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use http::header::AUTHORIZATION;
 use http::{Request, StatusCode};
 
-use crate::basic_auth::BasicAuth;
+use crate::basic_auth::{BasicAuth, Verdict};
 use crate::collectors::CollectorSet;
 use crate::config_source::ConfigSource;
 use crate::exposition::Exposition;
@@ -58,17 +59,20 @@ impl App {
         {
             return response::status(StatusCode::TOO_MANY_REQUESTS);
         }
-        let mut resp = match &config {
-            Some(c)
-                if !c.basic_auth_users.is_empty()
-                    && !self
-                        .auth
-                        .check(&c.basic_auth_users, req.headers().get(AUTHORIZATION))
-                        .await =>
-            {
-                response::unauthorized()
+        let verdict = match &config {
+            Some(c) if !c.basic_auth_users.is_empty() => {
+                self.auth
+                    .check(&c.basic_auth_users, req.headers().get(AUTHORIZATION))
+                    .await
             }
-            _ => self.route(req).await,
+            _ => Verdict::Allowed,
+        };
+        let mut resp = match verdict {
+            Verdict::Allowed => self.route(req).await,
+            Verdict::Denied => response::unauthorized(),
+            // Too many password checks waiting: refused without one, so a flood of wrong
+            // passwords cannot queue up behind the bcrypt thread.
+            Verdict::Busy => response::status(StatusCode::TOO_MANY_REQUESTS),
         };
         if let Some(c) = &config {
             for (name, value) in &c.headers {

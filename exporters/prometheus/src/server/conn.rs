@@ -20,8 +20,10 @@ use super::app::App;
 
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed to send request headers (slow clients hold a connection, not a scrape).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed to send request headers, counted from when the connection is ready for a
+/// request: it also closes a keep-alive connection idle that long (slow clients hold a
+/// connection, not a scrape). HTTP servers elsewhere in the project use the same value.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Accepts on one listener until `shutdown` flips, then lets open connections finish their
 /// current request for up to `grace`.

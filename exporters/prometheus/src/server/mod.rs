@@ -32,6 +32,7 @@ use crate::self_metrics::HandlerMetrics;
 use crate::web_config::WebConfig;
 
 use app::{App, ExporterMetrics};
+pub use conn::HEADER_READ_TIMEOUT;
 
 /// The default `--web.max-requests`.
 pub const DEFAULT_MAX_REQUESTS: usize = 40;
@@ -335,7 +336,8 @@ impl Server {
 
     fn start(self) -> (watch::Sender<bool>, Vec<JoinHandle<()>>) {
         let (tx, rx) = watch::channel(false);
-        let tasks = self
+        let trim = tokio::spawn(trim_after_large_scrapes(self.app.clone(), rx.clone()));
+        let mut tasks: Vec<JoinHandle<()>> = self
             .listeners
             .into_iter()
             .map(|(listener, _)| {
@@ -348,6 +350,7 @@ impl Server {
                 ))
             })
             .collect();
+        tasks.push(trim);
         (tx, tasks)
     }
 
@@ -380,6 +383,28 @@ impl Server {
             addresses,
             shutdown,
             tasks,
+        }
+    }
+}
+
+/// How often the server checks whether a large scrape left free memory to hand back.
+const TRIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Hands glibc's free memory back after scrapes larger than 1 MiB (a 6 MB textfile, a big
+/// custom query): glibc keeps the pages of a burst's freed families resident for ever
+/// otherwise (the node exporter stayed at 85 MiB after a burst from a 21 MiB baseline). Runs
+/// at most every [`TRIM_EVERY`], only after such a scrape, off the async workers.
+async fn trim_after_large_scrapes(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(TRIM_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                if app.exposition.take_large_scrape() {
+                    let _ = tokio::task::spawn_blocking(crate::release_free_memory).await;
+                }
+            }
+            _ = shutdown.changed() => return,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use http::{Request, StatusCode};
 
-use aiplatform_metrics::Collector as _;
+use aiplatform_metrics::collect::Collector as _;
 
 use super::app::App;
 use crate::collectors::{ScrapeOptions, Selection, scrape_budget};

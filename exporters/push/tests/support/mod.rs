@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aiplatform_metrics::{Format, Registry};
+use aiplatform_metrics::{ExpositionFormat, Registry};
 use aiplatform_push::{Collection, Compression, Encoder, Framing, PointValue, RecordWriter};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -289,7 +289,7 @@ pub fn series_lines(requests: &[Captured]) -> Vec<String> {
 
 /// The value of one self-metric sample, by its text 0.0.4 series (`name{labels}`).
 pub fn metric(registry: &Registry, series: &str) -> f64 {
-    let text = String::from_utf8(registry.encode(Format::Text)).unwrap();
+    let text = String::from_utf8(registry.encode(ExpositionFormat::Text)).unwrap();
     let prefix = format!("{series} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))

@@ -5,27 +5,20 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use aiplatform_metrics::{Format, Registry};
+pub use aiplatform_testkit::free_port;
+use aiplatform_testkit::{Process, TempDir, eventually, host, poll};
+
+use aiplatform_metrics::{ExpositionFormat, Registry};
 
 /// A receiver process, killed (and its data removed) on drop.
 pub struct Server {
     pub name: &'static str,
     pub port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _process: Process,
+    _dir: TempDir,
 }
 
 impl Server {
@@ -34,138 +27,72 @@ impl Server {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn binary(name: &str, package: &str) -> PathBuf {
-    let path = PathBuf::from("/usr/bin").join(name);
-    assert!(
-        path.exists(),
-        "{name} is not installed: the end-to-end tests need Debian's {package} (scripts/test.sh installs it through scripts/lib/deps.sh)"
+/// Starts `cmd` (which listens on `port`), then waits until `ready` answers 2xx.
+fn start(name: &'static str, cmd: Command, port: u16, dir: TempDir, ready: &str) -> Server {
+    let process = Process::listening(name, cmd, port);
+    let server = Server {
+        name,
+        port,
+        _process: process,
+        _dir: dir,
+    };
+    let url = server.url(ready);
+    eventually(
+        Duration::from_secs(60),
+        &format!("{name} ready at {url}"),
+        || reqwest::blocking::get(&url).is_ok_and(|r| r.status().is_success()),
     );
-    path
-}
-
-fn temp_dir(what: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "aiplatform-{what}-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn wait_ready(server: &mut Server, path: &str) {
-    let url = server.url(path);
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::blocking::get(&url)
-            && r.status().is_success()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("{} exited at start: {status}", server.name);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{} not ready at {url}",
-            server.name
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server
 }
 
 /// Prometheus with its remote-write receiver on, and `scrape` (YAML `scrape_configs` entries)
 /// to scrape.
 pub fn prometheus(scrape: &str) -> Server {
-    let bin = binary("prometheus", "prometheus");
-    let dir = temp_dir("prometheus");
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
+    let dir = TempDir::new("prometheus");
+    let config = dir.write(
+        "prometheus.yml",
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{scrape}\n"
         ),
-    )
-    .unwrap();
+    );
     let port = free_port();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
+    let mut cmd = Command::new(host::command("prometheus", "prometheus"));
+    cmd.arg(format!("--config.file={}", config.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
             dir.join("data").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut s = Server {
-        name: "prometheus",
-        port,
-        child,
-        dir,
-    };
-    wait_ready(&mut s, "/-/ready");
-    s
+        .arg("--log.level=warn");
+    start("prometheus", cmd, port, dir, "/-/ready")
 }
 
 /// VictoriaMetrics, queryable as soon as data arrives.
 pub fn victoria_metrics() -> Server {
-    let bin = binary("victoria-metrics", "victoria-metrics");
-    let dir = temp_dir("victoria-metrics");
+    let dir = TempDir::new("victoria-metrics");
     let port = free_port();
-    let child = Command::new(bin)
-        .arg(format!("-storageDataPath={}", dir.display()))
+    let mut cmd = Command::new(host::command("victoria-metrics", "victoria-metrics"));
+    cmd.arg(format!("-storageDataPath={}", dir.path().display()))
         .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
         .arg("-search.latencyOffset=0s")
         .arg("-search.disableCache")
-        .arg("-loggerLevel=ERROR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut s = Server {
-        name: "victoria-metrics",
-        port,
-        child,
-        dir,
-    };
-    wait_ready(&mut s, "/health");
-    s
+        .arg("-loggerLevel=ERROR");
+    start("victoria-metrics", cmd, port, dir, "/health")
 }
 
 /// The Pushgateway.
 pub fn pushgateway() -> Server {
-    let bin = binary("prometheus-pushgateway", "prometheus-pushgateway");
-    let dir = temp_dir("pushgateway");
+    let dir = TempDir::new("pushgateway");
     let port = free_port();
-    let child = Command::new(bin)
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+    let mut cmd = Command::new(host::command(
+        "prometheus-pushgateway",
+        "prometheus-pushgateway",
+    ));
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--log.level=warn")
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut s = Server {
-        name: "pushgateway",
-        port,
-        child,
-        dir,
-    };
-    wait_ready(&mut s, "/-/ready");
-    s
+        .current_dir(dir.path());
+    start("pushgateway", cmd, port, dir, "/-/ready")
 }
 
 /// The series of a text exposition served at `url`, whose names start with `prefix`.
@@ -205,34 +132,31 @@ pub fn query(server: &Server, promql: &str) -> Series {
 
 /// Polls `query` until it returns `want` (or times out, showing both).
 pub fn wait_for(server: &Server, promql: &str, want: &Series) {
-    let started = Instant::now();
-    loop {
-        let got = query(server, promql);
-        if &got == want {
-            return;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let missing: Vec<_> = want
-                .iter()
-                .filter(|(k, v)| got.get(*k) != Some(v))
-                .collect();
-            let extra: Vec<_> = got
-                .iter()
-                .filter(|(k, v)| want.get(*k) != Some(v))
-                .collect();
-            panic!(
-                "{} never returned the registry's values for {promql}\nmissing or different: {missing:#?}\nunexpected: {extra:#?}",
-                server.name
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let mut got = Series::new();
+    if poll(Duration::from_secs(30), || {
+        got = query(server, promql);
+        &got == want
+    }) {
+        return;
     }
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(k, v)| want.get(*k) != Some(v))
+        .collect();
+    panic!(
+        "{} never returned the registry's values for {promql}\nmissing or different: {missing:#?}\nunexpected: {extra:#?}",
+        server.name
+    );
 }
 
 /// The registry's series as a text 0.0.4 scrape shows them, whose names start with `prefix`,
 /// with `extra` labels added where absent; empty label values dropped (as Prometheus does).
 pub fn exposition(registry: &Registry, prefix: &str, extra: &[(&str, &str)]) -> Series {
-    let text = String::from_utf8(registry.encode(Format::Text)).unwrap();
+    let text = String::from_utf8(registry.encode(ExpositionFormat::Text)).unwrap();
     parse_exposition(&text, prefix, extra)
 }
 

@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// collision costs a comparison, never a wrong answer.
 ///
 /// ```
-/// use aiplatform_metrics::PrehashedMap;
+/// use aiplatform_metrics::collect::PrehashedMap;
 ///
 /// let mut by_hash: PrehashedMap<&str> = PrehashedMap::default();
 /// by_hash.insert(0x9e37_79b9_7f4a_7c15, "requests_total");

@@ -1,10 +1,10 @@
 //! Family descriptions built once and handed out again: what an exporter's collectors need,
 //! since they build the same few hundred families at every scrape.
 
+use super::prehashed::PrehashedMap;
 use crate::desc::MetricKind;
 use crate::error::RegistrationError;
 use crate::labels::key::{Mixer, seed, value_key};
-use crate::prehashed::PrehashedMap;
 use crate::snapshot::MetricFamily;
 
 /// Entries a cache holds before it starts over (see [`FamilyCache::max_entries`]).
@@ -23,16 +23,18 @@ pub const DEFAULT_MAX_CACHED_FAMILIES: usize = 4096;
 /// over, so names that come from data (a textfile, an `INFO` field) cannot grow it forever.
 ///
 /// ```
-/// use aiplatform_metrics::{FamilyCache, MetricKind};
+/// use aiplatform_metrics::{MetricKind};
+/// use aiplatform_metrics::NO_LABELS;
+/// use aiplatform_metrics::collect::FamilyCache;
 ///
 /// let mut cache = FamilyCache::new();
 /// for _scrape in 0..3 {
-///     let mut load = cache.family(MetricKind::Gauge, "node_load1", "1m load average.", &[] as &[&str]).unwrap();
-///     load.push_gauge(&[] as &[&str], 0.42).unwrap();
+///     let mut load = cache.family(MetricKind::Gauge, "node_load1", "1m load average.", NO_LABELS).unwrap();
+///     load.push_gauge(NO_LABELS, 0.42).unwrap();
 ///     assert_eq!(load.len(), 1);
 /// }
 /// assert_eq!(cache.len(), 1);
-/// assert!(cache.family(MetricKind::Gauge, "0bad", "Invalid name.", &[] as &[&str]).is_err());
+/// assert!(cache.family(MetricKind::Gauge, "0bad", "Invalid name.", NO_LABELS).is_err());
 /// ```
 #[derive(Debug, Default)]
 pub struct FamilyCache {
@@ -73,10 +75,11 @@ impl FamilyCache {
     }
 
     /// Counters it builds keep their given name in text 0.0.4, as
-    /// [`FamilyBuilder::text_name_as_given`](crate::FamilyBuilder::text_name_as_given) does.
+    /// [`FamilyBuilder::text_name_as_given`](crate::collect::FamilyBuilder::text_name_as_given) does.
     ///
     /// ```
-    /// use aiplatform_metrics::{FamilyCache, MetricKind};
+    /// use aiplatform_metrics::{MetricKind};
+    /// use aiplatform_metrics::collect::FamilyCache;
     ///
     /// let mut cache = FamilyCache::new().text_name_as_given();
     /// let f = cache.family(MetricKind::Counter, "xact_commit", "Commits.", &["datname"]).unwrap();
@@ -91,11 +94,13 @@ impl FamilyCache {
     /// (default [`DEFAULT_MAX_CACHED_FAMILIES`]).
     ///
     /// ```
-    /// use aiplatform_metrics::{FamilyCache, MetricKind};
+    /// use aiplatform_metrics::{MetricKind};
+    /// use aiplatform_metrics::NO_LABELS;
+    /// use aiplatform_metrics::collect::FamilyCache;
     ///
     /// let mut cache = FamilyCache::new().max_entries(2);
     /// for name in ["a", "b", "c"] {
-    ///     cache.family(MetricKind::Gauge, name, "Help.", &[] as &[&str]).unwrap();
+    ///     cache.family(MetricKind::Gauge, name, "Help.", NO_LABELS).unwrap();
     /// }
     /// assert_eq!(cache.len(), 1);
     /// ```
@@ -106,24 +111,24 @@ impl FamilyCache {
 
     /// An empty family of this description: built and validated the first time, cloned
     /// from the cache afterwards. Errors are those of
-    /// [`FamilyBuilder::build`](crate::FamilyBuilder::build), and are not cached.
+    /// [`FamilyBuilder::build`](crate::collect::FamilyBuilder::build), and are not cached.
     pub fn family<S: AsRef<str>>(
         &mut self,
         kind: MetricKind,
         name: &str,
         help: &str,
-        labels: &[S],
+        label_names: &[S],
     ) -> Result<MetricFamily, RegistrationError> {
-        let hash = description_hash(kind, name, help, labels);
+        let hash = description_hash(kind, name, help, label_names);
         if let Some(found) = self.by_hash.get(&hash).and_then(|candidates| {
             candidates
                 .iter()
                 .map(|&i| &self.entries[i])
-                .find(|e| e.is(kind, name, help, labels))
+                .find(|e| e.is(kind, name, help, label_names))
         }) {
             return Ok(found.empty.clone());
         }
-        let mut builder = MetricFamily::builder(kind, name, help).labels(labels);
+        let mut builder = MetricFamily::builder(kind, name, help).label_names(label_names);
         if self.text_name_as_given {
             builder = builder.text_name_as_given();
         }
@@ -139,7 +144,7 @@ impl FamilyCache {
             kind,
             name: name.into(),
             help: help.into(),
-            labels: labels.iter().map(|l| l.as_ref().into()).collect(),
+            labels: label_names.iter().map(|l| l.as_ref().into()).collect(),
             empty: empty.clone(),
         });
         Ok(empty)
@@ -178,6 +183,7 @@ fn description_hash<S: AsRef<str>>(kind: MetricKind, name: &str, help: &str, lab
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NO_LABELS;
 
     #[test]
     fn equal_descriptions_share_an_entry_and_different_ones_do_not() {
@@ -238,7 +244,7 @@ mod tests {
         assert!(cache.is_empty());
         for i in 0..10 {
             cache
-                .family(MetricKind::Gauge, &format!("m{i}"), "h", &[] as &[&str])
+                .family(MetricKind::Gauge, &format!("m{i}"), "h", NO_LABELS)
                 .unwrap();
             assert!(cache.len() <= 3);
         }
@@ -249,24 +255,24 @@ mod tests {
         // Force every description into one bucket: lookups must still tell them apart.
         let mut cache = FamilyCache::new();
         let f = cache
-            .family(MetricKind::Gauge, "a", "h", &[] as &[&str])
+            .family(MetricKind::Gauge, "a", "h", NO_LABELS)
             .unwrap();
         let g = cache
-            .family(MetricKind::Gauge, "b", "h", &[] as &[&str])
+            .family(MetricKind::Gauge, "b", "h", NO_LABELS)
             .unwrap();
         let all: Vec<usize> = (0..cache.entries.len()).collect();
         cache.by_hash.clear();
         for key in [
-            description_hash(MetricKind::Gauge, "a", "h", &[] as &[&str]),
-            description_hash(MetricKind::Gauge, "b", "h", &[] as &[&str]),
+            description_hash(MetricKind::Gauge, "a", "h", NO_LABELS),
+            description_hash(MetricKind::Gauge, "b", "h", NO_LABELS),
         ] {
             cache.by_hash.insert(key, all.clone());
         }
         let f2 = cache
-            .family(MetricKind::Gauge, "a", "h", &[] as &[&str])
+            .family(MetricKind::Gauge, "a", "h", NO_LABELS)
             .unwrap();
         let g2 = cache
-            .family(MetricKind::Gauge, "b", "h", &[] as &[&str])
+            .family(MetricKind::Gauge, "b", "h", NO_LABELS)
             .unwrap();
         assert!(std::sync::Arc::ptr_eq(&f.desc, &f2.desc));
         assert!(std::sync::Arc::ptr_eq(&g.desc, &g2.desc));
