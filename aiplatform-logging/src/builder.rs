@@ -20,7 +20,6 @@ use crate::layer::{LogLayer, Shared};
 use crate::metrics::SelfMetrics;
 use crate::notice::Notice;
 use crate::output::{Format, Output};
-use crate::queue::Queue;
 use crate::redact::Redactor;
 use crate::sink::Sink;
 
@@ -331,7 +330,6 @@ impl LogBuilder {
                 .clone()
                 .unwrap_or_else(|| out.default_name().to_owned());
             let sm = metrics.sink(&name);
-            let queue = Queue::new(out.capacity, out.policy, sm.clone());
             let encoding = out.encoding();
             let notice = Notice::new(
                 encoding.clone(),
@@ -341,7 +339,8 @@ impl LogBuilder {
                 seq.clone(),
                 self.redactor.clone(),
             );
-            let sink = crate::sink::start(out.target, &name, queue, notice, sm);
+            let sink =
+                crate::sink::start(out.target, &name, (out.capacity, out.policy), notice, sm);
             let sink = match sink {
                 Ok(s) => s,
                 Err(e) => {

@@ -5,12 +5,13 @@
 //! is already redacted, span fields are merged in (the event's own value wins, then the
 //! innermost span's), and the fingerprint is computed.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tracing::Level;
 
 use crate::encode::EventView;
-use crate::record::Val;
+use crate::record::{Record, Val};
 
 /// The process-wide fields of every event: who logs, and where.
 ///
@@ -118,6 +119,72 @@ pub struct ErrorFields<'a> {
 pub struct LogEvent<'a> {
     pub(crate) view: &'a EventView<'a>,
     pub(crate) resource: &'a LogResource,
+    pub(crate) captured: &'a [u8],
+}
+
+/// One event, collected and redacted on the application thread, owned so that export outputs
+/// encode it on their own threads. Built once per event and shared by every such output.
+#[derive(Debug)]
+pub(crate) struct OwnedEvent {
+    rec: Record,
+    level: Level,
+    target: &'static str,
+    file: Option<&'static str>,
+    line: Option<u32>,
+    time: SystemTime,
+    timestamp: [u8; 24],
+    timestamp_len: u8,
+    sequence: u64,
+    hash: Option<[u8; 64]>,
+    spans: Box<str>,
+}
+
+impl OwnedEvent {
+    /// Copies `view` (its `target` is the event's static metadata).
+    pub(crate) fn new(view: &EventView<'_>, target: &'static str) -> OwnedEvent {
+        let mut timestamp = [0u8; 24];
+        let n = view.timestamp.len().min(24);
+        timestamp[..n].copy_from_slice(&view.timestamp.as_bytes()[..n]);
+        let hash = view.hash.and_then(|h| h.as_bytes().try_into().ok());
+        OwnedEvent {
+            rec: view.rec.snapshot(),
+            level: view.level,
+            target,
+            file: view.file,
+            line: view.line,
+            time: view.time,
+            timestamp,
+            timestamp_len: n as u8,
+            sequence: view.sequence,
+            hash,
+            spans: view.spans.into(),
+        }
+    }
+
+    /// The view an encoder reads, as the layer built it.
+    pub(crate) fn view(&self) -> EventView<'_> {
+        let ts = &self.timestamp[..self.timestamp_len as usize];
+        EventView {
+            rec: &self.rec,
+            level: self.level,
+            target: self.target,
+            file: self.file,
+            line: self.line,
+            time: self.time,
+            timestamp: std::str::from_utf8(ts).unwrap_or("1970-01-01T00:00:00.000Z"),
+            sequence: self.sequence,
+            hash: self.hash.as_ref().and_then(|h| std::str::from_utf8(h).ok()),
+            spans: &self.spans,
+        }
+    }
+}
+
+/// An event on its way to an export output's thread: the shared owned event and what the
+/// output's encoder captured on the application thread.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    pub(crate) event: Arc<OwnedEvent>,
+    pub(crate) captured: Option<Box<[u8]>>,
 }
 
 impl<'a> LogEvent<'a> {
@@ -214,6 +281,12 @@ impl<'a> LogEvent<'a> {
     /// deduplicate resends with.
     pub fn hash(&self) -> Option<&str> {
         self.view.hash
+    }
+
+    /// What the output's [`EventEncoder::capture`](crate::EventEncoder::capture) wrote for
+    /// this event on the application thread (empty if nothing).
+    pub fn captured(&self) -> &[u8] {
+        self.captured
     }
 
     /// The service and host fields shared by every event.

@@ -1,12 +1,15 @@
 //! Outputs added from other crates: a log intake over HTTP, a vendor API, an OTLP exporter.
 //!
-//! The layer collects and redacts each event once, then encodes it once for the output, on
-//! the application thread: either in one of the built-in [`Format`]s, or with the output's own
-//! [`EventEncoder`]. The encoded record goes into the output's bounded memory queue (the same
-//! queue, [`FullPolicy`](crate::FullPolicy) and drop accounting as every other output). The
-//! output's own thread packs records into batches (by count, bytes and age) and hands each
-//! batch to a [`LogExporter`], which sends it and says how it went. The thread applies the
-//! delivery rules, so an exporter only makes one attempt per call:
+//! The layer collects and redacts each event once, on the application thread. An output in
+//! one of the built-in [`Format`]s gets the line the layer encodes once for every output of
+//! that format. An output with its own [`EventEncoder`] gets the redacted event itself: the
+//! layer copies it once into an owned form shared by every such output, and each output's
+//! thread encodes it, so a vendor encoding costs the application thread nothing but that
+//! copy and the hand-off. Either way the record goes through the output's bounded memory
+//! queue (the same queue, [`FullPolicy`](crate::FullPolicy) and drop accounting as every
+//! other output). The output's own thread packs records into batches (by count, bytes and
+//! age) and hands each batch to a [`LogExporter`], which sends it and says how it went. The
+//! thread applies the delivery rules, so an exporter only makes one attempt per call:
 //!
 //! | [`ExportOutcome`] | what the thread does |
 //! |---|---|
@@ -74,16 +77,28 @@ use std::time::{Duration, Instant};
 use crate::event::LogEvent;
 use crate::output::Format;
 
-/// Turns one event into one record for an output's queue.
+/// Turns one event into one record of an output's batches.
 ///
-/// Runs on the application thread, inside the `tracing` call: keep it fast, never block, and
-/// do not log from it. `out` is empty; append the record's bytes to it (its capacity is
-/// reused from event to event). Leaving it empty leaves the event out of this output (not
-/// counted as dropped): an exporter's own threads can keep their events from coming back to
-/// it that way.
+/// [`encode`](Self::encode) runs on the output's own thread, after the event went through
+/// the queue: the application thread only pays for [`capture`](Self::capture), which does
+/// nothing unless an encoder needs what only the application thread knows (its current
+/// span, a flag of its own).
 pub trait EventEncoder: Send + Sync + 'static {
-    /// Appends the encoded `event` to `out`.
+    /// Appends the encoded `event` to `out`, on the output's thread. `out` is empty (its
+    /// capacity is reused from event to event). Leaving it empty leaves the event out of
+    /// this output (not counted as dropped). Do not log from it.
     fn encode(&self, event: &LogEvent<'_>, out: &mut Vec<u8>);
+
+    /// Runs on the application thread, inside the `tracing` call, before the event is handed
+    /// to the output: returns `false` to leave the event out of this output (not counted as
+    /// dropped; an exporter's own threads keep their events from coming back to it that
+    /// way). Bytes appended to `context` (empty) reach [`encode`](Self::encode) as
+    /// [`LogEvent::captured`]. Keep it fast, never block, do not log from it. The default
+    /// keeps every event and captures nothing.
+    fn capture(&self, event: &LogEvent<'_>, context: &mut Vec<u8>) -> bool {
+        let _ = (event, context);
+        true
+    }
 }
 
 impl<F> EventEncoder for F
@@ -93,6 +108,18 @@ where
     fn encode(&self, event: &LogEvent<'_>, out: &mut Vec<u8>) {
         self(event, out);
     }
+}
+
+/// `s` cut to at most `max_bytes` bytes, at a character boundary: the part of a value an
+/// encoder keeps when its receiver limits a value's size (the encoder adds its own marker).
+///
+/// ```
+/// assert_eq!(aiplatform_logging::export::cut_to_bytes("héllo", 2), "h");
+/// assert_eq!(aiplatform_logging::export::cut_to_bytes("héllo", 3), "hé");
+/// assert_eq!(aiplatform_logging::export::cut_to_bytes("hi", 10), "hi");
+/// ```
+pub fn cut_to_bytes(s: &str, max_bytes: usize) -> &str {
+    &s[..s.floor_char_boundary(max_bytes)]
 }
 
 /// Sends batches of records somewhere. Runs on the output's own thread; one call is one
@@ -186,7 +213,7 @@ pub enum ExportOutcome {
 pub(crate) enum Encoding {
     /// A built-in format, shared with other outputs of the same format (encoded once).
     Format(Format),
-    /// The output's own encoder.
+    /// The output's own encoder, run on the output's thread.
     Custom(Arc<dyn EventEncoder>),
 }
 

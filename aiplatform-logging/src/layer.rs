@@ -14,7 +14,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::clock::{Clock, rfc3339_millis};
 use crate::encode::ecs::{EcsScratch, EcsStatic};
 use crate::encode::{EventView, encode_format};
-use crate::event::{LogEvent, LogResource};
+use crate::event::{Deferred, LogEvent, LogResource, OwnedEvent};
 use crate::export::EventEncoder;
 use crate::fingerprint::{Fingerprint, Occurrence};
 use crate::metrics::SelfMetrics;
@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     pub(crate) fingerprint: Option<Fingerprint>,
     /// Outputs in a built-in format.
     pub(crate) outputs: Vec<(Format, Arc<dyn Sink>)>,
-    /// Outputs with their own encoder.
+    /// Outputs with their own encoder, which their threads run.
     pub(crate) custom: Vec<(Arc<dyn EventEncoder>, Arc<dyn Sink>)>,
     /// The formats of `outputs`, each once.
     pub(crate) formats: Vec<Format>,
@@ -73,6 +73,7 @@ struct Scratch {
     out: Vec<u8>,
     spans: String,
     ecs: EcsScratch,
+    context: Vec<u8>,
 }
 
 thread_local! {
@@ -97,6 +98,7 @@ impl LogLayer {
             out,
             spans,
             ecs: esc,
+            context,
         } = s;
         rec.clear();
         spans.clear();
@@ -164,14 +166,22 @@ impl LogLayer {
             let event = LogEvent {
                 view: &view,
                 resource: &sh.resource,
+                captured: &[],
             };
+            // Copied once for every such output; each output's thread encodes it.
+            let mut owned: Option<Arc<OwnedEvent>> = None;
             for (encoder, sink) in &sh.custom {
-                out.clear();
-                encoder.encode(&event, out);
-                // An encoder that writes nothing leaves the event out of its output.
-                if !out.is_empty() {
-                    sink.send(out);
+                context.clear();
+                if !encoder.capture(&event, context) {
+                    continue;
                 }
+                let shared = owned
+                    .get_or_insert_with(|| Arc::new(OwnedEvent::new(&view, meta.target())))
+                    .clone();
+                sink.send_event(Deferred {
+                    event: shared,
+                    captured: (!context.is_empty()).then(|| context.as_slice().into()),
+                });
             }
         }
         sh.metrics.events.inc();

@@ -100,9 +100,11 @@
 //! # Outputs from other crates
 //!
 //! A crate that ships logs somewhere this one does not know (a vendor's HTTP intake, OTLP)
-//! adds an output with [`Output::export`]: the layer collects, redacts and encodes each event
-//! once, on the application thread (in a built-in [`Format`] or with the output's own
-//! [`EventEncoder`], which sees a [`LogEvent`]); the output's thread packs the records into
+//! adds an output with [`Output::export`]: the layer collects and redacts each event once, on
+//! the application thread, and either encodes it there in a built-in [`Format`] (shared with
+//! the other outputs of that format) or hands one owned copy of it, shared by every such
+//! output, to the output's thread, where the output's own [`EventEncoder`] writes it from a
+//! [`LogEvent`]; the output's thread packs the records into
 //! batches and hands them to its [`LogExporter`], with the same bounded queue, drop accounting
 //! and flush on shutdown as the Logstash output, plus retries with backoff, `Retry-After` and
 //! halving on "too large". See the [`export`] module for the rules and an example.

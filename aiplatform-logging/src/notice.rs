@@ -78,6 +78,11 @@ impl Notice {
 
     /// Remembers what the receiver said when it last refused records; the next notice
     /// carries it as `last_error`.
+    /// The process-wide fields every event of the output carries.
+    pub(crate) fn resource(&self) -> &Arc<LogResource> {
+        &self.resource
+    }
+
     pub(crate) fn set_detail(&mut self, detail: &str) {
         self.detail = Some(self.redactor.redact(detail).into_owned());
     }
@@ -137,6 +142,7 @@ impl Notice {
                 &LogEvent {
                     view: &view,
                     resource: &self.resource,
+                    captured: &[],
                 },
                 &mut out,
             ),

@@ -25,11 +25,12 @@ pub enum FullPolicy {
     Block(Duration),
 }
 
-/// A bounded multi-producer queue of encoded lines, with delivery accounting for flushes.
+/// A bounded multi-producer queue of encoded lines (or, for an export output, of events its
+/// thread encodes), with delivery accounting for flushes.
 #[derive(Debug)]
-pub(crate) struct Queue {
-    tx: Sender<Vec<u8>>,
-    rx: Receiver<Vec<u8>>,
+pub(crate) struct Queue<T = Vec<u8>> {
+    tx: Sender<T>,
+    rx: Receiver<T>,
     policy: FullPolicy,
     pub(crate) metrics: SinkMetrics,
     /// Lines accepted into the queue.
@@ -41,8 +42,8 @@ pub(crate) struct Queue {
     flushing: AtomicUsize,
 }
 
-impl Queue {
-    pub(crate) fn new(capacity: usize, policy: FullPolicy, metrics: SinkMetrics) -> Queue {
+impl<T> Queue<T> {
+    pub(crate) fn new(capacity: usize, policy: FullPolicy, metrics: SinkMetrics) -> Queue<T> {
         let (tx, rx) = bounded(capacity.max(1));
         Queue {
             tx,
@@ -57,7 +58,7 @@ impl Queue {
     }
 
     /// Hands a line to the writer thread according to the full-queue policy.
-    pub(crate) fn push(&self, line: Vec<u8>) {
+    pub(crate) fn push(&self, line: T) {
         if self.closed.load(Ordering::Relaxed) {
             self.metrics.dropped(DropReason::Closed, 1);
             return;
@@ -97,7 +98,7 @@ impl Queue {
         self.enqueued.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn rx(&self) -> &Receiver<Vec<u8>> {
+    pub(crate) fn rx(&self) -> &Receiver<T> {
         &self.rx
     }
 

@@ -64,6 +64,20 @@ impl Record {
         self.redactions = 0;
     }
 
+    /// An owned copy of what an encoder reads (not the scratch space), for another thread.
+    pub(crate) fn snapshot(&self) -> Record {
+        Record {
+            arena: self.arena.clone(),
+            fields: self.fields.clone(),
+            message: self.message.clone(),
+            error: self.error.clone(),
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            redactions: self.redactions,
+            tmp: String::new(),
+        }
+    }
+
     pub(crate) fn str(&self, r: Range<usize>) -> &str {
         &self.arena[r]
     }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::RecvTimeoutError;
 
 use super::backoff::Backoff;
-use super::worker::{Control, Worker};
+use super::worker::{Control, Item, Worker};
 use crate::Error;
-use crate::export::{ExportConfig, ExportOutcome, LogBatch, LogExporter};
+use crate::event::{Deferred, LogEvent, LogResource};
+use crate::export::{Encoding, EventEncoder, ExportConfig, ExportOutcome, LogBatch, LogExporter};
 use crate::metrics::DropReason;
 use crate::notice::Notice;
 use crate::queue::Queue;
@@ -18,13 +19,31 @@ use crate::queue::Queue;
 /// How long the thread waits for a record before looking at its clocks again.
 const POLL: Duration = Duration::from_millis(20);
 
+/// What an export output's queue carries: a line in a built-in format, or an event its own
+/// encoder writes on this thread.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    Line(Vec<u8>),
+    Event(Deferred),
+}
+
+impl Item for Pending {
+    fn line(line: &[u8]) -> Self {
+        Pending::Line(line.to_vec())
+    }
+
+    fn event(event: Deferred) -> Option<Self> {
+        Some(Pending::Event(event))
+    }
+}
+
 /// Starts the thread draining `queue` into `cfg`'s exporter.
 pub(crate) fn start(
     name: &str,
     cfg: ExportConfig,
-    queue: Queue,
+    queue: Queue<Pending>,
     notice: Notice,
-) -> Result<Worker, Error> {
+) -> Result<Worker<Pending>, Error> {
     Worker::spawn(name, queue, move |q, c| {
         Exporting::new(cfg, q, c, notice).run()
     })
@@ -35,12 +54,15 @@ struct Abandoned;
 
 struct Exporting {
     exporter: Box<dyn LogExporter>,
+    /// The output's own encoder, for queued events.
+    encoder: Option<Arc<dyn EventEncoder>>,
+    resource: Arc<LogResource>,
     max_records: usize,
     max_bytes: usize,
     linger: Duration,
     max_retry_after: Duration,
     backoff: Backoff,
-    q: Arc<Queue>,
+    q: Arc<Queue<Pending>>,
     control: Arc<Control>,
     notice: Notice,
     /// The batch being filled or sent.
@@ -58,8 +80,19 @@ struct Exporting {
 }
 
 impl Exporting {
-    fn new(cfg: ExportConfig, q: Arc<Queue>, control: Arc<Control>, notice: Notice) -> Exporting {
+    fn new(
+        cfg: ExportConfig,
+        q: Arc<Queue<Pending>>,
+        control: Arc<Control>,
+        notice: Notice,
+    ) -> Exporting {
+        let encoder = match cfg.encoding {
+            Encoding::Custom(e) => Some(e),
+            Encoding::Format(_) => None,
+        };
         Exporting {
+            resource: notice.resource().clone(),
+            encoder,
             exporter: cfg.exporter,
             max_records: cfg.max_batch_records,
             max_bytes: cfg.max_batch_bytes,
@@ -123,6 +156,34 @@ impl Exporting {
         self.since.get_or_insert_with(Instant::now);
     }
 
+    /// Adds a queued item, encoding it first if it is an event. An event its encoder leaves
+    /// empty is left out (finished with, not dropped).
+    fn take(&mut self, item: Pending) {
+        let line = match item {
+            Pending::Line(line) => line,
+            Pending::Event(d) => {
+                let mut out = Vec::new();
+                if let Some(encoder) = &self.encoder {
+                    let view = d.event.view();
+                    encoder.encode(
+                        &LogEvent {
+                            view: &view,
+                            resource: &self.resource,
+                            captured: d.captured.as_deref().unwrap_or(&[]),
+                        },
+                        &mut out,
+                    );
+                }
+                if out.is_empty() {
+                    self.q.done(1);
+                    return;
+                }
+                out
+            }
+        };
+        self.add(line, true);
+    }
+
     /// Takes queued records until the batch is full, waiting a little for the first.
     fn fill(&mut self) {
         if self.records.is_empty()
@@ -140,12 +201,12 @@ impl Exporting {
             None => POLL,
         };
         match self.q.rx().recv_timeout(wait) {
-            Ok(line) => self.add(line, true),
+            Ok(item) => self.take(item),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
         }
         while !self.full() && self.carry.is_none() {
             match self.q.rx().try_recv() {
-                Ok(line) => self.add(line, true),
+                Ok(item) => self.take(item),
                 Err(_) => break,
             }
         }

@@ -13,15 +13,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::Error;
+use crate::event::Deferred;
 use crate::metrics::{DropReason, SinkMetrics};
 use crate::notice::Notice;
 use crate::output::Target;
-use crate::queue::Queue;
+use crate::queue::{FullPolicy, Queue};
 
 /// A destination for encoded lines (each ends in `\n`).
 pub(crate) trait Sink: Send + Sync + 'static {
     /// Takes one line; never blocks on the network.
     fn send(&self, line: &[u8]);
+    /// Takes one event for the sink's thread to encode (export outputs with their own
+    /// encoder); never blocks on the network. Other sinks never get one.
+    fn send_event(&self, event: Deferred) {
+        let _ = event;
+    }
     /// Waits until everything sent so far is delivered, up to `timeout`. Returns whether it was.
     fn flush(&self, timeout: Duration) -> bool;
     /// Delivers what it can within `timeout`, then stops.
@@ -32,10 +38,11 @@ pub(crate) trait Sink: Send + Sync + 'static {
 pub(crate) fn start(
     target: Target,
     name: &str,
-    queue: Queue,
+    (capacity, policy): (usize, FullPolicy),
     notice: Notice,
     metrics: SinkMetrics,
 ) -> Result<Arc<dyn Sink>, Error> {
+    let queue = Queue::new(capacity, policy, metrics.clone());
     let worker = match target {
         Target::Stdout => writer::start(name, queue, notice, std::io::stdout)?,
         Target::Stderr => writer::start(name, queue, notice, std::io::stderr)?,
@@ -61,7 +68,11 @@ pub(crate) fn start(
             writer::start(name, queue, notice, move || appender)?
         }
         Target::Logstash(cfg) => logstash::start(name, cfg, queue, notice)?,
-        Target::Export(cfg) => export::start(name, cfg, queue, notice)?,
+        // Its queue carries events as well as lines.
+        Target::Export(cfg) => {
+            let queue = Queue::new(capacity, policy, metrics);
+            return Ok(Arc::new(export::start(name, cfg, queue, notice)?));
+        }
         Target::Blocking(w) => {
             return Ok(Arc::new(BlockingSink {
                 w: Mutex::new(w),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::Sink;
 use crate::Error;
+use crate::event::Deferred;
 use crate::queue::Queue;
 
 /// What the application side and the writer thread share besides the queue.
@@ -31,20 +32,20 @@ impl Control {
 
 /// A queue plus the thread draining it.
 #[derive(Debug)]
-pub(crate) struct Worker {
-    pub(crate) queue: Arc<Queue>,
+pub(crate) struct Worker<T = Vec<u8>> {
+    pub(crate) queue: Arc<Queue<T>>,
     control: Arc<Control>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Worker {
+impl<T: Send + 'static> Worker<T> {
     /// Starts `body` on a thread called `name`; `body` must return soon after the control's
     /// shutdown deadline.
     pub(crate) fn spawn(
         name: &str,
-        queue: Queue,
-        body: impl FnOnce(Arc<Queue>, Arc<Control>) + Send + 'static,
-    ) -> Result<Worker, Error> {
+        queue: Queue<T>,
+        body: impl FnOnce(Arc<Queue<T>>, Arc<Control>) + Send + 'static,
+    ) -> Result<Worker<T>, Error> {
         let queue = Arc::new(queue);
         let control = Arc::new(Control::default());
         let (q, c) = (queue.clone(), control.clone());
@@ -83,9 +84,35 @@ impl Worker {
     }
 }
 
-impl Sink for Worker {
+/// What a sink's queue carries: encoded lines, and for export outputs also events.
+pub(crate) trait Item: Send + 'static {
+    /// A line the layer encoded.
+    fn line(line: &[u8]) -> Self;
+    /// An event for the sink's thread to encode, if the sink takes events.
+    fn event(event: Deferred) -> Option<Self>
+    where
+        Self: Sized;
+}
+
+impl Item for Vec<u8> {
+    fn line(line: &[u8]) -> Self {
+        line.to_vec()
+    }
+
+    fn event(_: Deferred) -> Option<Self> {
+        None
+    }
+}
+
+impl<T: Item> Sink for Worker<T> {
     fn send(&self, line: &[u8]) {
-        self.queue.push(line.to_vec());
+        self.queue.push(T::line(line));
+    }
+
+    fn send_event(&self, event: Deferred) {
+        if let Some(item) = T::event(event) {
+            self.queue.push(item);
+        }
     }
 
     fn flush(&self, timeout: Duration) -> bool {

@@ -84,10 +84,11 @@
 //! # Logs
 //!
 //! [`NewRelic::log_output`] is an `aiplatform-logging` output: events are collected and
-//! redacted once by the logging layer, encoded on the application thread by [`LogEncoder`]
+//! redacted once by the logging layer (on the application thread), queued in the output's
+//! bounded queue, encoded on the output's own thread by [`LogEncoder`]
 //! (one log object each: `timestamp`, `message`, `level`, `logger.name`, `trace.id`,
-//! `span.id`, `error.*`, the event's and its spans' fields), queued in the output's bounded
-//! queue, and sent by [`LogSender`] on the output's own thread as
+//! `span.id`, `error.*`, the event's and its spans' fields), and sent by [`LogSender`] from
+//! the same thread as
 //! `[{"common":{"attributes":{...}},"logs":[...]}]`, gzip-compressed, in batches of at most
 //! 1000 events, at the latest 1 s after their first. The `common` block carries
 //! `service.name`, `service.version`, `service.environment`, `host.name`, `process.pid`,

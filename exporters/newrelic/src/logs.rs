@@ -1,7 +1,8 @@
 //! The Log API output: `tracing` events, collected and redacted by `aiplatform-logging`, as New
 //! Relic log objects, batched and sent by the logging crate's export thread.
 //!
-//! Each event is encoded once on the application thread ([`LogEncoder`]) into one log object:
+//! Each event, redacted on the application thread, is encoded on the output's own thread
+//! ([`LogEncoder`]) into one log object:
 //!
 //! ```text
 //! {"timestamp":1767322800123,"message":"payment accepted",
@@ -13,10 +14,13 @@
 //! holds what every event of the process shares (service, host, pid, your attributes).
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
+use aiplatform_logging::export::cut_to_bytes;
 use aiplatform_logging::{ExportOutcome, FieldValue, LogBatch, LogEvent, LogExporter};
-use aiplatform_push::{Compression, Compressor, HttpTransport, Outcome};
+use aiplatform_push::{
+    Compression, Compressor, HttpTransport, LogRuntime, Outcome, export_outcome,
+};
 use bytes::Bytes;
 use http::header::CONTENT_ENCODING;
 use http::{HeaderValue, Method};
@@ -143,7 +147,7 @@ impl Common {
     }
 }
 
-/// Encodes each event as one New Relic log object, on the application thread.
+/// Encodes each event as one New Relic log object, on the log output's own thread.
 ///
 /// | event | log object |
 /// |---|---|
@@ -273,13 +277,10 @@ fn value(out: &mut Vec<u8>, s: &str) {
     }
     let total = s.len();
     let marker = |kept: usize| format!("…[truncated: {kept} of {total} bytes]");
-    let mut cut = keep.saturating_sub(marker(keep).len());
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let kept = cut_to_bytes(s, keep.saturating_sub(marker(keep).len()));
     out.push(b'"');
-    json::escaped(out, &s[..cut]);
-    json::escaped(out, &marker(cut));
+    json::escaped(out, kept);
+    json::escaped(out, &marker(kept.len()));
     out.push(b'"');
 }
 
@@ -316,9 +317,7 @@ fn field(out: &mut Vec<u8>, v: FieldValue<'_>) {
 /// are dropped and counted (`aiplatform_log_events_dropped_total{sink="newrelic",reason="rejected"}`).
 pub struct LogSender {
     transport: HttpTransport,
-    /// Built on the output's thread at the first batch: a runtime must not be dropped inside
-    /// an async context, where the output may be configured and, on an error, dropped.
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: LogRuntime,
     compressor: Compressor,
     common: Arc<Common>,
     body: Vec<u8>,
@@ -339,7 +338,7 @@ impl LogSender {
     pub(crate) fn new(transport: HttpTransport, common: Arc<Common>) -> LogSender {
         LogSender {
             transport,
-            runtime: None,
+            runtime: LogRuntime::new(),
             compressor: Compressor::new(Compression::Gzip),
             common,
             body: Vec::new(),
@@ -386,44 +385,14 @@ impl LogExporter for LogSender {
         let uri = self.transport.endpoint().clone();
         let mut request = match self.transport.request(Method::POST, uri, body) {
             Ok(r) => r,
-            Err(outcome) => return translate(outcome),
+            Err(outcome) => return export_outcome(outcome),
         };
         request
             .headers_mut()
             .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        let runtime = match &mut self.runtime {
-            Some(r) => r,
-            slot @ None => match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => slot.insert(r),
-                Err(e) => {
-                    return ExportOutcome::Retry {
-                        after: None,
-                        detail: format!("starting the sender's runtime: {e}"),
-                    };
-                }
-            },
-        };
-        let transport = &self.transport;
-        let outcome = runtime.block_on(async {
-            let exchange = transport.exchange(request);
-            match batch.deadline() {
-                Some(deadline) => {
-                    let at = tokio::time::Instant::now()
-                        + deadline.saturating_duration_since(Instant::now());
-                    tokio::time::timeout_at(at, exchange)
-                        .await
-                        .unwrap_or_else(|_| Outcome::Retry {
-                            failure: aiplatform_push::Failure::Timeout,
-                            after: None,
-                            detail: "the shutdown deadline passed during the request".into(),
-                        })
-                }
-                None => exchange.await,
-            }
-        });
+        let outcome = self
+            .runtime
+            .run(batch.deadline(), self.transport.exchange(request));
         if let Outcome::Stop { detail, .. } = &outcome {
             tracing::error!(
                 sink = "newrelic",
@@ -434,21 +403,7 @@ impl LogExporter for LogSender {
                 "log shipping to New Relic stopped after the key was refused: {detail}"
             ));
         }
-        translate(outcome)
-    }
-}
-
-fn translate(outcome: Outcome) -> ExportOutcome {
-    match outcome {
-        Outcome::Delivered => ExportOutcome::Delivered,
-        Outcome::Retry { after, detail, .. } => ExportOutcome::Retry { after, detail },
-        Outcome::TooLarge { detail } => ExportOutcome::TooLarge { detail },
-        Outcome::Rejected { detail, .. } | Outcome::Stop { detail, .. } => {
-            ExportOutcome::Rejected { detail }
-        }
-        other => ExportOutcome::Rejected {
-            detail: format!("{other:?}"),
-        },
+        export_outcome(outcome)
     }
 }
 

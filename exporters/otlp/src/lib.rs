@@ -9,8 +9,8 @@
 //!   Batching, compression, retries, the bounded queue, the spool and the
 //!   `aiplatform_push_*{backend="otlp"}` self-metrics are the pipeline's.
 //! - **Logs** ([`Otlp::logs`]): an [`aiplatform_logging::Output`] whose events, already
-//!   redacted by the logging layer, are written as OTLP `LogRecord`s on the application thread
-//!   and sent in batches from the output's thread.
+//!   redacted by the logging layer on the application thread, are written as OTLP `LogRecord`s
+//!   and sent in batches on the output's own thread.
 //! - **Traces** ([`Otlp::traces`]): a `tracing` layer ([`SpanLayer`]) turning spans into OTLP
 //!   spans, encoded here too (no OpenTelemetry SDK in the build).
 //! - **Protocols**: OTLP/HTTP with protobuf bodies and OTLP/gRPC, both over the push pipeline's

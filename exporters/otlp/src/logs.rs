@@ -1,7 +1,7 @@
 //! `tracing` events as OTLP log records, through an [`aiplatform_logging`] output: the
-//! logging layer collects and redacts each event once, [`LogRecordEncoder`] writes it as an
-//! OTLP `LogRecord` on the application thread, and [`OtlpLogExporter`] sends batches of them
-//! from the output's thread. Redaction therefore happens before anything leaves the process,
+//! logging layer collects and redacts each event once on the application thread (where
+//! [`LogRecordEncoder`] also notes the current span's ids), then the output's thread writes it
+//! as an OTLP `LogRecord` and [`OtlpLogExporter`] sends batches of them. Redaction therefore happens before anything leaves the process,
 //! with the same rules as every other output.
 //!
 //! | event | `LogRecord` |
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use aiplatform_logging::{
     EventEncoder, ExportOutcome, FieldValue, LogBatch, LogEvent, LogExporter,
 };
-use aiplatform_push::{Compression, Compressor, Outcome, proto};
+use aiplatform_push::{Compression, Compressor, export_outcome, proto};
 use bytes::Bytes;
 use tracing::Level;
 
@@ -108,12 +108,30 @@ fn hex_id<const N: usize>(s: &str) -> Option<[u8; N]> {
     (out != [0u8; N]).then_some(out)
 }
 
+/// Trace id, span id and flags of the application thread's current span, as captured.
+fn captured_ids(c: &[u8]) -> Option<([u8; 16], [u8; 8], u8)> {
+    if c.len() != 25 {
+        return None;
+    }
+    Some((c[..16].try_into().ok()?, c[16..24].try_into().ok()?, c[24]))
+}
+
 impl EventEncoder for LogRecordEncoder {
-    fn encode(&self, e: &LogEvent<'_>, out: &mut Vec<u8>) {
+    /// On the application thread: leaves out events written while exporting telemetry, and
+    /// keeps the current span's ids (which only that thread knows).
+    fn capture(&self, _: &LogEvent<'_>, context: &mut Vec<u8>) -> bool {
         if suppress::active() {
-            // Written while exporting telemetry: left out (an empty record is skipped).
-            return;
+            return false;
         }
+        if let Some(ids) = crate::traces::current_ids() {
+            context.extend_from_slice(&ids.trace);
+            context.extend_from_slice(&ids.span);
+            context.push(ids.flags);
+        }
+        true
+    }
+
+    fn encode(&self, e: &LogEvent<'_>, out: &mut Vec<u8>) {
         let nanos = e
             .time()
             .duration_since(UNIX_EPOCH)
@@ -150,13 +168,11 @@ impl EventEncoder for LogRecordEncoder {
         if let Some(h) = e.hash() {
             attribute(out, "log.record.uid", FieldValue::Str(h));
         }
-        let ids = crate::traces::current_ids()
-            .map(|ids| (ids.trace, ids.span, ids.flags))
-            .or_else(|| {
-                let t = hex_id::<16>(e.trace_id()?)?;
-                let s = e.span_id().and_then(hex_id::<8>).unwrap_or_default();
-                Some((t, s, 0u8))
-            });
+        let ids = captured_ids(e.captured()).or_else(|| {
+            let t = hex_id::<16>(e.trace_id()?)?;
+            let s = e.span_id().and_then(hex_id::<8>).unwrap_or_default();
+            Some((t, s, 0u8))
+        });
         if let Some((trace, span, flags)) = ids {
             out.push(8 << 3 | 5);
             out.extend_from_slice(&u32::from(flags).to_le_bytes());
@@ -243,24 +259,6 @@ impl LogExporter for OtlpLogExporter {
             },
             Some(outcome) => export_outcome(outcome),
         }
-    }
-}
-
-/// The log output's reading of a push outcome.
-fn export_outcome(o: Outcome) -> ExportOutcome {
-    match o {
-        Outcome::Delivered => ExportOutcome::Delivered,
-        Outcome::PartlyDelivered { rejected, detail } => {
-            ExportOutcome::PartlyRejected { rejected, detail }
-        }
-        Outcome::Retry { after, detail, .. } => ExportOutcome::Retry { after, detail },
-        Outcome::TooLarge { detail } => ExportOutcome::TooLarge { detail },
-        Outcome::Rejected { detail, .. } | Outcome::Stop { detail, .. } => {
-            ExportOutcome::Rejected { detail }
-        }
-        other => ExportOutcome::Rejected {
-            detail: format!("{other:?}"),
-        },
     }
 }
 

@@ -1,5 +1,6 @@
-//! One `tracing` event as one Datadog log object, on the application thread.
+//! One `tracing` event as one Datadog log object, on the log output's own thread.
 
+use aiplatform_logging::export::cut_to_bytes;
 use aiplatform_logging::{EventEncoder, FieldValue, LogEvent};
 use tracing::Level;
 
@@ -227,12 +228,9 @@ fn capped(out: &mut Vec<u8>, s: &str, cap: usize) {
         json_string(out, s.as_bytes());
         return;
     }
-    let mut end = cap;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut cut = String::with_capacity(end + TRUNCATION_MARKER.len());
-    cut.push_str(&s[..end]);
+    let kept = cut_to_bytes(s, cap);
+    let mut cut = String::with_capacity(kept.len() + TRUNCATION_MARKER.len());
+    cut.push_str(kept);
     cut.push_str(TRUNCATION_MARKER);
     json_string(out, cut.as_bytes());
 }

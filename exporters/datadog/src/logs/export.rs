@@ -1,7 +1,7 @@
 //! Batches of log objects to `POST /api/v2/logs`, on the logging output's own thread.
 
 use aiplatform_logging::{ExportOutcome, LogBatch, LogExporter};
-use aiplatform_push::{Compression, Outcome};
+use aiplatform_push::{Compression, LogRuntime, Outcome, export_outcome};
 
 use crate::intake::IntakeTransport;
 
@@ -13,7 +13,7 @@ use crate::intake::IntakeTransport;
 pub struct DatadogLogExporter {
     intake: IntakeTransport,
     compression: Compression,
-    runtime: tokio::runtime::Runtime,
+    runtime: LogRuntime,
     body: Vec<u8>,
     refused: Option<String>,
 }
@@ -29,20 +29,14 @@ impl std::fmt::Debug for DatadogLogExporter {
 }
 
 impl DatadogLogExporter {
-    pub(crate) fn new(
-        intake: IntakeTransport,
-        compression: Compression,
-    ) -> std::io::Result<DatadogLogExporter> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(DatadogLogExporter {
+    pub(crate) fn new(intake: IntakeTransport, compression: Compression) -> DatadogLogExporter {
+        DatadogLogExporter {
             intake,
             compression,
-            runtime,
+            runtime: LogRuntime::new(),
             body: Vec::new(),
             refused: None,
-        })
+        }
     }
 }
 
@@ -72,36 +66,10 @@ impl LogExporter for DatadogLogExporter {
             }
         };
         let send = self.intake.post(body, self.compression);
-        let outcome = match batch.deadline() {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                match self
-                    .runtime
-                    .block_on(async { tokio::time::timeout(left, send).await })
-                {
-                    Ok(o) => o,
-                    Err(_) => {
-                        return ExportOutcome::Retry {
-                            after: None,
-                            detail: "logs: the shutdown deadline passed".into(),
-                        };
-                    }
-                }
-            }
-            None => self.runtime.block_on(send),
-        };
-        match outcome {
-            Outcome::Delivered => ExportOutcome::Delivered,
-            Outcome::Retry { after, detail, .. } => ExportOutcome::Retry { after, detail },
-            Outcome::TooLarge { detail } => ExportOutcome::TooLarge { detail },
-            Outcome::Rejected { detail, .. } => ExportOutcome::Rejected { detail },
-            Outcome::Stop { detail, .. } => {
-                self.refused = Some(detail.clone());
-                ExportOutcome::Rejected { detail }
-            }
-            other => ExportOutcome::Rejected {
-                detail: format!("logs: {other:?}"),
-            },
+        let outcome = self.runtime.run(batch.deadline(), send);
+        if let Outcome::Stop { detail, .. } = &outcome {
+            self.refused = Some(detail.clone());
         }
+        export_outcome(outcome)
     }
 }

@@ -52,8 +52,7 @@ impl Datadog {
         })?;
         let intake =
             IntakeTransport::new(&self.logs_intake_url(), key, self.http_options(), "logs")?;
-        let exporter = DatadogLogExporter::new(intake, self.body_compression())
-            .map_err(|e| BuildError::Config(format!("logs exporter runtime: {e}")))?;
+        let exporter = DatadogLogExporter::new(intake, self.body_compression());
         let encoder = DatadogLogEncoder::new(
             "rust",
             &self.global_tags(),
