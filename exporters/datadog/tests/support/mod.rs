@@ -4,11 +4,13 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use aiplatform_testkit::free_port;
+use aiplatform_testkit::{Process, TempDir, host};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -155,67 +157,32 @@ impl Drop for Intake {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Debian's VictoriaMetrics, killed and its data removed on drop.
 pub struct Victoria {
     pub port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Victoria {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _process: Process,
+    _dir: TempDir,
 }
 
 impl Victoria {
     pub fn start() -> Victoria {
-        let bin = PathBuf::from("/usr/bin/victoria-metrics");
-        assert!(
-            bin.exists(),
-            "victoria-metrics is not installed: this test needs Debian's victoria-metrics (scripts/test.sh installs it through scripts/lib/deps.sh)"
-        );
+        let dir = TempDir::new("dd-vm");
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("dd-vm-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(bin)
-            .arg(format!("-storageDataPath={}", dir.display()))
+        let mut cmd = Command::new(host::command("victoria-metrics", "victoria-metrics"));
+        cmd.arg(format!("-storageDataPath={}", dir.path().display()))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             .arg("-search.latencyOffset=0s")
             .arg("-search.disableCache")
-            .arg("-loggerLevel=ERROR")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut vm = Victoria { port, child, dir };
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = reqwest::blocking::get(vm.url("/health"))
-                && r.status().is_success()
-            {
-                return vm;
-            }
-            if let Ok(Some(status)) = vm.child.try_wait() {
-                panic!("victoria-metrics exited at start: {status}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "victoria-metrics not ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .arg("-loggerLevel=ERROR");
+        let vm = Victoria {
+            port,
+            _process: Process::listening("victoria-metrics", cmd, port),
+            _dir: dir,
+        };
+        aiplatform_testkit::eventually(Duration::from_secs(60), "victoria-metrics ready", || {
+            reqwest::blocking::get(vm.url("/health")).is_ok_and(|r| r.status().is_success())
+        });
+        vm
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -252,17 +219,5 @@ impl Victoria {
                 (key, s["value"][1].as_str().unwrap().parse().unwrap())
             })
             .collect()
-    }
-}
-
-/// Polls `f` until it returns `Some`, or panics after `timeout`.
-pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -338,17 +338,3 @@ pub fn attribute<'a>(attrs: &'a [(String, serde_json::Value)], key: &str) -> Opt
         .find(|(k, _)| k == key)
         .and_then(|(_, v)| v.as_str())
 }
-
-/// Polls `f` until it returns `Some`, or panics after `timeout`.
-pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
