@@ -31,7 +31,7 @@ const CONF: &str = "shared_preload_libraries = 'pg_stat_statements'\n\
 
 /// A PostgreSQL server of the test's own, stopped and deleted when dropped.
 ///
-/// ```no_run
+/// ```
 /// use aiplatform_testkit::postgres::Cluster;
 ///
 /// let db = Cluster::primary("example");
