@@ -5,6 +5,7 @@
 //! - [`Process`]: a child process killed (and reaped) on drop, its output in a log file, and
 //!   [`Exporter`], an exporter binary serving on a free port;
 //! - [`http`]: a plain HTTP/1.1 GET, enough to scrape an exporter;
+//! - [`receiver`]: an HTTP/1.1 and HTTP/2 server standing in for a push backend;
 //! - [`eventually`], [`eventually_some`] and [`poll`]: waiting for a condition with a deadline;
 //! - [`TempDir`]: a directory removed on drop, and [`Buf`], a writer a test reads back;
 //! - [`Pki`]: a CA and the certificates it signs, as PEM;
@@ -31,6 +32,7 @@ mod net;
 mod pki;
 pub mod postgres;
 mod process;
+pub mod receiver;
 pub mod scrape;
 mod snapshot;
 mod temp;
