@@ -95,7 +95,7 @@ fn every_collector_succeeds_on_the_fixture_tree() {
     for s in success {
         let name = s.labels.get("collector").map(String::as_str).unwrap_or("");
         // Their sources are absent from this tree, so they report no data (success 0) as
-        // node_exporter does; their own fixture trees are in `sysfs_cases.rs`.
+        // node_exporter does; their own fixture trees are in `collector_cases.rs`.
         let want = if support::NO_SOURCE_HERE.contains(&name) {
             0.0
         } else {

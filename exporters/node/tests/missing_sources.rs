@@ -39,8 +39,11 @@ fn absent_sources_are_no_data_and_nothing() {
     cfg.adjtimex = Arc::new(NotPermitted);
     for name in [
         "arp",
+        "bcachefs",
         "conntrack",
+        "dmmultipath",
         "entropy",
+        "kernel_hung",
         "netclass",
         "softnet",
         "timex",

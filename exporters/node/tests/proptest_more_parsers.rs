@@ -1,9 +1,10 @@
 //! No parser of the optional-source collectors (schedstat, interrupts, zoneinfo, processes,
-//! meminfo_numa, ipvs, mountstats, bcache, infiniband) panics, whatever the input: arbitrary
+//! meminfo_numa, ipvs, mountstats, bcache, bcachefs, infiniband) panics, whatever the input: arbitrary
 //! text, and text built from the tokens their files are made of.
 
 use aiplatform_node_exporter::collectors::{
-    bcache, infiniband, interrupts, ipvs, meminfo_numa, mountstats, processes, schedstat, zoneinfo,
+    bcache, bcachefs, infiniband, interrupts, ipvs, meminfo_numa, mountstats, processes, schedstat,
+    zoneinfo,
 };
 use proptest::prelude::*;
 
@@ -40,6 +41,12 @@ fn tokens() -> impl Strategy<Value = String> {
         Just("-".to_owned()),
         Just("addr=1.2.3.4".to_owned()),
         Just("1.5M".to_owned()),
+        Just("read:".to_owned()),
+        Just("since mount:".to_owned()),
+        Just("since filesystem creation:".to_owned()),
+        Just("IO errors since filesystem creation".to_owned()),
+        Just("IO errors since".to_owned()),
+        Just("16E".to_owned()),
         Just("Gb/sec".to_owned()),
         Just("kB".to_owned()),
         Just("18446744073709551616".to_owned()),
@@ -78,6 +85,13 @@ proptest! {
         let _ = bcache::dehumanize(&text);
         let _ = infiniband::parse_state(&text);
         let _ = infiniband::parse_rate(&text);
+        let _ = bcachefs::parse_human_bytes(&text);
+        let _ = bcachefs::parse_compression(&text);
+        let _ = bcachefs::parse_errors(&text);
+        let _ = bcachefs::parse_counter(&text);
+        let _ = bcachefs::parse_btree_writes(&text);
+        let _ = bcachefs::parse_io_done(&text);
+        let _ = bcachefs::parse_io_errors(&text);
     }
 
     #[test]

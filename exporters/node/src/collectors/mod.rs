@@ -12,6 +12,7 @@ use crate::config::Config;
 
 pub mod arp;
 pub mod bcache;
+pub mod bcachefs;
 pub mod bonding;
 pub mod btrfs;
 pub mod conntrack;
@@ -19,6 +20,7 @@ pub mod cpu;
 pub mod cpufreq;
 pub mod diskstats;
 pub mod dmi;
+pub mod dmmultipath;
 pub mod edac;
 pub mod entropy;
 pub mod fibrechannel;
@@ -28,6 +30,7 @@ pub mod hwmon;
 pub mod infiniband;
 pub mod interrupts;
 pub mod ipvs;
+pub mod kernel_hung;
 pub mod ksmd;
 pub mod loadavg;
 pub mod mdadm;
@@ -150,6 +153,7 @@ fn boxed<C: NodeCollector>(config: &Config) -> Box<dyn BlockingCollector> {
 pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<arp::ArpCollector>(),
     CollectorSpec::of::<bcache::BcacheCollector>(),
+    CollectorSpec::of::<bcachefs::BcachefsCollector>(),
     CollectorSpec::of::<bonding::BondingCollector>(),
     CollectorSpec::of::<btrfs::BtrfsCollector>(),
     CollectorSpec::of::<conntrack::ConntrackCollector>(),
@@ -157,6 +161,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<cpufreq::CpuFreqCollector>(),
     CollectorSpec::of::<diskstats::DiskstatsCollector>(),
     CollectorSpec::of::<dmi::DmiCollector>(),
+    CollectorSpec::of::<dmmultipath::DmMultipathCollector>(),
     CollectorSpec::of::<edac::EdacCollector>(),
     CollectorSpec::of::<entropy::EntropyCollector>(),
     CollectorSpec::of::<fibrechannel::FibrechannelCollector>(),
@@ -166,6 +171,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec::of::<infiniband::InfinibandCollector>(),
     CollectorSpec::of::<interrupts::InterruptsCollector>(),
     CollectorSpec::of::<ipvs::IpvsCollector>(),
+    CollectorSpec::of::<kernel_hung::KernelHungCollector>(),
     CollectorSpec::of::<ksmd::KsmdCollector>(),
     CollectorSpec::of::<loadavg::LoadavgCollector>(),
     CollectorSpec::of::<mdadm::MdadmCollector>(),

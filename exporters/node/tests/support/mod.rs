@@ -26,7 +26,7 @@ pub fn fixture(rel: &str) -> PathBuf {
 
 /// Collectors whose source the fixture tree does not have: they report no data
 /// (`node_scrape_collector_success` 0) as node_exporter does; their own fixture trees are in
-/// `sysfs_cases.rs`.
+/// `collector_cases.rs`.
 pub const NO_SOURCE_HERE: &[&str] = &[
     "bonding",
     "hwmon",
