@@ -25,6 +25,8 @@ pub struct Request {
     pub method: http::Method,
     /// The path, without the query.
     pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
     /// HTTP/1.1 or HTTP/2.
     pub version: http::Version,
     /// The header fields.
@@ -152,6 +154,7 @@ impl Receiver {
                             let answer = handler(Request {
                                 method: parts.method,
                                 path: parts.uri.path().to_owned(),
+                                query: parts.uri.query().map(str::to_owned),
                                 version: parts.version,
                                 headers: parts.headers,
                                 body,

@@ -1,4 +1,4 @@
-//! A stand-in for Datadog's HTTP intakes that keeps every request as sent (raw and
+//! A stand-in for Datadog's HTTP intakes (on the test kit's receiver) that keeps every request as sent (raw and
 //! decompressed) and answers per a script, and Debian's VictoriaMetrics as a real v1 receiver.
 
 #![allow(dead_code)]
@@ -10,12 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aiplatform_testkit::free_port;
-use aiplatform_testkit::{Process, TempDir, host};
-
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use aiplatform_testkit::{Process, TempDir, host, receiver};
 
 /// One request as the intake saw it.
 #[derive(Debug, Clone)]
@@ -47,7 +42,7 @@ pub type Script =
 pub struct Intake {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Request>>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    _server: receiver::Receiver,
 }
 
 fn decompress(encoding: Option<&str>, raw: &[u8]) -> Vec<u8> {
@@ -80,63 +75,43 @@ impl Intake {
     }
 
     pub fn scripted(script: Script) -> Intake {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
         let log = seen.clone();
-        runtime.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let log = log.clone();
-                let script = script.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        let script = script.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let raw = body.collect().await.unwrap().to_bytes().to_vec();
-                            let enc = parts
-                                .headers
-                                .get("content-encoding")
-                                .and_then(|v| v.to_str().ok());
-                            let request = Request {
-                                path: parts.uri.path().to_owned(),
-                                query: parts.uri.query().map(str::to_owned),
-                                body: decompress(enc, &raw),
-                                headers: parts.headers.clone(),
-                                raw,
-                            };
-                            let (status, headers, body) = {
-                                let mut seen = log.lock().unwrap();
-                                seen.push(request.clone());
-                                script(&request, seen.len())
-                            };
-                            let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
-                            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                            for (n, v) in headers {
-                                resp.headers_mut()
-                                    .insert(n, http::HeaderValue::from_str(&v).unwrap());
-                            }
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = receiver::Receiver::start(
+            None,
+            Arc::new(move |req: receiver::Request| {
+                let enc = req
+                    .headers
+                    .get("content-encoding")
+                    .and_then(|v| v.to_str().ok());
+                let request = Request {
+                    path: req.path,
+                    query: req.query,
+                    body: decompress(enc, &req.body),
+                    headers: req.headers.clone(),
+                    raw: req.body,
+                };
+                let (status, headers, body) = {
+                    let mut seen = log.lock().unwrap();
+                    seen.push(request.clone());
+                    script(&request, seen.len())
+                };
+                receiver::Answer {
+                    status,
+                    headers: headers
+                        .into_iter()
+                        .map(|(n, v)| (n.to_owned(), v))
+                        .collect(),
+                    body: body.into_bytes(),
+                    trailers: Vec::new(),
+                    delay: Duration::ZERO,
+                }
+            }),
+        );
         Intake {
-            addr,
+            addr: server.addr,
             seen,
-            runtime: Some(runtime),
+            _server: server,
         }
     }
 
@@ -146,14 +121,6 @@ impl Intake {
 
     pub fn requests(&self) -> Vec<Request> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Intake {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
     }
 }
 
