@@ -142,5 +142,6 @@ pub use names::Unit;
 pub use opts::Opts;
 pub use registry::{Registry, RegistryBuilder};
 pub use snapshot::{
-    ConstLabels, CounterValue, HistogramValue, MetricFamily, Sample, Snapshot, SummaryValue, Value,
+    ConstLabels, CounterValue, HistogramValue, MetricFamily, Sample, SeriesList, Snapshot,
+    SummaryValue, Value,
 };

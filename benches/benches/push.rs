@@ -5,14 +5,15 @@
 //!
 //! `push_cycle/<encoder>/<series>` times one warm cycle; the OpenTelemetry SDK exporting the
 //! same series (`otel_sdk_*`: its meter provider with a periodic reader, an in-memory exporter
-//! that does what `opentelemetry-otlp` does with each export: `opentelemetry-proto`'s
-//! conversion, prost encoding, gzip at the same level as ours) is in the same group, timed
+//! that does what `opentelemetry-otlp`'s HTTP exporter does with each export:
+//! `opentelemetry-proto`'s conversion, `encode_to_vec`, gzip at flate2's default level into a
+//! fresh vector; the same flate2 backend as ours, as one binary has one) is in the same group, timed
 //! from `force_flush` to the compressed body. `record_while_pushing/<op>/<idle|pushing>` times hot-path
 //! operations with no pipeline, with the registry scraped every 50 ms (a thread encoding it),
 //! and with a pipeline pushing its 10k series every 50 ms on its own thread.
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aiplatform_metrics::{Buckets, Opts, Registry};
 use aiplatform_push::{
@@ -113,9 +114,9 @@ mod otel_sdk {
     };
     use prost::Message as _;
 
-    /// Keeps the last export as `opentelemetry-otlp` would send it: converted to the OTLP
-    /// protobuf types, encoded, gzip-compressed (level 3, as ours).
-    /// The last export: encoded body, compressed body, data points.
+    /// The last export as `opentelemetry-otlp` sends it (`process_body` of its HTTP exporter):
+    /// converted to the OTLP protobuf types, encoded into a fresh vector, gzip-compressed with
+    /// `flate2::Compression::default()` into another; plus its data points.
     #[derive(Default)]
     pub struct Last {
         pub body: Vec<u8>,
@@ -147,24 +148,20 @@ mod otel_sdk {
                     }
                 })
                 .sum();
-            let mut last = self.last.lock().unwrap();
-            let Last {
+            let body = request.encode_to_vec();
+            let compressed = if self.gzip {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(&body).unwrap();
+                enc.finish().unwrap()
+            } else {
+                Vec::new()
+            };
+            *self.last.lock().unwrap() = Last {
                 body,
                 compressed,
-                points: n,
-            } = &mut *last;
-            body.clear();
-            request.encode(body).unwrap();
-            compressed.clear();
-            if self.gzip {
-                let mut enc = flate2::write::GzEncoder::new(
-                    std::mem::take(compressed),
-                    flate2::Compression::new(3),
-                );
-                enc.write_all(body).unwrap();
-                *compressed = enc.finish().unwrap();
-            }
-            *n = points;
+                points,
+            };
             Ok(())
         }
 
@@ -251,7 +248,8 @@ fn otel_sdk_cycles(c: &mut Criterion, name: &str, gzip: bool) {
         group.bench_function(BenchmarkId::new(name, n), |b| {
             b.iter(|| {
                 provider.force_flush().unwrap();
-                black_box(exporter.last.lock().unwrap().compressed.len())
+                let last = exporter.last.lock().unwrap();
+                black_box(last.body.len() + last.compressed.len())
             })
         });
         provider.shutdown().unwrap();
@@ -259,7 +257,74 @@ fn otel_sdk_cycles(c: &mut Criterion, name: &str, gzip: bool) {
     group.finish();
 }
 
+/// Median of `v`.
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Ours and the SDK's OTLP cycle timed in alternation, `rounds` times each, printed as medians
+/// and their ratio: on a shared machine the load drifts over the seconds between two criterion
+/// benches, while alternating cycles see the same load.
+fn interleaved(gzip: bool) {
+    for (n, rounds) in [(10_000usize, 31), (100_000, 9)] {
+        let r = series_registry(n);
+        let compression = if gzip {
+            Compression::Gzip
+        } else {
+            Compression::None
+        };
+        let mut cycle = Cycle::new(
+            &r,
+            otlp_encoder(),
+            Temporality::Cumulative,
+            SystemTime::now(),
+        )
+        .compression(compression)
+        .limits(1 << 20, 2000);
+        let exporter = otel_sdk::Encoding {
+            gzip,
+            ..Default::default()
+        };
+        let provider = otel_sdk::provider(n, exporter.clone());
+        let mut batches: Vec<Batch> = Vec::with_capacity(1024);
+        let (mut ours, mut sdk) = (Vec::new(), Vec::new());
+        for round in 0..rounds + 2 {
+            batches.clear();
+            let t = Instant::now();
+            cycle.run(&mut |b| batches.push(b));
+            let a = t.elapsed();
+            let t = Instant::now();
+            provider.force_flush().unwrap();
+            let b = t.elapsed();
+            // Two warm-up rounds.
+            if round >= 2 {
+                ours.push(a);
+                sdk.push(b);
+            }
+        }
+        let bytes: usize = batches.iter().map(|b| b.body().len()).sum();
+        let sdk_bytes = {
+            let last = exporter.last.lock().unwrap();
+            if gzip {
+                last.compressed.len()
+            } else {
+                last.body.len()
+            }
+        };
+        let (ours, sdk) = (median(ours), median(sdk));
+        println!(
+            "otlp cycle, {n} series, {}, alternating {rounds} rounds: ours {ours:.2?} ({bytes} bytes), opentelemetry_sdk {sdk:.2?} ({sdk_bytes} bytes): {:.1}x",
+            if gzip { "gzip" } else { "uncompressed" },
+            sdk.as_secs_f64() / ours.as_secs_f64()
+        );
+        provider.shutdown().unwrap();
+    }
+}
+
 fn push_cycle(c: &mut Criterion) {
+    interleaved(true);
+    interleaved(false);
     run_cycles(
         c,
         "otlp_gzip",

@@ -85,6 +85,7 @@ impl LabelSet {
     }
 
     /// Number of label values.
+    #[inline]
     pub fn len(&self) -> usize {
         self.values.len()
     }
@@ -99,9 +100,11 @@ impl LabelSet {
     /// # Panics
     ///
     /// If `i >= self.len()`.
+    #[inline]
     pub fn value(&self, i: usize) -> &str {
-        let v = &self.values[i];
-        &self.text[v.start as usize..(v.start + v.key.len) as usize]
+        // SAFETY: the constructors append every value whole to `text`, a `str`: the range
+        // starts and ends at character boundaries.
+        unsafe { std::str::from_utf8_unchecked(self.value_bytes(i)) }
     }
 
     /// The bytes of value `i`, without the `str` boundary checks.
@@ -113,7 +116,23 @@ impl LabelSet {
         unsafe { self.text.as_bytes().get_unchecked(range) }
     }
 
+    /// Asks the processor to start loading the text and values, which live apart from the set
+    /// on the heap. Purely a performance hint.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: prefetching has no architectural effect and never faults.
+            unsafe {
+                _mm_prefetch(self.text.as_ptr().cast::<i8>(), _MM_HINT_T0);
+                _mm_prefetch(self.values.as_ptr().cast::<i8>(), _MM_HINT_T0);
+            }
+        }
+    }
+
     /// All values, in the order of the family's label names.
+    #[inline]
     pub fn values(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         (0..self.len()).map(|i| self.value(i))
     }

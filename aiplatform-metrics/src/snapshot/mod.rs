@@ -192,6 +192,57 @@ pub struct MetricFamily {
     pub(crate) bounds: Option<Arc<[f64]>>,
 }
 
+/// The series of a registered family at one collection, held to recognise them at a later
+/// one: a registry builds a new list whenever a series is added or removed, so a family whose
+/// list is still this one has the same series in the same order. A push pipeline keeps what
+/// it last sent per series by position instead of comparing label sets.
+///
+/// ```
+/// use aiplatform_metrics::Registry;
+///
+/// let registry = Registry::new();
+/// let jobs = registry.counter_family("jobs_total", "Jobs.", &["queue"]).unwrap();
+/// jobs.with(&["mail"]).inc();
+/// let first = registry.collect();
+/// let list = first.family("jobs").unwrap().series_list().unwrap();
+/// assert_eq!(list.labels(0).value(0), "mail");
+///
+/// jobs.with(&["mail"]).inc(); // a value changed: same series
+/// assert!(registry.collect().family("jobs").unwrap().has_series_of(&list));
+/// jobs.with(&["sms"]).inc(); // a series was added
+/// assert!(!registry.collect().family("jobs").unwrap().has_series_of(&list));
+/// ```
+#[derive(Clone)]
+pub struct SeriesList(Arc<dyn LabelList>);
+
+impl SeriesList {
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it has no series.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+
+    /// The labels of series `i`, in exposition order.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is out of range.
+    #[inline]
+    pub fn labels(&self, i: usize) -> &LabelSet {
+        self.0.labels(i)
+    }
+}
+
+impl std::fmt::Debug for SeriesList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SeriesList({})", self.0.len())
+    }
+}
+
 /// One series of a family: its labels and value.
 ///
 /// ```
@@ -421,6 +472,53 @@ impl MetricFamily {
     /// Whether the family has no series.
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
+    }
+
+    /// The list of its series, for a family registered in a registry (those built by a
+    /// collector have none): see [`SeriesList`].
+    pub fn series_list(&self) -> Option<SeriesList> {
+        match &self.series {
+            SeriesLabels::Listed(l) => Some(SeriesList(l.clone())),
+            SeriesLabels::Owned(_) => None,
+        }
+    }
+
+    /// Whether its series are those of `list`, in the same order (series `i` here is series
+    /// `i` there).
+    #[inline]
+    pub fn has_series_of(&self, list: &SeriesList) -> bool {
+        match &self.series {
+            SeriesLabels::Listed(l) => {
+                std::ptr::addr_eq(Arc::as_ptr(l), Arc::as_ptr(&list.0))
+                    && self.points.len() == l.len()
+            }
+            SeriesLabels::Owned(_) => false,
+        }
+    }
+
+    /// Hints that the labels of series `i` and those after it are about to be read, one
+    /// series after the other (an encoder's loop calls it for each series it writes): label
+    /// sets are scattered on the heap, so the label set a few series ahead and the text and
+    /// values of a closer one start loading now. Purely a performance hint; any `i` is fine.
+    #[inline]
+    pub fn prefetch_labels(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            const FAR: usize = 16;
+            const NEAR: usize = 8;
+            let n = self.points.len();
+            if i + FAR < n {
+                let set: *const LabelSet = self.labels_at(i + FAR);
+                // SAFETY: prefetching has no architectural effect and never faults.
+                unsafe { _mm_prefetch(set.cast::<i8>(), _MM_HINT_T0) };
+            }
+            if i + NEAR < n {
+                self.labels_at(i + NEAR).prefetch();
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
     }
 
     pub(crate) fn labels_at(&self, i: usize) -> &LabelSet {

@@ -9,9 +9,13 @@
 //!   when it was last reset);
 //! - **delta**: the value minus the one pushed before; the start is the previous collection.
 //!
-//! It keeps one entry per series (its labels, its last value and start time), matched to the
-//! next snapshot by a merge of two sorted lists: snapshots list families by name and series by
-//! label values, so matching costs one comparison per series and no hashing. A series that is
+//! It keeps one entry per series (its last value and start time) in the order of the snapshot.
+//! A family whose series list is the one seen at the previous collection (a registry keeps the
+//! list until a series is added or removed: the usual case) is matched by position, without
+//! reading a label. Otherwise the entries are matched to the snapshot by a merge of two sorted
+//! lists: snapshots list families by name and series by label values, so matching costs one
+//! comparison per series and no hashing; the labels compared are those of the previous series
+//! list, or for a family built by a collector, the tracker's copies. A series that is
 //! new, or that reappears after it vanished (removed or expired, then recreated from zero),
 //! starts afresh: its first delta is its whole value. A counter whose total went down, or a
 //! histogram whose count or any bucket went down, was reset (a restarted collector source):
@@ -22,7 +26,7 @@ use std::cmp::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aiplatform_metrics::{
-    LabelSet, MetricFamily, MetricKind, Sample, Snapshot, SummaryValue, Value,
+    LabelSet, MetricFamily, MetricKind, Sample, SeriesList, Snapshot, SummaryValue, Value,
 };
 
 /// Whether pushed values are totals or changes since the previous push.
@@ -61,10 +65,9 @@ const NEW: u8 = 1;
 const RESET: u8 = 2;
 const CHANGED: u8 = 4;
 
-/// One series as the tracker last saw it.
-#[derive(Debug)]
+/// One series as the tracker last saw it (its labels are kept beside, per family).
+#[derive(Debug, Clone, Copy)]
 struct SeriesState {
-    labels: LabelSet,
     start_ns: u64,
     /// Counter: integer part; histogram and summary: count.
     int: u64,
@@ -86,8 +89,13 @@ struct FamilyState {
     label_names: Vec<Box<str>>,
     series: Vec<SeriesState>,
     counts: Vec<u64>,
+    /// A registered family's series list at the previous collection: the labels of `series`.
+    list: Option<SeriesList>,
+    /// A collector's family: copies of the labels of `series`.
+    labels: Vec<LabelSet>,
     spare_series: Vec<SeriesState>,
     spare_counts: Vec<u64>,
+    spare_labels: Vec<LabelSet>,
 }
 
 impl FamilyState {
@@ -98,8 +106,20 @@ impl FamilyState {
             label_names: family.label_names().map(Box::from).collect(),
             series: Vec::new(),
             counts: Vec::new(),
+            list: None,
+            labels: Vec::new(),
             spare_series: Vec::new(),
             spare_counts: Vec::new(),
+            spare_labels: Vec::new(),
+        }
+    }
+
+    /// The labels of series `i` of the previous collection.
+    #[inline]
+    fn labels_of(&self, i: usize) -> &LabelSet {
+        match &self.list {
+            Some(list) => list.labels(i),
+            None => &self.labels[i],
         }
     }
 
@@ -240,44 +260,72 @@ impl Tracker {
     }
 
     fn track_family(&mut self, state: &mut FamilyState, family: &MetricFamily) {
-        let mut old = std::mem::take(&mut state.series);
         let old_counts = std::mem::take(&mut state.counts);
-        let mut series = std::mem::take(&mut state.spare_series);
         let mut counts = std::mem::take(&mut state.spare_counts);
-        series.clear();
         counts.clear();
         let delta = self.temporality == Temporality::Delta;
         // Series first seen now began after the previous collection (or at the start).
         let fresh_start = self.prev_ns.unwrap_or(self.start_ns);
-        let mut oi = 0;
-        for sample in family.samples() {
-            let prev = loop {
-                let Some(o) = old.get_mut(oi) else {
-                    break None;
-                };
-                if o.labels == *sample.labels {
-                    oi += 1;
-                    break Some(o);
-                }
-                match o.labels.cmp(sample.labels) {
-                    // Vanished since the previous collection.
-                    Ordering::Less => oi += 1,
-                    Ordering::Greater => break None,
-                    Ordering::Equal => {
-                        oi += 1;
-                        break Some(o);
+        if state.list.as_ref().is_some_and(|l| family.has_series_of(l)) {
+            // The same series in the same order: entry `i` is sample `i`, updated in place.
+            for (sample, slot) in family.samples().zip(state.series.iter_mut()) {
+                let (view, next) = self.track_series(
+                    sample,
+                    Some(&*slot),
+                    &old_counts,
+                    &mut counts,
+                    fresh_start,
+                    delta,
+                );
+                self.views.push(view);
+                *slot = next;
+            }
+        } else {
+            let mut series = std::mem::take(&mut state.spare_series);
+            let mut labels = std::mem::take(&mut state.spare_labels);
+            series.clear();
+            labels.clear();
+            let list = family.series_list();
+            let mut oi = 0;
+            for sample in family.samples() {
+                let mut prev = None;
+                while oi < state.series.len() {
+                    match state.labels_of(oi).cmp(sample.labels) {
+                        // Vanished since the previous collection.
+                        Ordering::Less => oi += 1,
+                        Ordering::Greater => break,
+                        Ordering::Equal => {
+                            prev = Some(oi);
+                            oi += 1;
+                            break;
+                        }
                     }
                 }
-            };
-            let (view, next_state) =
-                self.track_series(sample, prev, &old_counts, &mut counts, fresh_start, delta);
-            self.views.push(view);
-            series.push(next_state);
+                let (view, next) = self.track_series(
+                    sample,
+                    prev.map(|i| &state.series[i]),
+                    &old_counts,
+                    &mut counts,
+                    fresh_start,
+                    delta,
+                );
+                self.views.push(view);
+                series.push(next);
+                if list.is_none() {
+                    labels.push(match prev {
+                        Some(i) if state.list.is_none() => {
+                            std::mem::replace(&mut state.labels[i], LabelSet::empty())
+                        }
+                        _ => sample.labels.clone(),
+                    });
+                }
+            }
+            state.spare_series = std::mem::replace(&mut state.series, series);
+            state.spare_labels = std::mem::replace(&mut state.labels, labels);
+            state.spare_labels.clear();
+            state.list = list;
         }
-        old.clear();
-        state.series = series;
         state.counts = counts;
-        state.spare_series = old;
         state.spare_counts = old_counts;
     }
 
@@ -285,21 +333,13 @@ impl Tracker {
     fn track_series(
         &mut self,
         sample: Sample<'_>,
-        prev: Option<&mut SeriesState>,
+        prev: Option<&SeriesState>,
         old_counts: &[u64],
         counts: &mut Vec<u64>,
         fresh_start: u64,
         delta: bool,
     ) -> (View, SeriesState) {
-        let (labels, prev) = match prev {
-            Some(p) => (
-                std::mem::replace(&mut p.labels, LabelSet::empty()),
-                Some(&*p),
-            ),
-            None => (sample.labels.clone(), None),
-        };
         let mut next = SeriesState {
-            labels,
             start_ns: prev.map_or(fresh_start, |p| p.start_ns),
             int: 0,
             float: 0.0,
@@ -513,10 +553,16 @@ impl<'a> FamilyPoints<'a> {
     pub fn points(&self) -> impl ExactSizeIterator<Item = Point<'a>> + 'a {
         let counts = self.counts;
         let time_ns = self.time_ns;
-        self.family
+        let family = self.family;
+        family
             .samples()
             .zip(self.views.iter())
-            .map(move |(sample, view)| point(sample, view, counts, time_ns))
+            .enumerate()
+            .map(move |(i, (sample, view))| {
+                // Encoders read every point's labels: start loading those a few points ahead.
+                family.prefetch_labels(i);
+                point(sample, view, counts, time_ns)
+            })
     }
 }
 
@@ -802,6 +848,47 @@ mod tests {
             assert!(matches!(p.value, PointValue::Counter(c) if c.as_f64() == want));
             assert!(!p.is_reset());
         }
+    }
+
+    /// A collector's family has no series list: its series are matched by the tracker's own
+    /// copies of their labels, also when some come and go between collections.
+    #[test]
+    fn a_collector_family_is_matched_by_labels() {
+        let r = registry();
+        let members = Arc::new(std::sync::Mutex::new(vec![("a", 5u64), ("b", 7)]));
+        let m = members.clone();
+        r.register_collector(move |out: &mut Vec<MetricFamily>| {
+            let mut f = MetricFamily::builder(MetricKind::Counter, "src_total", "S.")
+                .label_names(&["k"])
+                .build()
+                .unwrap();
+            for (k, v) in m.lock().unwrap().iter() {
+                f.push_counter(&[*k], *v as f64).unwrap();
+            }
+            out.push(f);
+        });
+        let mut t = Tracker::new(Temporality::Delta, at(100));
+        let s = r.collect();
+        t.update(&s, at(110));
+        *members.lock().unwrap() = vec![("a", 6), ("c", 1)];
+        let s = r.collect();
+        assert_eq!(
+            scalars(&t.update(&s, at(120))),
+            [
+                ("src".into(), vec!["a".into()], 1.0, 110, CHANGED),
+                ("src".into(), vec!["c".into()], 1.0, 110, NEW | CHANGED),
+            ]
+        );
+        *members.lock().unwrap() = vec![("a", 6), ("b", 2), ("c", 4)];
+        let s = r.collect();
+        assert_eq!(
+            scalars(&t.update(&s, at(130))),
+            [
+                ("src".into(), vec!["a".into()], 0.0, 120, 0),
+                ("src".into(), vec!["b".into()], 2.0, 120, NEW | CHANGED),
+                ("src".into(), vec!["c".into()], 3.0, 120, CHANGED),
+            ]
+        );
     }
 
     #[test]
