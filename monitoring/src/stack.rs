@@ -132,7 +132,7 @@ impl Stack {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating the stack directory");
         let recorder = Recorder::start();
-        let cluster = Cluster::start(&dir);
+        let cluster = Cluster::primary(tag);
 
         let api_port = free_port();
         let mut api = Command::new(workspace_binary("aiplatform-api"));
@@ -162,7 +162,7 @@ impl Stack {
             "postgres-exporter-throwaway",
             "aiplatform-postgres-exporter",
             &["--collector.stat_statements".to_owned()],
-            &[("DATA_SOURCE_NAME", cluster.url())],
+            &[("DATA_SOURCE_NAME", cluster.url("postgres"))],
         );
         let redis = exporter(
             &dir,

@@ -278,7 +278,7 @@ fn the_stack_scrapes_everything_records_everything_and_delivers_alerts_that_reso
         phase.elapsed()
     );
     let phase = Instant::now();
-    stack.cluster.resume();
+    stack.cluster.start();
     wait_delivery(
         &stack,
         "/alerts/database",

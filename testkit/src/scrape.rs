@@ -155,12 +155,56 @@ impl Scrape {
             .collect()
     }
 
-    /// Every counter, gauge and untyped sample: family name, labels, value.
-    pub fn samples(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, String>, f64)> {
+    /// Every sample as a sample line names it: counters, gauges and untyped values under
+    /// the family name; a histogram as `_bucket` (with `le`), `_sum` and `_count`; a summary
+    /// as its quantiles (with `quantile`), `_sum` and `_count`. `le` and `quantile` are
+    /// written as Prometheus writes them (`1`, `0.005`, `+Inf`).
+    ///
+    /// ```
+    /// let e = aiplatform_testkit::Scrape::parse(
+    ///     "# TYPE t histogram\nt_bucket{le=\"1.0\"} 2\nt_bucket{le=\"+Inf\"} 3\nt_sum 4.5\nt_count 3\n",
+    /// );
+    /// let names: Vec<_> = e.samples().map(|(name, labels, _)| (name, labels.get("le").cloned())).collect();
+    /// assert_eq!(names[0], ("t_bucket".to_owned(), Some("1".to_owned())));
+    /// assert_eq!(names[3], ("t_count".to_owned(), None));
+    /// ```
+    pub fn samples(&self) -> impl Iterator<Item = (String, BTreeMap<String, String>, f64)> + '_ {
         self.families.iter().flat_map(|f| {
-            f.series
-                .iter()
-                .filter_map(move |s| Some((f.name.as_str(), &s.labels, s.scalar()?)))
+            f.series.iter().flat_map(move |s| {
+                let plain =
+                    |suffix: &str, v: f64| (format!("{}{suffix}", f.name), s.labels.clone(), v);
+                let bound = |suffix: &str, label: &str, at: f64, v: f64| {
+                    let mut text = Vec::new();
+                    aiplatform_metrics::collect::write_le_value(at, &mut text);
+                    let mut labels = s.labels.clone();
+                    labels.insert(
+                        label.to_owned(),
+                        String::from_utf8_lossy(&text).into_owned(),
+                    );
+                    (format!("{}{suffix}", f.name), labels, v)
+                };
+                match &s.value {
+                    TextValue::Scalar(v) => vec![plain("", *v)],
+                    TextValue::Histogram {
+                        buckets,
+                        sum,
+                        count,
+                    } => buckets
+                        .iter()
+                        .map(|&(le, v)| bound("_bucket", "le", le, v))
+                        .chain([plain("_sum", *sum), plain("_count", *count)])
+                        .collect(),
+                    TextValue::Summary {
+                        quantiles,
+                        sum,
+                        count,
+                    } => quantiles
+                        .iter()
+                        .map(|&(q, v)| bound("", "quantile", q, v))
+                        .chain([plain("_sum", *sum), plain("_count", *count)])
+                        .collect(),
+                }
+            })
         })
     }
 
@@ -278,7 +322,7 @@ mod tests {
         assert_eq!(e.value("x", &[("b", "3")]), 2.0);
         assert_eq!(e.get("s_bucket", &[]), None);
         assert_eq!(e.lines_of("x").len(), 2);
-        assert_eq!(e.samples().count(), 2);
+        assert_eq!(e.samples().count(), 5);
         assert!(!e.has("s_sum") && e.has("s"));
     }
 

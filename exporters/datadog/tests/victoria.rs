@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use aiplatform_datadog::{Datadog, SeriesApi};
 use aiplatform_metrics::{Buckets, Registry};
-use support::{Victoria, eventually};
+use aiplatform_testkit::eventually_some as eventually;
+use support::Victoria;
 
 #[test]
 fn v1_series_read_back_from_victoria_metrics() {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use aiplatform_metrics::{Counter, ExpositionFormat, Registry};
 use aiplatform_otlp::{Otlp, Protocol};
 use aiplatform_push::{Backoff, FlushError, PipelineBuilder, SpoolOptions};
-use aiplatform_testkit::{Scrape, free_port};
-use support::{Captured, Receiver, Reply, decode, eventually};
+use aiplatform_testkit::{Scrape, eventually_some as eventually, free_port};
+use support::{Captured, Receiver, Reply, decode};
 
 const WAIT: Duration = Duration::from_secs(10);
 

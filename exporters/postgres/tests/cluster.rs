@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use aiplatform_testkit::{Scrape, TempDir, host, poll};
-use support::{Cluster, at_exit, exporter, go_exporter};
+use support::{Cluster, exporter, go_exporter, primary};
 
 struct Pair {
     primary: Cluster,
@@ -18,8 +18,8 @@ struct Pair {
 fn clusters() -> &'static Pair {
     static PAIR: OnceLock<Pair> = OnceLock::new();
     PAIR.get_or_init(|| {
-        let primary = Cluster::primary("primary");
-        at_exit(&primary);
+        let primary = primary("primary");
+        primary.stop_at_exit();
         primary.psql("postgres", "CREATE DATABASE app");
         primary.psql(
             "app",
@@ -28,7 +28,7 @@ fn clusters() -> &'static Pair {
              ANALYZE items; SELECT count(*) FROM items;",
         );
         let replica = Cluster::replica_of(&primary, "replica");
-        at_exit(&replica);
+        replica.stop_at_exit();
         let streaming = poll(Duration::from_secs(30), || {
             primary.psql(
                 "postgres",

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use aiplatform_testkit::{Exporter, Scrape, poll};
-use support::{Cluster, exporter};
+use support::{Cluster, exporter, primary};
 
 const OURS: &str = "application_name = 'aiplatform-postgres-exporter'";
 
@@ -32,7 +32,7 @@ fn scrape_with_budget(e: &Exporter, seconds: &str) -> (Duration, Scrape) {
 
 #[test]
 fn database_down_is_pg_up_0_and_recovers_by_itself() {
-    let mut db = Cluster::primary("down");
+    let db = primary("down");
     let e = exporter(
         &[("DATA_SOURCE_NAME", &db.url("postgres"))],
         &["--pg.connect-timeout=2s"],
@@ -70,7 +70,7 @@ fn database_down_is_pg_up_0_and_recovers_by_itself() {
 
 #[test]
 fn locked_table_and_slow_query_are_cancelled_at_the_budget() {
-    let db = Cluster::primary("locked");
+    let db = primary("locked");
     db.psql("postgres", "CREATE TABLE locked_t (id int)");
     let dir = aiplatform_testkit::TempDir::new("pgexp-faults");
     let locked = dir.write(

@@ -7,15 +7,15 @@ mod support;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use support::{Cluster, SECRET_PASSWORD, at_exit, exporter, exporter_bin};
+use support::{Cluster, SECRET_PASSWORD, exporter, exporter_bin, primary};
 
 const WRONG: &str = "Wr0ng-Pa55-Qx7";
 
 fn db() -> &'static Cluster {
     static DB: OnceLock<Cluster> = OnceLock::new();
     DB.get_or_init(|| {
-        let c = Cluster::primary("secrets");
-        at_exit(&c);
+        let c = primary("secrets");
+        c.stop_at_exit();
         c
     })
 }

@@ -10,6 +10,7 @@ use aiplatform_push::{
     Auth, Backoff, ClientOptions, FlushError, HttpTransport, Pipeline, PipelineBuilder,
     SecretSource,
 };
+use aiplatform_testkit::{eventually_some as eventually, free_port};
 use support::*;
 
 fn transport(url: &str) -> HttpTransport {

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aiplatform_push::{Backoff, HttpTransport, Pipeline, SpoolOptions};
+use aiplatform_testkit::{eventually_some as eventually, free_port};
 use support::*;
 
 const CHILD_DIR: &str = "AIPLATFORM_PUSH_SPOOL_CHILD_DIR";

@@ -1,19 +1,16 @@
-//! A stand-in for Datadog's HTTP intakes that keeps every request as sent (raw and
+//! A stand-in for Datadog's HTTP intakes (on the test kit's receiver) that keeps every request as sent (raw and
 //! decompressed) and answers per a script, and Debian's VictoriaMetrics as a real v1 receiver.
 
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use aiplatform_testkit::free_port;
+use aiplatform_testkit::{Process, TempDir, host, receiver};
 
 /// One request as the intake saw it.
 #[derive(Debug, Clone)]
@@ -45,7 +42,7 @@ pub type Script =
 pub struct Intake {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Request>>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    _server: receiver::Receiver,
 }
 
 fn decompress(encoding: Option<&str>, raw: &[u8]) -> Vec<u8> {
@@ -78,63 +75,43 @@ impl Intake {
     }
 
     pub fn scripted(script: Script) -> Intake {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
         let log = seen.clone();
-        runtime.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let log = log.clone();
-                let script = script.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        let script = script.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let raw = body.collect().await.unwrap().to_bytes().to_vec();
-                            let enc = parts
-                                .headers
-                                .get("content-encoding")
-                                .and_then(|v| v.to_str().ok());
-                            let request = Request {
-                                path: parts.uri.path().to_owned(),
-                                query: parts.uri.query().map(str::to_owned),
-                                body: decompress(enc, &raw),
-                                headers: parts.headers.clone(),
-                                raw,
-                            };
-                            let (status, headers, body) = {
-                                let mut seen = log.lock().unwrap();
-                                seen.push(request.clone());
-                                script(&request, seen.len())
-                            };
-                            let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
-                            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                            for (n, v) in headers {
-                                resp.headers_mut()
-                                    .insert(n, http::HeaderValue::from_str(&v).unwrap());
-                            }
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = receiver::Receiver::start(
+            None,
+            Arc::new(move |req: receiver::Request| {
+                let enc = req
+                    .headers
+                    .get("content-encoding")
+                    .and_then(|v| v.to_str().ok());
+                let request = Request {
+                    path: req.path,
+                    query: req.query,
+                    body: decompress(enc, &req.body),
+                    headers: req.headers.clone(),
+                    raw: req.body,
+                };
+                let (status, headers, body) = {
+                    let mut seen = log.lock().unwrap();
+                    seen.push(request.clone());
+                    script(&request, seen.len())
+                };
+                receiver::Answer {
+                    status,
+                    headers: headers
+                        .into_iter()
+                        .map(|(n, v)| (n.to_owned(), v))
+                        .collect(),
+                    body: body.into_bytes(),
+                    trailers: Vec::new(),
+                    delay: Duration::ZERO,
+                }
+            }),
+        );
         Intake {
-            addr,
+            addr: server.addr,
             seen,
-            runtime: Some(runtime),
+            _server: server,
         }
     }
 
@@ -147,75 +124,32 @@ impl Intake {
     }
 }
 
-impl Drop for Intake {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Debian's VictoriaMetrics, killed and its data removed on drop.
 pub struct Victoria {
     pub port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Victoria {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _process: Process,
+    _dir: TempDir,
 }
 
 impl Victoria {
     pub fn start() -> Victoria {
-        let bin = PathBuf::from("/usr/bin/victoria-metrics");
-        assert!(
-            bin.exists(),
-            "victoria-metrics is not installed: this test needs Debian's victoria-metrics (scripts/test.sh installs it through scripts/lib/deps.sh)"
-        );
+        let dir = TempDir::new("dd-vm");
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("dd-vm-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(bin)
-            .arg(format!("-storageDataPath={}", dir.display()))
+        let mut cmd = Command::new(host::command("victoria-metrics", "victoria-metrics"));
+        cmd.arg(format!("-storageDataPath={}", dir.path().display()))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             .arg("-search.latencyOffset=0s")
             .arg("-search.disableCache")
-            .arg("-loggerLevel=ERROR")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut vm = Victoria { port, child, dir };
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = reqwest::blocking::get(vm.url("/health"))
-                && r.status().is_success()
-            {
-                return vm;
-            }
-            if let Ok(Some(status)) = vm.child.try_wait() {
-                panic!("victoria-metrics exited at start: {status}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "victoria-metrics not ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .arg("-loggerLevel=ERROR");
+        let vm = Victoria {
+            port,
+            _process: Process::listening("victoria-metrics", cmd, port),
+            _dir: dir,
+        };
+        aiplatform_testkit::eventually(Duration::from_secs(60), "victoria-metrics ready", || {
+            reqwest::blocking::get(vm.url("/health")).is_ok_and(|r| r.status().is_success())
+        });
+        vm
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -252,17 +186,5 @@ impl Victoria {
                 (key, s["value"][1].as_str().unwrap().parse().unwrap())
             })
             .collect()
-    }
-}
-
-/// Polls `f` until it returns `Some`, or panics after `timeout`.
-pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -6,18 +6,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use aiplatform_push::Compression;
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use aiplatform_testkit::receiver;
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -96,38 +90,6 @@ impl Reply {
 /// Decides the reply to a request, given how many requests came before it.
 pub type Responder = Arc<dyn Fn(&Captured, usize) -> Reply + Send + Sync>;
 
-/// A response body: the data, then the trailers if any.
-struct WithTrailers {
-    data: Option<Bytes>,
-    trailers: Option<http::HeaderMap>,
-}
-
-impl Body for WithTrailers {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(d) = self.data.take() {
-            return Poll::Ready(Some(Ok(Frame::data(d))));
-        }
-        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
-    }
-}
-
-fn header_map(pairs: &[(String, String)]) -> http::HeaderMap {
-    let mut m = http::HeaderMap::new();
-    for (n, v) in pairs {
-        m.append(
-            http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-            http::HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    m
-}
-
 /// The export request inside a body: gRPC's 5-byte prefix removed, decompressed per
 /// `Content-Encoding` or `grpc-encoding`.
 fn message_of(headers: &http::HeaderMap, raw: &[u8]) -> Vec<u8> {
@@ -158,11 +120,11 @@ fn message_of(headers: &http::HeaderMap, raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A receiver on 127.0.0.1.
+/// A receiver on 127.0.0.1 (the test kit's) that records every request.
 pub struct Receiver {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Captured>>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    server: receiver::Receiver,
 }
 
 impl Receiver {
@@ -187,74 +149,37 @@ impl Receiver {
         responder: Responder,
         seen: Arc<Mutex<Vec<Captured>>>,
     ) -> Receiver {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0)));
-        let listener = runtime.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.set_reuseaddr(true).unwrap();
-            socket.bind(addr).unwrap();
-            socket.listen(64).unwrap()
-        });
-        let addr = listener.local_addr().unwrap();
         let log = seen.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
+        let server = receiver::Receiver::start(
+            port,
+            Arc::new(move |req: receiver::Request| {
+                let captured = Captured {
+                    path: req.path,
+                    version: req.version,
+                    message: message_of(&req.headers, &req.body),
+                    headers: req.headers,
+                    raw: req.body,
+                    at: Instant::now(),
                 };
-                let log = log.clone();
-                let responder = responder.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        let responder = responder.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let raw = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes().to_vec())
-                                .unwrap_or_default();
-                            let captured = Captured {
-                                path: parts.uri.path().to_owned(),
-                                version: parts.version,
-                                message: message_of(&parts.headers, &raw),
-                                headers: parts.headers,
-                                raw,
-                                at: Instant::now(),
-                            };
-                            let reply = {
-                                let mut seen = log.lock().unwrap();
-                                let r = responder(&captured, seen.len());
-                                seen.push(captured);
-                                r
-                            };
-                            tokio::time::sleep(reply.delay).await;
-                            let body = WithTrailers {
-                                data: (!reply.body.is_empty()).then(|| Bytes::from(reply.body)),
-                                trailers: (!reply.trailers.is_empty())
-                                    .then(|| header_map(&reply.trailers)),
-                            };
-                            let mut resp = hyper::Response::new(body);
-                            *resp.status_mut() = http::StatusCode::from_u16(reply.status).unwrap();
-                            *resp.headers_mut() = header_map(&reply.headers);
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+                let reply = {
+                    let mut seen = log.lock().unwrap();
+                    let r = responder(&captured, seen.len());
+                    seen.push(captured);
+                    r
+                };
+                receiver::Answer {
+                    status: reply.status,
+                    headers: reply.headers,
+                    body: reply.body,
+                    trailers: reply.trailers,
+                    delay: reply.delay,
+                }
+            }),
+        );
         Receiver {
-            addr,
+            addr: server.addr,
             seen,
-            runtime: Some(runtime),
+            server,
         }
     }
 
@@ -271,18 +196,8 @@ impl Receiver {
     }
 
     /// Closes the listener and every connection.
-    pub fn stop(mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+    pub fn stop(self) {
+        self.server.stop();
     }
 }
 
@@ -337,18 +252,4 @@ pub fn attribute<'a>(attrs: &'a [(String, serde_json::Value)], key: &str) -> Opt
         .iter()
         .find(|(k, _)| k == key)
         .and_then(|(_, v)| v.as_str())
-}
-
-/// Polls `f` until it returns `Some`, or panics after `timeout`.
-pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

@@ -5,16 +5,13 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aiplatform_metrics::{ExpositionFormat, Registry};
 use aiplatform_push::{Collection, Compression, Encoder, Framing, PointValue, RecordWriter};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use aiplatform_testkit::receiver;
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -80,11 +77,12 @@ impl Reply {
 /// Decides the reply to a request, given every request seen so far (this one last).
 pub type Responder = Arc<dyn Fn(&Captured, &[Captured]) -> Reply + Send + Sync>;
 
-/// An HTTP receiver on 127.0.0.1 that records every request and answers per its responder.
+/// An HTTP receiver on 127.0.0.1 (the test kit's) that records every request and answers
+/// per its responder.
 pub struct Receiver {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Captured>>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    server: receiver::Receiver,
 }
 
 impl Receiver {
@@ -104,83 +102,46 @@ impl Receiver {
         responder: Responder,
         seen: Arc<Mutex<Vec<Captured>>>,
     ) -> Receiver {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0)));
-        let listener = runtime.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.set_reuseaddr(true).unwrap();
-            socket.bind(addr).unwrap();
-            socket.listen(64).unwrap()
-        });
-        let addr = listener.local_addr().unwrap();
         let log = seen.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
+        let server = receiver::Receiver::start(
+            port,
+            Arc::new(move |req: receiver::Request| {
+                let compression = match req
+                    .headers
+                    .get("content-encoding")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some("gzip") => Compression::Gzip,
+                    Some("snappy") => Compression::Snappy,
+                    _ => Compression::None,
                 };
-                let log = log.clone();
-                let responder = responder.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        let responder = responder.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let raw = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let compression = match parts
-                                .headers
-                                .get("content-encoding")
-                                .and_then(|v| v.to_str().ok())
-                            {
-                                Some("gzip") => Compression::Gzip,
-                                Some("snappy") => Compression::Snappy,
-                                _ => Compression::None,
-                            };
-                            let mut body = Vec::new();
-                            compression.decompress(&raw, &mut body).unwrap();
-                            let captured = Captured {
-                                method: parts.method.to_string(),
-                                path: parts.uri.path().to_owned(),
-                                headers: parts.headers.clone(),
-                                body,
-                                at: Instant::now(),
-                            };
-                            let reply = {
-                                let mut seen = log.lock().unwrap();
-                                seen.push(captured.clone());
-                                responder(&captured, &seen)
-                            };
-                            tokio::time::sleep(reply.delay).await;
-                            let mut resp = hyper::Response::new(Full::new(Bytes::from(reply.body)));
-                            *resp.status_mut() = http::StatusCode::from_u16(reply.status).unwrap();
-                            for (n, v) in reply.headers {
-                                resp.headers_mut().insert(
-                                    http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                                    http::HeaderValue::from_str(&v).unwrap(),
-                                );
-                            }
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+                let mut body = Vec::new();
+                compression.decompress(&req.body, &mut body).unwrap();
+                let captured = Captured {
+                    method: req.method.to_string(),
+                    path: req.path,
+                    headers: req.headers,
+                    body,
+                    at: Instant::now(),
+                };
+                let reply = {
+                    let mut seen = log.lock().unwrap();
+                    seen.push(captured.clone());
+                    responder(&captured, &seen)
+                };
+                receiver::Answer {
+                    status: reply.status,
+                    headers: reply.headers,
+                    body: reply.body.into_bytes(),
+                    trailers: Vec::new(),
+                    delay: reply.delay,
+                }
+            }),
+        );
         Receiver {
-            addr,
+            addr: server.addr,
             seen,
-            runtime: Some(runtime),
+            server,
         }
     }
 
@@ -197,28 +158,9 @@ impl Receiver {
     }
 
     /// Closes the listener and every connection.
-    pub fn stop(mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+    pub fn stop(self) {
+        self.server.stop();
     }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// A port nothing listens on (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Writes `collection <n>` then one `family{labels} value` line per point: records of one
@@ -346,20 +288,6 @@ pub fn capture_logs() {
             .finish();
         tracing::subscriber::set_global_default(subscriber).unwrap();
     });
-}
-
-/// Polls `f` until it returns `Some`, or panics after `timeout`.
-pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Counts how often each line occurs.

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 pub use aiplatform_testkit::free_port;
-use aiplatform_testkit::{Process, TempDir, eventually, host, poll};
+use aiplatform_testkit::{Process, Scrape, TempDir, eventually, host, poll};
 
 use aiplatform_metrics::{ExpositionFormat, Registry};
 
@@ -160,14 +160,15 @@ pub fn exposition(registry: &Registry, prefix: &str, extra: &[(&str, &str)]) -> 
     parse_exposition(&text, prefix, extra)
 }
 
-/// Parses the sample lines of a text 0.0.4 exposition whose names start with `prefix`.
+/// The samples of a text 0.0.4 exposition whose names start with `prefix`, read with the
+/// test kit's [`Scrape`], each keyed by its labels with `__name__`.
 pub fn parse_exposition(text: &str, prefix: &str, extra: &[(&str, &str)]) -> Series {
     let mut out = Series::new();
-    for line in text.lines() {
-        if line.starts_with('#') || !line.starts_with(prefix) {
+    for (name, mut labels, value) in Scrape::parse(text).samples() {
+        if !name.starts_with(prefix) {
             continue;
         }
-        let (mut labels, value) = parse_line(line);
+        labels.insert("__name__".to_owned(), name);
         for (k, v) in extra {
             labels
                 .entry((*k).to_owned())
@@ -177,55 +178,4 @@ pub fn parse_exposition(text: &str, prefix: &str, extra: &[(&str, &str)]) -> Ser
         out.insert(labels, value);
     }
     out
-}
-
-/// `name{a="x",b="y"} value` → labels with `__name__`, and the value.
-fn parse_line(line: &str) -> (BTreeMap<String, String>, f64) {
-    let mut labels = BTreeMap::new();
-    let (name, rest) = match line.find(['{', ' ']) {
-        Some(i) => line.split_at(i),
-        None => panic!("bad line {line}"),
-    };
-    labels.insert("__name__".to_owned(), name.to_owned());
-    let mut rest = rest;
-    if let Some(body) = rest.strip_prefix('{') {
-        let mut chars = body.char_indices();
-        let mut key = String::new();
-        loop {
-            let Some((i, c)) = chars.next() else {
-                panic!("unterminated {line}")
-            };
-            match c {
-                '}' => {
-                    rest = &body[i + 1..];
-                    break;
-                }
-                ',' => {}
-                '=' => {
-                    assert_eq!(chars.next().map(|x| x.1), Some('"'));
-                    let mut value = String::new();
-                    loop {
-                        let (_, c) = chars.next().unwrap();
-                        match c {
-                            '\\' => match chars.next().unwrap().1 {
-                                'n' => value.push('\n'),
-                                other => value.push(other),
-                            },
-                            '"' => break,
-                            other => value.push(other),
-                        }
-                    }
-                    labels.insert(std::mem::take(&mut key), value);
-                }
-                other => key.push(other),
-            }
-        }
-    }
-    let value = rest.split_whitespace().next().unwrap();
-    let value = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().unwrap(),
-    };
-    (labels, value)
 }
