@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use aiplatform_metrics::{Buckets, Opts, Registry, Snapshot};
+use aiplatform_metrics::Snapshot;
 use aiplatform_push::{Batch, Compression, Cycle, Temporality, Tracker};
 use aiplatform_remote_write::RemoteWrite;
 
@@ -18,32 +18,8 @@ fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map_or(100_000, |a| a.parse().expect("a number"));
-    let r = Registry::builder()
-        .const_label("env", "bench")
-        .without_self_metrics()
-        .build()
-        .unwrap();
-    let c = r
-        .register(
-            Opts::counter("requests_total", "Requests.")
-                .label_names(&["route", "status"])
-                .max_series(n),
-        )
-        .unwrap();
-    let h = r
-        .register(
-            Opts::histogram("latency_seconds", "Latency.", Buckets::default())
-                .label_names(&["route"])
-                .max_series(n),
-        )
-        .unwrap();
-    for i in 0..n {
-        if i % 10 == 0 {
-            h.with(&[format!("/r{i}")]).observe(0.1);
-        } else {
-            c.with(&[format!("/r{i}"), "200".to_owned()]).inc();
-        }
-    }
+    // The registry the remote-write and OTLP allocation tests use.
+    let r = aiplatform_testkit::alloc::push_registry(n);
     let mut snapshot = Snapshot::new();
     let collect = median(
         (0..15)
