@@ -11,10 +11,10 @@
 //! `--case NAME --ops N` runs one case once (what the driver runs under valgrind).
 
 use std::hint::black_box;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aiplatform_benches::OBS;
+use aiplatform_benches::callgrind::{Args, Threads, per_op};
 
 const BUCKETS: [f64; 11] = aiplatform_metrics::DEFAULT_BUCKETS;
 const SERIES: usize = 10_000;
@@ -84,58 +84,17 @@ const CASES: &[(&str, u64, &str)] = &[
 ];
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut case = None;
-    let mut ops = 0u64;
-    let mut only: Vec<String> = Vec::new();
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--case" => case = args.next(),
-            "--ops" => ops = args.next().and_then(|n| n.parse().ok()).expect("--ops N"),
-            "--bench" => {}
-            name => only.push(name.to_owned()),
-        }
+    let args = Args::parse();
+    if let Some(name) = &args.case {
+        return run(name, args.ops);
     }
-    match case {
-        Some(name) => run(&name, ops),
-        None => drive(&only),
-    }
-}
-
-fn drive(only: &[String]) {
-    let exe = std::env::current_exe().expect("own path");
     println!("| case | instructions / op | what |\n|---|---:|---|");
     for &(name, n, what) in CASES {
-        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
-            continue;
+        if args.selects(name) {
+            let per_op = per_op(name, n, Threads::All);
+            println!("| {name} | {per_op:.1} | {what} |");
         }
-        let a = instructions(&exe, name, n);
-        let b = instructions(&exe, name, 2 * n);
-        let per_op = (b as f64 - a as f64) / n as f64;
-        println!("| {name} | {per_op:.1} | {what} |");
     }
-}
-
-/// Total instructions callgrind counts for one run of `case` with `ops` operations.
-fn instructions(exe: &std::path::Path, case: &str, ops: u64) -> u64 {
-    let out = Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            "--fair-sched=yes",
-        ])
-        .arg(exe)
-        .args(["--case", case, "--ops", &ops.to_string()])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("valgrind is needed for this program (apt-get install valgrind): {e}")
-        });
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{case} failed under valgrind:\n{log}");
-    log.lines()
-        .find_map(|l| l.split("Collected :").nth(1))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no instruction count in callgrind's output:\n{log}"))
 }
 
 fn run(case: &str, ops: u64) {

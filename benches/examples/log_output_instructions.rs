@@ -15,8 +15,8 @@
 //! runs one case once (what the driver runs under valgrind).
 
 use std::hint::black_box;
-use std::process::Command;
 
+use aiplatform_benches::callgrind::{Args, Threads, per_op};
 use aiplatform_logging::{Format, Output};
 use tracing_subscriber::prelude::*;
 
@@ -32,68 +32,17 @@ const CASES: &[(&str, &str)] = &[
 const EVENTS: u64 = 20_000;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut case = None;
-    let mut ops = 0u64;
-    let mut only: Vec<String> = Vec::new();
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--case" => case = args.next(),
-            "--ops" => ops = args.next().and_then(|n| n.parse().ok()).expect("--ops N"),
-            "--bench" => {}
-            name => only.push(name.to_owned()),
-        }
+    let args = Args::parse();
+    if let Some(name) = &args.case {
+        return run(name, args.ops);
     }
-    match case {
-        Some(name) => run(&name, ops),
-        None => drive(&only),
-    }
-}
-
-fn drive(only: &[String]) {
-    let exe = std::env::current_exe().expect("own path");
     println!("| case | instructions / event (application thread) | outputs |\n|---|---:|---|");
     for &(name, what) in CASES {
-        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
-            continue;
+        if args.selects(name) {
+            let per_op = per_op(name, EVENTS, Threads::Main);
+            println!("| {name} | {per_op:.0} | {what} |");
         }
-        let a = instructions(&exe, name, EVENTS);
-        let b = instructions(&exe, name, 2 * EVENTS);
-        let per_op = (b as f64 - a as f64) / EVENTS as f64;
-        println!("| {name} | {per_op:.0} | {what} |");
     }
-}
-
-/// Instructions callgrind counts on the main thread for one run of `case` with `ops` events.
-fn instructions(exe: &std::path::Path, case: &str, ops: u64) -> u64 {
-    let dir = std::env::temp_dir().join(format!("log-output-cg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cg.out");
-    let out = Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--separate-threads=yes",
-            "--fair-sched=yes",
-        ])
-        .arg(format!("--callgrind-out-file={}", file.display()))
-        .arg(exe)
-        .args(["--case", case, "--ops", &ops.to_string()])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("valgrind is needed for this program (apt-get install valgrind): {e}")
-        });
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{case} failed under valgrind:\n{log}");
-    // Thread 1 is the main thread.
-    let main = std::fs::read_to_string(dir.join("cg.out-01")).expect("callgrind's main thread");
-    let _ = std::fs::remove_dir_all(&dir);
-    main.lines()
-        .find_map(|l| {
-            l.strip_prefix("summary:")
-                .or_else(|| l.strip_prefix("totals:"))
-        })
-        .and_then(|n| n.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no instruction count in callgrind's output for {case}"))
 }
 
 fn closed_port() -> u16 {

@@ -1,6 +1,8 @@
 //! Helpers shared by the criterion benches in `benches/benches/` and the measuring programs in
 //! `benches/examples/`.
 
+pub mod callgrind;
+
 use std::time::{Duration, Instant};
 
 /// Observations cycle through these, landing in different buckets as real latencies do.
