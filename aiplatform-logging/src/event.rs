@@ -123,7 +123,8 @@ pub struct LogEvent<'a> {
 }
 
 /// One event, collected and redacted on the application thread, owned so that export outputs
-/// encode it on their own threads. Built once per event and shared by every such output.
+/// encode it on their own threads. Built once per event and shared by every such output; its
+/// buffers are recycled through [`spares`](crate::spares) once the outputs are done with it.
 #[derive(Debug)]
 pub(crate) struct OwnedEvent {
     rec: Record,
@@ -136,29 +137,49 @@ pub(crate) struct OwnedEvent {
     timestamp_len: u8,
     sequence: u64,
     hash: Option<[u8; 64]>,
-    spans: Box<str>,
+    spans: String,
 }
 
 impl OwnedEvent {
     /// Copies `view` (its `target` is the event's static metadata).
     pub(crate) fn new(view: &EventView<'_>, target: &'static str) -> OwnedEvent {
-        let mut timestamp = [0u8; 24];
-        let n = view.timestamp.len().min(24);
-        timestamp[..n].copy_from_slice(&view.timestamp.as_bytes()[..n]);
-        let hash = view.hash.and_then(|h| h.as_bytes().try_into().ok());
-        OwnedEvent {
-            rec: view.rec.snapshot(),
+        let mut event = OwnedEvent {
+            rec: Record::default(),
             level: view.level,
             target,
-            file: view.file,
-            line: view.line,
+            file: None,
+            line: None,
             time: view.time,
-            timestamp,
-            timestamp_len: n as u8,
-            sequence: view.sequence,
-            hash,
-            spans: view.spans.into(),
-        }
+            timestamp: [0; 24],
+            timestamp_len: 0,
+            sequence: 0,
+            hash: None,
+            spans: String::new(),
+        };
+        event.fill(view, target);
+        event
+    }
+
+    /// Makes this event a copy of `view`, in the buffers it already has.
+    pub(crate) fn fill(&mut self, view: &EventView<'_>, target: &'static str) {
+        let n = view.timestamp.len().min(24);
+        self.timestamp[..n].copy_from_slice(&view.timestamp.as_bytes()[..n]);
+        self.timestamp_len = n as u8;
+        self.hash = view.hash.and_then(|h| h.as_bytes().try_into().ok());
+        self.rec.copy_from(view.rec);
+        self.level = view.level;
+        self.target = target;
+        self.file = view.file;
+        self.line = view.line;
+        self.time = view.time;
+        self.sequence = view.sequence;
+        self.spans.clear();
+        self.spans.push_str(view.spans);
+    }
+
+    /// Bytes of buffers this event holds on to.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.rec.capacity_bytes() + self.spans.capacity()
     }
 
     /// The view an encoder reads, as the layer built it.

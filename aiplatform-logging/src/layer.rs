@@ -22,6 +22,7 @@ use crate::output::Format;
 use crate::record::{Collect, Record};
 use crate::redact::Redactor;
 use crate::sink::Sink;
+use crate::spares::SPARES;
 
 /// The layer. Build it with [`LogBuilder`](crate::LogBuilder); compose it like any other
 /// `tracing-subscriber` layer.
@@ -168,18 +169,18 @@ impl LogLayer {
                 resource: &sh.resource,
                 captured: &[],
             };
-            // Copied once for every such output; each output's thread encodes it.
+            // Copied once for every such output (into a spare event's buffers), and only if
+            // one of them has room for it; each output's thread encodes it.
             let mut owned: Option<Arc<OwnedEvent>> = None;
             for (encoder, sink) in &sh.custom {
                 context.clear();
                 if !encoder.capture(&event, context) {
                     continue;
                 }
-                let shared = owned
-                    .get_or_insert_with(|| Arc::new(OwnedEvent::new(&view, meta.target())))
-                    .clone();
-                sink.send_event(Deferred {
-                    event: shared,
+                sink.send_event(&mut || Deferred {
+                    event: owned
+                        .get_or_insert_with(|| SPARES.owned(&view, meta.target()))
+                        .clone(),
                     captured: (!context.is_empty()).then(|| context.as_slice().into()),
                 });
             }

@@ -149,6 +149,7 @@ mod queue;
 mod record;
 pub mod redact;
 mod sink;
+mod spares;
 mod spool;
 
 pub use builder::{LogBuilder, LogGuard};

@@ -94,6 +94,19 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Hands over the line `make` builds, but builds it only if the queue can take it: when
+    /// it is closed, or full under [`FullPolicy::DropNewest`], the drop is counted without
+    /// building anything (an unreachable backend then costs the application thread nothing).
+    pub(crate) fn push_with(&self, make: impl FnOnce() -> T) {
+        if self.closed.load(Ordering::Relaxed) {
+            return self.metrics.dropped(DropReason::Closed, 1);
+        }
+        if self.policy == FullPolicy::DropNewest && self.tx.is_full() {
+            return self.metrics.dropped(DropReason::QueueFull, 1);
+        }
+        self.push(make());
+    }
+
     fn accepted(&self) {
         self.enqueued.fetch_add(1, Ordering::Relaxed);
     }
@@ -170,6 +183,39 @@ mod tests {
             vec![vec![0], vec![1]]
         );
         assert_eq!(q.metrics.dropped_count(DropReason::QueueFull), 3.0);
+    }
+
+    #[test]
+    fn a_line_the_queue_would_drop_is_not_built() {
+        let built = std::cell::Cell::new(0);
+        let make = |i: u8| {
+            built.set(built.get() + 1);
+            vec![i]
+        };
+        let q = queue(FullPolicy::DropNewest);
+        for i in 0..5u8 {
+            q.push_with(|| make(i));
+        }
+        assert_eq!(built.get(), 2, "only what fits is built");
+        assert_eq!(q.metrics.dropped_count(DropReason::QueueFull), 3.0);
+        assert_eq!(
+            q.rx().try_iter().collect::<Vec<_>>(),
+            vec![vec![0], vec![1]]
+        );
+        q.close();
+        q.push_with(|| make(9));
+        assert_eq!(built.get(), 2);
+        assert_eq!(q.metrics.dropped_count(DropReason::Closed), 1.0);
+
+        // Under the other policies a full queue still takes the new line.
+        let q = queue(FullPolicy::DropOldest);
+        for i in 0..5u8 {
+            q.push_with(|| vec![i]);
+        }
+        assert_eq!(
+            q.rx().try_iter().collect::<Vec<_>>(),
+            vec![vec![3], vec![4]]
+        );
     }
 
     #[test]

@@ -64,18 +64,24 @@ impl Record {
         self.redactions = 0;
     }
 
-    /// An owned copy of what an encoder reads (not the scratch space), for another thread.
-    pub(crate) fn snapshot(&self) -> Record {
-        Record {
-            arena: self.arena.clone(),
-            fields: self.fields.clone(),
-            message: self.message.clone(),
-            error: self.error.clone(),
-            trace_id: self.trace_id.clone(),
-            span_id: self.span_id.clone(),
-            redactions: self.redactions,
-            tmp: String::new(),
-        }
+    /// Makes this record a copy of what an encoder reads of `other` (not the scratch space),
+    /// for another thread, in this record's buffers: a recycled record copies without
+    /// allocating.
+    pub(crate) fn copy_from(&mut self, other: &Record) {
+        self.arena.clear();
+        self.arena.push_str(&other.arena);
+        self.fields.clear();
+        self.fields.extend_from_slice(&other.fields);
+        self.message.clone_from(&other.message);
+        self.error.clone_from(&other.error);
+        self.trace_id.clone_from(&other.trace_id);
+        self.span_id.clone_from(&other.span_id);
+        self.redactions = other.redactions;
+    }
+
+    /// Bytes of text and fields this record holds room for.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.arena.capacity() + self.fields.capacity() * size_of::<Entry>()
     }
 
     pub(crate) fn str(&self, r: Range<usize>) -> &str {

@@ -10,15 +10,18 @@
 //!   (flushing back to back) and an iteration is the time for 10 000 more lines to arrive.
 //!   Datagrams per flush of each are printed first.
 //! - Printed before the criterion output: p50/p99 on the application thread of 64 counter
-//!   increments and of one log event, with no backend, then with DogStatsD to a port nobody
-//!   listens on, agentless metrics and logs to an intake nobody listens on (pipelines flushing
-//!   every 10 ms meanwhile).
+//!   increments with no backend, then with DogStatsD to a port nobody listens on and agentless
+//!   metrics to an intake nobody listens on (pipelines flushing every 10 ms meanwhile); and of
+//!   one log event with no backend, a second local output, the Datadog logs output to a local
+//!   intake, and to an intake nobody listens on while its queue fills and once it is full
+//!   (the log cases timed in alternating rounds).
 
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use aiplatform_benches::net::{accepting_intake, closed_port};
 use aiplatform_datadog::Datadog;
 use aiplatform_logging::{Format, Output};
 use aiplatform_metrics::{Opts, Registry};
@@ -275,58 +278,6 @@ fn percentiles(label: &str, mut ns: Vec<u64>) {
     );
 }
 
-/// A minimal HTTP/1.1 intake on loopback answering 202 to every request (keep-alive), so the
-/// log output can be timed with a reachable backend too.
-fn accepting_intake() -> u16 {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = l.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    if r.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let reply = b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}";
-                    if w.write_all(reply).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// p50/p99 of 64 increments of a counter, `samples` times.
 fn counter_times(registry: &Registry, samples: usize) -> Vec<u64> {
     let c = registry.counter("bench_ops_total", "Ops.").unwrap();
@@ -341,27 +292,55 @@ fn counter_times(registry: &Registry, samples: usize) -> Vec<u64> {
         .collect()
 }
 
-fn log_times(outputs: Vec<Output>, samples: usize) -> Vec<u64> {
+/// A layer writing to `outputs`, as a dispatcher to log through.
+fn log_dispatch(outputs: Vec<Output>) -> tracing::Dispatch {
     let mut b = aiplatform_logging::builder().service_name("bench");
     for o in outputs {
         b = b.output(o);
     }
-    let (layer, _guard) = b.build().unwrap();
-    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&d, || {
-        (0..samples as u64)
-            .map(|i| {
-                let t = Instant::now();
-                tracing::info!(
-                    i,
-                    route = "/api/v1/predict",
-                    status = 200u64,
-                    "request done"
-                );
-                t.elapsed().as_nanos() as u64
-            })
-            .collect()
+    let (layer, guard) = b.build().unwrap();
+    // Unreachable backends would hold a dropped guard to its deadline; the run ends first.
+    std::mem::forget(guard);
+    tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
+}
+
+/// Times `samples` log events through `d`, appending to `ns`.
+fn log_times(d: &tracing::Dispatch, samples: usize, ns: &mut Vec<u64>) {
+    tracing::dispatcher::with_default(d, || {
+        for i in 0..samples as u64 {
+            let t = Instant::now();
+            tracing::info!(
+                i,
+                route = "/api/v1/predict",
+                status = 200u64,
+                "request done"
+            );
+            ns.push(t.elapsed().as_nanos() as u64);
+        }
     })
+}
+
+/// p50/p99 of one log event per set of outputs, timed in alternating rounds of `per_round`
+/// events (on a shared machine the load drifts between two back-to-back runs; alternating
+/// rounds see the same load), each set first given `warm` untimed events.
+fn log_percentiles(cases: Vec<(&str, Vec<Output>, usize)>, rounds: usize, per_round: usize) {
+    let cases: Vec<_> = cases
+        .into_iter()
+        .map(|(label, outputs, warm)| {
+            let d = log_dispatch(outputs);
+            log_times(&d, warm, &mut Vec::new());
+            (label, d, Vec::with_capacity(rounds * per_round))
+        })
+        .collect();
+    let mut cases = cases;
+    for _ in 0..rounds {
+        for (_, d, ns) in &mut cases {
+            log_times(d, per_round, ns);
+        }
+    }
+    for (label, _, ns) in cases {
+        percentiles(label, ns);
+    }
 }
 
 fn unreachable_backends(_: &mut Criterion) {
@@ -403,27 +382,38 @@ fn unreachable_backends(_: &mut Criterion) {
     );
     drop(p);
 
-    percentiles("log event, no backend", log_times(vec![sink()], N));
-    percentiles(
-        "log event, a second local output",
-        log_times(vec![sink(), sink()], N),
-    );
     let reachable = Datadog::new()
         .api_key(aiplatform_push::SecretSource::value("bench"))
         .logs_url(format!("http://127.0.0.1:{}", accepting_intake()));
-    percentiles(
-        "log event, Datadog logs intake reachable",
-        log_times(vec![sink(), reachable.logs_output().unwrap()], N),
-    );
-    let mut t = log_times(vec![sink(), dd.logs_output().unwrap()], N);
-    let full = t.split_off(60_000);
-    percentiles(
-        "log event, Datadog logs intake unreachable, queue filling (0..60k)",
-        t,
-    );
-    percentiles(
-        "log event, Datadog logs intake unreachable, queue full (60k..200k)",
-        full,
+    let unreachable = || dd.logs_output().unwrap();
+    // Queues hold 64k events: 70k warm events fill the unreachable one; 50k timed events
+    // (20 rounds of 2500) stay within a fresh one's room.
+    log_percentiles(
+        vec![
+            ("log event, no backend", vec![sink()], 1000),
+            (
+                "log event, a second local output",
+                vec![sink(), sink()],
+                1000,
+            ),
+            (
+                "log event, Datadog logs intake reachable",
+                vec![sink(), reachable.logs_output().unwrap()],
+                1000,
+            ),
+            (
+                "log event, Datadog logs intake unreachable, queue filling",
+                vec![sink(), unreachable()],
+                0,
+            ),
+            (
+                "log event, Datadog logs intake unreachable, queue full",
+                vec![sink(), unreachable()],
+                70_000,
+            ),
+        ],
+        20,
+        2500,
     );
 }
 

@@ -14,6 +14,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use aiplatform_benches::net::closed_port;
 use aiplatform_logging::{Format, LogstashConfig, Output, SpoolConfig};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -107,14 +108,6 @@ fn json_event(c: &mut Criterion) {
         );
     }
     g.finish();
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn percentiles(label: &str, mut ns: Vec<u64>) {

@@ -9,7 +9,9 @@
 //! Every case writes ECS JSON lines to a sink through a queue and a writer thread, as an
 //! application logging to stdout does ("no backend"); the others add one more output: a
 //! second local sink, or a vendor log output pointed at a closed local port (unreachable; its
-//! queue does not fill within the run). Each case runs twice under callgrind, with N and 2N
+//! queue does not fill within the run, except in `datadog_full`, where it holds 64 events and
+//! is full while the output waits to retry); `datadog_reachable` sends to a local intake
+//! answering 202. Each case runs twice under callgrind, with N and 2N
 //! events, counting the main thread only (`--separate-threads=yes`); the difference divided
 //! by N is one event on the application thread, without the setup. `--case NAME --ops N`
 //! runs one case once (what the driver runs under valgrind).
@@ -17,6 +19,7 @@
 use std::hint::black_box;
 
 use aiplatform_benches::callgrind::{Args, Threads, per_op};
+use aiplatform_benches::net::{accepting_intake, closed_port};
 use aiplatform_logging::{Format, Output};
 use tracing_subscriber::prelude::*;
 
@@ -25,6 +28,14 @@ const CASES: &[(&str, &str)] = &[
     ("no_backend", "JSON lines to a sink"),
     ("second_sink", "JSON lines to two sinks"),
     ("datadog", "sink + Datadog logs intake (unreachable)"),
+    (
+        "datadog_reachable",
+        "sink + Datadog logs intake (a local one answering 202)",
+    ),
+    (
+        "datadog_full",
+        "sink + Datadog logs intake (unreachable), its queue full",
+    ),
     ("newrelic", "sink + New Relic Log API (unreachable)"),
     ("otlp", "sink + OTLP/HTTP logs (unreachable)"),
 ];
@@ -45,14 +56,6 @@ fn main() {
     }
 }
 
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn sink() -> Output {
     Output::writer(std::io::sink(), Format::Json).queue_capacity(1 << 18)
 }
@@ -62,10 +65,17 @@ fn run(case: &str, ops: u64) {
     let second = match case {
         "no_backend" => None,
         "second_sink" => Some(sink()),
-        "datadog" => Some(
+        "datadog" | "datadog_full" | "datadog_reachable" => Some(
             aiplatform_datadog::Datadog::new()
                 .api_key(aiplatform_push::SecretSource::value("bench"))
-                .logs_url(format!("http://127.0.0.1:{port}"))
+                .logs_url(format!(
+                    "http://127.0.0.1:{}",
+                    if case == "datadog_reachable" {
+                        accepting_intake()
+                    } else {
+                        port
+                    }
+                ))
                 .logs_output()
                 .unwrap(),
         ),
@@ -93,7 +103,9 @@ fn run(case: &str, ops: u64) {
         .host_name("bench-host")
         .output(sink());
     if let Some(o) = second {
-        b = b.output(o.queue_capacity(1 << 18));
+        // 64 places fill while the output waits to retry the intake.
+        let capacity = if case.ends_with("_full") { 64 } else { 1 << 18 };
+        b = b.output(o.queue_capacity(capacity));
     }
     let (layer, guard) = b.build().unwrap();
     let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

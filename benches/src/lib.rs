@@ -2,6 +2,7 @@
 //! `benches/examples/`.
 
 pub mod callgrind;
+pub mod net;
 
 use std::time::{Duration, Instant};
 

@@ -15,6 +15,7 @@ use crate::export::{Encoding, EventEncoder, ExportConfig, ExportOutcome, LogBatc
 use crate::metrics::DropReason;
 use crate::notice::Notice;
 use crate::queue::Queue;
+use crate::spares::SPARES;
 
 /// How long the thread waits for a record before looking at its clocks again.
 const POLL: Duration = Duration::from_millis(20);
@@ -32,8 +33,10 @@ impl Item for Pending {
         Pending::Line(line.to_vec())
     }
 
-    fn event(event: Deferred) -> Option<Self> {
-        Some(Pending::Event(event))
+    const TAKES_EVENTS: bool = true;
+
+    fn event(event: Deferred) -> Self {
+        Pending::Event(event)
     }
 }
 
@@ -174,6 +177,7 @@ impl Exporting {
                         &mut out,
                     );
                 }
+                SPARES.give_back(d.event);
                 if out.is_empty() {
                     self.q.done(1);
                     return;

@@ -24,9 +24,10 @@ pub(crate) trait Sink: Send + Sync + 'static {
     /// Takes one line; never blocks on the network.
     fn send(&self, line: &[u8]);
     /// Takes one event for the sink's thread to encode (export outputs with their own
-    /// encoder); never blocks on the network. Other sinks never get one.
-    fn send_event(&self, event: Deferred) {
-        let _ = event;
+    /// encoder), built by `make` only when the queue can take it; never blocks on the
+    /// network. Other sinks never get one.
+    fn send_event(&self, make: &mut dyn FnMut() -> Deferred) {
+        let _ = make;
     }
     /// Waits until everything sent so far is delivered, up to `timeout`. Returns whether it was.
     fn flush(&self, timeout: Duration) -> bool;

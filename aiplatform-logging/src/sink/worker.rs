@@ -86,21 +86,25 @@ impl<T: Send + 'static> Worker<T> {
 
 /// What a sink's queue carries: encoded lines, and for export outputs also events.
 pub(crate) trait Item: Send + 'static {
+    /// Whether the sink's thread encodes events itself (an export output's queue).
+    const TAKES_EVENTS: bool;
     /// A line the layer encoded.
     fn line(line: &[u8]) -> Self;
-    /// An event for the sink's thread to encode, if the sink takes events.
-    fn event(event: Deferred) -> Option<Self>
-    where
-        Self: Sized;
+    /// An event for the sink's thread to encode; only called when `TAKES_EVENTS`.
+    fn event(event: Deferred) -> Self;
 }
 
 impl Item for Vec<u8> {
+    const TAKES_EVENTS: bool = false;
+
     fn line(line: &[u8]) -> Self {
         line.to_vec()
     }
 
-    fn event(_: Deferred) -> Option<Self> {
-        None
+    /// Never called: a writer's queue takes lines only; the event is dropped as a line
+    /// nobody can write.
+    fn event(_: Deferred) -> Self {
+        Vec::new()
     }
 }
 
@@ -109,9 +113,9 @@ impl<T: Item> Sink for Worker<T> {
         self.queue.push(T::line(line));
     }
 
-    fn send_event(&self, event: Deferred) {
-        if let Some(item) = T::event(event) {
-            self.queue.push(item);
+    fn send_event(&self, make: &mut dyn FnMut() -> Deferred) {
+        if T::TAKES_EVENTS {
+            self.queue.push_with(|| T::event(make()));
         }
     }
 
