@@ -104,7 +104,9 @@
 //! the application thread, and either encodes it there in a built-in [`Format`] (shared with
 //! the other outputs of that format) or hands one owned copy of it, shared by every such
 //! output, to the output's thread, where the output's own [`EventEncoder`] writes it from a
-//! [`LogEvent`]; the output's thread packs the records into
+//! [`LogEvent`] (the copy reuses the buffers of an event the outputs are done with, and is
+//! not made when the output's queue is full and would drop it); the output's thread packs the
+//! records into
 //! batches and hands them to its [`LogExporter`], with the same bounded queue, drop accounting
 //! and flush on shutdown as the Logstash output, plus retries with backoff, `Retry-After` and
 //! halving on "too large". See the [`export`] module for the rules and an example.
