@@ -299,7 +299,7 @@ impl Otlp {
     /// pipeline's `aiplatform_push_*` families with `backend="otlp_traces"`
     /// ([`TRACES_BACKEND`]): spans sent, export requests, failures and retries, spans dropped
     /// by reason, the queue, the last success (what each family means here is in
-    /// [`SpanLayer`]'s module, "Self-metrics"). The series leave the registry when both the
+    /// [`SpanLayer`], "Self-metrics"). The series leave the registry when both the
     /// layer and the guard are dropped (so spans dropped after the guard stopped the exporter
     /// are still counted where they can be seen).
     ///

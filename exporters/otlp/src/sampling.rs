@@ -1,30 +1,30 @@
-//! Which traces are exported (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`), and the W3C
-//! `traceparent` a span continues a caller's trace from.
-//!
-//! | `OTEL_TRACES_SAMPLER` | a span is sampled (exported) when |
-//! |---|---|
-//! | `always_on` | always |
-//! | `always_off` | never |
-//! | `traceidratio` | its trace id says so for the ratio `OTEL_TRACES_SAMPLER_ARG` (below), whatever its parent decided |
-//! | `parentbased_always_on` (the default) | its parent (local, or remote from `traceparent`) was sampled; a root span always |
-//! | `parentbased_always_off` | its parent was sampled; a root span never |
-//! | `parentbased_traceidratio` | its parent was sampled; a root span as `traceidratio` decides |
-//!
-//! `OTEL_TRACES_SAMPLER_ARG` is the ratio, from 0 to 1 (default 1), read only by the two
-//! ratio samplers. Any other sampler name (`jaeger_remote`, `xray`, a typo) or a ratio that is
-//! not a number from 0 to 1 is a [`ConfigError::Invalid`] naming the variable.
-//!
-//! The ratio decision is the OpenTelemetry specification's (`TraceIdRatioBased`, with the
-//! W3C Trace Context Level 2 randomness): the randomness `R` is the trace id's
-//! least-significant 56 bits, the rejection threshold `T` is `(1 - ratio) × 2^56`, and the
-//! trace is sampled when `R ≥ T`. It depends on the trace id only, so every span of a trace,
-//! in this process or in another that implements the specification, decides the same way,
-//! and a trace sampled at one ratio is sampled at every higher ratio.
+//! Which traces are exported (see [`Sampler`]), and the W3C `traceparent` a span continues a
+//! caller's trace from.
 
 use crate::error::ConfigError;
 
-/// Which spans are exported; see the [module](self) for the rules. Made from
-/// `OTEL_TRACES_SAMPLER` unless set with [`Otlp::sampler`](crate::Otlp::sampler).
+/// Which spans are exported: made from `OTEL_TRACES_SAMPLER` unless set with
+/// [`Otlp::sampler`](crate::Otlp::sampler).
+///
+/// | `OTEL_TRACES_SAMPLER` | a span is sampled (exported) when |
+/// |---|---|
+/// | `always_on` | always |
+/// | `always_off` | never |
+/// | `traceidratio` | its trace id says so for the ratio `OTEL_TRACES_SAMPLER_ARG` (below), whatever its parent decided |
+/// | `parentbased_always_on` (the default) | its parent (local, or remote from `traceparent`) was sampled; a root span always |
+/// | `parentbased_always_off` | its parent was sampled; a root span never |
+/// | `parentbased_traceidratio` | its parent was sampled; a root span as `traceidratio` decides |
+///
+/// `OTEL_TRACES_SAMPLER_ARG` is the ratio, from 0 to 1 (default 1), read only by the two
+/// ratio samplers. Any other sampler name (`jaeger_remote`, `xray`, a typo) or a ratio that is
+/// not a number from 0 to 1 is a [`ConfigError::Invalid`] naming the variable.
+///
+/// The ratio decision is the OpenTelemetry specification's (`TraceIdRatioBased`, with the
+/// W3C Trace Context Level 2 randomness): the randomness `R` is the trace id's
+/// least-significant 56 bits, the rejection threshold `T` is `(1 - ratio) × 2^56`, and the
+/// trace is sampled when `R ≥ T`. It depends on the trace id only, so every span of a trace,
+/// in this process or in another that implements the specification, decides the same way,
+/// and a trace sampled at one ratio is sampled at every higher ratio.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Sampler {

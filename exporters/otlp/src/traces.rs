@@ -1,65 +1,5 @@
-//! `tracing` spans as OTLP spans: [`SpanLayer`] gives every span a trace and span id, keeps
-//! its fields and events, and at close writes it as an OTLP `Span`; a thread of its own sends
-//! batches of them (`OTEL_BSP_*`) over the same transport as metrics and logs.
-//!
-//! | `tracing` | OTLP `Span` |
-//! |---|---|
-//! | span name, or an `otel.name` field | `name` |
-//! | parent span (explicit or current) | same `trace_id`, `parent_span_id`; a root span starts a new random trace |
-//! | a `traceparent` field given at creation (W3C `00-<trace id>-<parent id>-<flags>`) | the caller's `trace_id`, its span as `parent_span_id` (see below) |
-//! | new, close | `start_time_unix_nano`, `end_time_unix_nano` |
-//! | fields (recorded at creation or later) | `attributes`, typed; strings redacted by the logging crate's default [`Redactor`] |
-//! | `otel.kind` = `server`, `client`, `producer`, `consumer`, `internal` | `kind` (default `INTERNAL`) |
-//! | `otel.status_code` = `ok` / `error`, `otel.status_message`; an ERROR event inside | `status` |
-//! | events inside the span (at most 128) | `events`: time, the message as name, the other fields as attributes |
-//!
-//! | the sampler's decision | `flags`: W3C trace flags (`0x01` sampled), and `0x100` \| `0x200` when the parent is remote (`0x100` alone when it is not) |
-//!
-//! **Sampling.** Every span gets ids; the sampler (`OTEL_TRACES_SAMPLER`, see
-//! [`Sampler`](crate::Sampler)) decides at creation whether it is sampled. A sampled span is
-//! recorded and exported; an unsampled one keeps its ids and nothing else (its fields and
-//! events are not even read), and is never queued. Log records written inside a span carry
-//! its trace and span ids with its flags (see [`LogRecordEncoder`](crate::LogRecordEncoder)):
-//! `flags` 1 inside a sampled span, 0 inside an unsampled one, so logs can still be joined on
-//! the trace id when its spans were not kept.
-//!
-//! **Continuing a caller's trace.** A span created with a field named `traceparent` (see
-//! [`TRACEPARENT_FIELD`](crate::TRACEPARENT_FIELD)) holding the caller's W3C `traceparent`
-//! header, as a string (`traceparent = value` or `traceparent = %value`), becomes a child of
-//! the caller's span: same trace id, the caller's span id as `parent_span_id`, and the
-//! caller's sampled flag is the parent's for the parent-based samplers. A valid value wins over
-//! a local parent (it says where the request came from); an invalid one (version `ff`, an
-//! all-zero id, uppercase hex, a malformed value) is ignored as the W3C rules require, and the
-//! span is a root or the child of its local parent as if the field were absent. The field is
-//! read at creation only (recording it later changes nothing) and is not exported as an
-//! attribute.
-//!
-//! Spans are kept when the queue is full only until it holds `OTEL_BSP_MAX_QUEUE_SIZE`; past
-//! that they are dropped and counted ([`TraceGuard::spans_dropped`]). Spans made on the
-//! exporters' own threads are not exported.
-//!
-//! **Self-metrics.** With a registry
-//! ([`Otlp::traces_with_registry`](crate::Otlp::traces_with_registry)), the sending thread
-//! counts into the push pipeline's `aiplatform_push_*` families with
-//! `backend="otlp_traces"` ([`TRACES_BACKEND`](crate::TRACES_BACKEND)), a span being a sample:
-//!
-//! | family | here |
-//! |---|---|
-//! | `samples_sent_total`, `batches_sent_total`, `sent_bytes_total` | spans, export requests and request bytes the receiver accepted |
-//! | `failures_total{reason}` | failed attempts (`connect`, `timeout`, `http_5xx`, ...) |
-//! | `retries_total` | attempts made again |
-//! | `dropped_samples_total{reason}` | `queue_full`: the queue held `OTEL_BSP_MAX_QUEUE_SIZE` spans, or a batch was still not delivered when its retry window (30 s, or a flush's timeout) ended; `rejected`: refused by the receiver, or its partial success; `too_large`: one span alone refused with 413; `stopped`: the receiver refuses this sender; `shutdown`: not delivered by the guard's 5 s at drop, or closed after the exporter stopped |
-//! | `queue_bytes`, `queue_batches` | encoded spans waiting (queue and batch being sent), and the export requests they make |
-//! | `last_success_timestamp_seconds`, `send_duration_seconds` | as for the pipeline |
-//! | `queue_limit_bytes`, `collections_total`, `cycle_duration_seconds`, `superseded_batches_total` | 0: the bound is counted in spans, and nothing is collected |
-//!
-//! ```text
-//! Span { bytes trace_id = 1; bytes span_id = 2; bytes parent_span_id = 4; string name = 5; SpanKind kind = 6;
-//!        fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9;
-//!        repeated Event events = 11; Status status = 15; fixed32 flags = 16; }
-//! Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; }
-//! Status { string message = 2; StatusCode code = 3; }   (UNSET 0, OK 1, ERROR 2)
-//! ```
+//! `tracing` spans as OTLP spans: the layer ([`SpanLayer`], where the mapping, sampling,
+//! `traceparent` and self-metrics are described) and its sending thread.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -328,7 +268,71 @@ enum Msg {
     },
 }
 
-/// A `tracing` layer exporting spans over OTLP; made by [`Otlp::traces`](crate::Otlp::traces).
+/// `tracing` spans as OTLP spans: [`SpanLayer`] gives every span a trace and span id, keeps
+/// its fields and events, and at close writes it as an OTLP `Span`; a thread of its own sends
+/// batches of them (`OTEL_BSP_*`) over the same transport as metrics and logs.
+///
+/// | `tracing` | OTLP `Span` |
+/// |---|---|
+/// | span name, or an `otel.name` field | `name` |
+/// | parent span (explicit or current) | same `trace_id`, `parent_span_id`; a root span starts a new random trace |
+/// | a `traceparent` field given at creation (W3C `00-<trace id>-<parent id>-<flags>`) | the caller's `trace_id`, its span as `parent_span_id` (see below) |
+/// | new, close | `start_time_unix_nano`, `end_time_unix_nano` |
+/// | fields (recorded at creation or later) | `attributes`, typed; strings redacted by the logging crate's default [`Redactor`] |
+/// | `otel.kind` = `server`, `client`, `producer`, `consumer`, `internal` | `kind` (default `INTERNAL`) |
+/// | `otel.status_code` = `ok` / `error`, `otel.status_message`; an ERROR event inside | `status` |
+/// | events inside the span (at most 128) | `events`: time, the message as name, the other fields as attributes |
+///
+/// | the sampler's decision | `flags`: W3C trace flags (`0x01` sampled), and `0x100` \| `0x200` when the parent is remote (`0x100` alone when it is not) |
+///
+/// **Sampling.** Every span gets ids; the sampler (`OTEL_TRACES_SAMPLER`, see
+/// [`Sampler`](crate::Sampler)) decides at creation whether it is sampled. A sampled span is
+/// recorded and exported; an unsampled one keeps its ids and nothing else (its fields and
+/// events are not even read), and is never queued. Log records written inside a span carry
+/// its trace and span ids with its flags (see [`LogRecordEncoder`](crate::LogRecordEncoder)):
+/// `flags` 1 inside a sampled span, 0 inside an unsampled one, so logs can still be joined on
+/// the trace id when its spans were not kept.
+///
+/// **Continuing a caller's trace.** A span created with a field named `traceparent` (see
+/// [`TRACEPARENT_FIELD`](crate::TRACEPARENT_FIELD)) holding the caller's W3C `traceparent`
+/// header, as a string (`traceparent = value` or `traceparent = %value`), becomes a child of
+/// the caller's span: same trace id, the caller's span id as `parent_span_id`, and the
+/// caller's sampled flag is the parent's for the parent-based samplers. A valid value wins over
+/// a local parent (it says where the request came from); an invalid one (version `ff`, an
+/// all-zero id, uppercase hex, a malformed value) is ignored as the W3C rules require, and the
+/// span is a root or the child of its local parent as if the field were absent. The field is
+/// read at creation only (recording it later changes nothing) and is not exported as an
+/// attribute.
+///
+/// Spans are kept when the queue is full only until it holds `OTEL_BSP_MAX_QUEUE_SIZE`; past
+/// that they are dropped and counted ([`TraceGuard::spans_dropped`]). Spans made on the
+/// exporters' own threads are not exported.
+///
+/// **Self-metrics.** With a registry
+/// ([`Otlp::traces_with_registry`](crate::Otlp::traces_with_registry)), the sending thread
+/// counts into the push pipeline's `aiplatform_push_*` families with
+/// `backend="otlp_traces"` ([`TRACES_BACKEND`](crate::TRACES_BACKEND)), a span being a sample:
+///
+/// | family | here |
+/// |---|---|
+/// | `samples_sent_total`, `batches_sent_total`, `sent_bytes_total` | spans, export requests and request bytes the receiver accepted |
+/// | `failures_total{reason}` | failed attempts (`connect`, `timeout`, `http_5xx`, ...) |
+/// | `retries_total` | attempts made again |
+/// | `dropped_samples_total{reason}` | `queue_full`: the queue held `OTEL_BSP_MAX_QUEUE_SIZE` spans, or a batch was still not delivered when its retry window (30 s, or a flush's timeout) ended; `rejected`: refused by the receiver, or its partial success; `too_large`: one span alone refused with 413; `stopped`: the receiver refuses this sender; `shutdown`: not delivered by the guard's 5 s at drop, or closed after the exporter stopped |
+/// | `queue_bytes`, `queue_batches` | encoded spans waiting (queue and batch being sent), and the export requests they make |
+/// | `last_success_timestamp_seconds`, `send_duration_seconds` | as for the pipeline |
+/// | `queue_limit_bytes`, `collections_total`, `cycle_duration_seconds`, `superseded_batches_total` | 0: the bound is counted in spans, and nothing is collected |
+///
+/// ```text
+/// Span { bytes trace_id = 1; bytes span_id = 2; bytes parent_span_id = 4; string name = 5; SpanKind kind = 6;
+///        fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9;
+///        repeated Event events = 11; Status status = 15; fixed32 flags = 16; }
+/// Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; }
+/// Status { string message = 2; StatusCode code = 3; }   (UNSET 0, OK 1, ERROR 2)
+/// ```
+///
+/// Made by [`Otlp::traces`](crate::Otlp::traces) or
+/// [`Otlp::traces_with_registry`](crate::Otlp::traces_with_registry).
 pub struct SpanLayer {
     tx: SyncSender<Msg>,
     shared: Shared,
