@@ -282,7 +282,6 @@ enum Msg {
 /// | `otel.kind` = `server`, `client`, `producer`, `consumer`, `internal` | `kind` (default `INTERNAL`) |
 /// | `otel.status_code` = `ok` / `error`, `otel.status_message`; an ERROR event inside | `status` |
 /// | events inside the span (at most 128) | `events`: time, the message as name, the other fields as attributes |
-///
 /// | the sampler's decision | `flags`: W3C trace flags (`0x01` sampled), and `0x100` \| `0x200` when the parent is remote (`0x100` alone when it is not) |
 ///
 /// **Sampling.** Every span gets ids; the sampler (`OTEL_TRACES_SAMPLER`, see
