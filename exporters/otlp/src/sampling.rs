@@ -25,6 +25,8 @@ use crate::error::ConfigError;
 /// trace is sampled when `R ≥ T`. It depends on the trace id only, so every span of a trace,
 /// in this process or in another that implements the specification, decides the same way,
 /// and a trace sampled at one ratio is sampled at every higher ratio.
+///
+/// A ratio given in code outside 0 to 1 is taken as the nearest bound (NaN as 0).
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Sampler {
@@ -336,6 +338,18 @@ mod tests {
                 .sampled(&[0xff; 16], None)
         );
         assert!(Sampler::TraceIdRatio(1.0).decider().sampled(&[0; 16], None));
+        // Out of range in code: the nearest bound; NaN samples nothing.
+        assert!(Sampler::TraceIdRatio(7.0).decider().sampled(&[0; 16], None));
+        assert!(
+            !Sampler::TraceIdRatio(-1.0)
+                .decider()
+                .sampled(&[0xff; 16], None)
+        );
+        assert!(
+            !Sampler::TraceIdRatio(f64::NAN)
+                .decider()
+                .sampled(&[0xff; 16], None)
+        );
     }
 
     #[test]
