@@ -37,6 +37,32 @@ fn items(requests: &[Captured], path: &str, kind: &str, leaf: &str) -> Vec<Value
     out
 }
 
+/// A decoded id (base64 in the decoder's JSON) as lowercase hex.
+fn hex(v: &Value) -> String {
+    base64_decode(v.as_str().unwrap_or_else(|| panic!("not an id: {v}")))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Standard base64 with padding.
+fn base64_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        acc = acc << 6 | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
 /// The latest cumulative value of the predictions counter.
 fn predictions(requests: &[Captured]) -> Option<u64> {
     items(requests, "/v1/metrics", "metrics", "metrics")
@@ -100,6 +126,57 @@ fn the_api_sends_metrics_spans_and_logs_over_otlp() {
         attribute(&span_attrs, "http.route"),
         Some("/api/v1/predict")
     );
+    assert!(
+        span.get("parent_span_id").is_none(),
+        "no traceparent, a new trace"
+    );
+
+    // A caller's traceparent: the server span continues the caller's trace.
+    let caller_trace = "0af7651916cd43dd8448eb211c80319c";
+    let caller_span = "b7ad6b7169203331";
+    let r = client
+        .get(format!("{base}/health"))
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let continued = aiplatform_testkit::eventually_some(
+        Duration::from_secs(30),
+        "the span of the request with a traceparent",
+        || {
+            items(&receiver.requests(), "/v1/traces", "traces", "spans")
+                .into_iter()
+                .find(|s| s["name"] == "GET /health")
+        },
+    );
+    assert_eq!(hex(&continued["trace_id"]), caller_trace);
+    assert_eq!(hex(&continued["parent_span_id"]), caller_span);
+    assert_eq!(continued["kind"], "SPAN_KIND_SERVER");
+    assert_eq!(continued["flags"], 0x301, "sampled, remote parent");
+
+    // The span exporter's health is on the scrape endpoint.
+    let scrape = aiplatform_testkit::Scrape::parse(
+        client
+            .get(format!("{base}/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    );
+    let sent = scrape.value(
+        "aiplatform_push_samples_sent_total",
+        &[("backend", "otlp_traces")],
+    );
+    assert!(sent >= 3.0, "{sent}");
+    assert_eq!(
+        scrape.value(
+            "aiplatform_push_dropped_samples_total",
+            &[("backend", "otlp_traces"), ("reason", "rejected")]
+        ),
+        0.0
+    );
+
+    let requests = receiver.requests();
     let logs = items(&requests, "/v1/logs", "logs", "log_records");
     let served: Vec<&Value> = logs
         .iter()

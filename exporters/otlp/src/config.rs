@@ -17,6 +17,7 @@
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between metric pushes | `60000` |
 //! | `OTEL_BLRP_SCHEDULE_DELAY`, `OTEL_BLRP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | log batching: wait (ms), queue (records), batch (records) | `1000`, `2048`, `512` |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | span batching: wait (ms), queue (spans), batch (spans) | `5000`, `2048`, `512` |
+//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | which spans are exported: `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`; the ratio (0 to 1) of the ratio samplers; see [`Sampler`](crate::Sampler) | `parentbased_always_on`, `1.0` |
 //! | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | resource attributes; see [`Resource`](crate::Resource) | |
 //!
 //! A signal-specific variable wins over the generic one. Header values never appear in an

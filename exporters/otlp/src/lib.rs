@@ -12,7 +12,10 @@
 //!   redacted by the logging layer on the application thread, are written as OTLP `LogRecord`s
 //!   and sent in batches on the output's own thread.
 //! - **Traces** ([`Otlp::traces`]): a `tracing` layer ([`SpanLayer`]) turning spans into OTLP
-//!   spans, encoded here too (no OpenTelemetry SDK in the build).
+//!   spans, encoded here too (no OpenTelemetry SDK in the build); sampled by
+//!   `OTEL_TRACES_SAMPLER` ([`Sampler`]); a `traceparent` span field continues a caller's
+//!   trace; [`Otlp::traces_with_registry`] adds the exporter's health to the registry as
+//!   `aiplatform_push_*{backend="otlp_traces"}`.
 //! - **Protocols**: OTLP/HTTP with protobuf bodies and OTLP/gRPC, both over the push pipeline's
 //!   hyper client (gRPC is one HTTP/2 request per export: no second HTTP stack).
 //!
@@ -44,6 +47,7 @@ mod io;
 mod logs;
 mod metrics;
 mod resource;
+mod sampling;
 mod suppress;
 mod traces;
 mod transport;
@@ -61,6 +65,7 @@ pub use error::ConfigError;
 pub use logs::{LogRecordEncoder, OtlpLogExporter};
 pub use metrics::{MetricsEncoder, POINTS_PER_RECORD, ucum_unit};
 pub use resource::Resource;
+pub use sampling::{Sampler, TRACEPARENT_FIELD};
 pub use traces::{SpanLayer, TraceGuard};
 pub use transport::OtlpTransport;
 
@@ -68,6 +73,10 @@ use config::{Overrides, Vars};
 
 /// The `backend` label of the metrics pipeline's self-metrics.
 pub const BACKEND: &str = "otlp";
+
+/// The `backend` label of the span exporter's self-metrics (see
+/// [`Otlp::traces_with_registry`]).
+pub const TRACES_BACKEND: &str = "otlp_traces";
 
 /// OTLP export settings: the environment's, with what is set in code on top.
 ///
@@ -100,6 +109,7 @@ pub struct Otlp {
     resource: Vec<(String, String)>,
     temporality: Option<Temporality>,
     interval: Option<Duration>,
+    sampler: Option<Sampler>,
 }
 
 impl Otlp {
@@ -128,6 +138,7 @@ impl Otlp {
             resource: Vec::new(),
             temporality: None,
             interval: None,
+            sampler: None,
         }
     }
 
@@ -194,6 +205,13 @@ impl Otlp {
     /// Time between metric pushes, instead of `OTEL_METRIC_EXPORT_INTERVAL`.
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = Some(interval);
+        self
+    }
+
+    /// Which spans are exported, instead of `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
         self
     }
 
@@ -267,13 +285,54 @@ impl Otlp {
         ))
     }
 
-    /// A `tracing` layer exporting spans (batching from `OTEL_BSP_*`), and the guard that
-    /// flushes them; `None` when traces are switched off. Add the layer to the same
-    /// subscriber as the logging layer, and log records carry the ids of their span.
+    /// A `tracing` layer exporting spans (batching from `OTEL_BSP_*`, sampling from
+    /// `OTEL_TRACES_SAMPLER`), and the guard that flushes them; `None` when traces are
+    /// switched off. Add the layer to the same subscriber as the logging layer, and log
+    /// records carry the ids of their span. The exporter's health is only in the guard
+    /// ([`TraceGuard::spans_sent`], [`TraceGuard::spans_dropped`]); see
+    /// [`Otlp::traces_with_registry`] to have it scraped.
     pub fn traces(&self) -> Result<Option<(SpanLayer, TraceGuard)>, ConfigError> {
+        self.start_traces(None)
+    }
+
+    /// [`Otlp::traces`], with the span exporter's health in `registry`, in the push
+    /// pipeline's `aiplatform_push_*` families with `backend="otlp_traces"`
+    /// ([`TRACES_BACKEND`]): spans sent, export requests, failures and retries, spans dropped
+    /// by reason, the queue, the last success (what each family means here is in
+    /// [`SpanLayer`], "Self-metrics"). The series leave the registry when both the
+    /// layer and the guard are dropped (so spans dropped after the guard stopped the exporter
+    /// are still counted where they can be seen).
+    ///
+    /// ```
+    /// use aiplatform_metrics::Registry;
+    /// use aiplatform_otlp::Otlp;
+    ///
+    /// let registry = Registry::new();
+    /// let otlp = Otlp::from_vars([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")]);
+    /// let (_layer, guard) = otlp.traces_with_registry(&registry)?.expect("traces are on");
+    /// let families = registry.collect();
+    /// assert!(families.family("aiplatform_push_samples_sent").is_some());
+    /// drop(guard);
+    /// # Ok::<(), aiplatform_otlp::ConfigError>(())
+    /// ```
+    pub fn traces_with_registry(
+        &self,
+        registry: &Registry,
+    ) -> Result<Option<(SpanLayer, TraceGuard)>, ConfigError> {
+        self.start_traces(Some(registry))
+    }
+
+    fn start_traces(
+        &self,
+        registry: Option<&Registry>,
+    ) -> Result<Option<(SpanLayer, TraceGuard)>, ConfigError> {
         let Some(cfg) = self.signal(Signal::Traces)? else {
             return Ok(None);
         };
-        traces::start(&cfg, &self.resource()?, &self.vars).map(Some)
+        let sampler = match self.sampler {
+            Some(s) => s,
+            None => Sampler::from_vars(&self.vars)?,
+        };
+        traces::start(&cfg, &self.resource()?, &self.vars, sampler, registry).map(Some)
     }
 }

@@ -14,7 +14,7 @@
 //! | file, line | attributes `code.file.path`, `code.line.number` |
 //! | a recorded error | attributes `exception.message`, `exception.type`, `exception.stacktrace` |
 //! | `event.hash` fingerprint | attribute `log.record.uid` |
-//! | trace context | `trace_id`, `span_id`, `flags`: the current span's when [`SpanLayer`](crate::SpanLayer) exports spans, else `trace_id`/`span_id` fields (hex) of the event or its spans |
+//! | trace context | `trace_id`, `span_id`, `flags`: the current span's when [`SpanLayer`](crate::SpanLayer) exports spans (`flags` 1 if the span is sampled, 0 if not), else `trace_id`/`span_id` fields (hex) of the event or its spans |
 //!
 //! ```text
 //! LogRecord { fixed64 time_unix_nano = 1; SeverityNumber severity_number = 2; string severity_text = 3;

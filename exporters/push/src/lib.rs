@@ -45,6 +45,9 @@
 //! | `aiplatform_push_send_duration_seconds` | histogram | `backend` |
 //! | `aiplatform_push_cycle_duration_seconds` | histogram | `backend` |
 //!
+//!   A sender that batches on its own instead of on a [`Pipeline`] (the OTLP span exporter)
+//!   counts into the same families through a [`SenderStats`].
+//!
 //! - **Credentials** ([`Auth`], [`SecretSource`]): basic auth, bearer tokens, API-key headers,
 //!   from flags, the environment or files; never in a log line, an error, a metric or `Debug`
 //!   output.
@@ -78,7 +81,7 @@ pub use error::{BuildError, CredentialError, FlushError};
 pub use log_output::{LogRuntime, export_outcome};
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use secret::{Auth, Secret, SecretSource, scrub};
-pub use stats::{DropObserver, DropReason};
+pub use stats::{DropObserver, DropReason, Exposed, SenderStats};
 pub use store::{QueuePolicy, SpoolOptions};
 pub use temporality::{
     Collection, CounterPoint, FamilyPoints, HistogramPoint, Point, PointValue, SummaryPoint,

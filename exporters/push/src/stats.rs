@@ -234,9 +234,25 @@ fn family(kind: MetricKind, name: &str, help: &str, label_names: &[&str]) -> Met
         .expect("static self-metric description is valid")
 }
 
-/// Builds the families for one pipeline.
-fn families(stats: &Stats, backend: &str, out: &mut Vec<MetricFamily>) {
+/// Reads a sender's queue at collection time: bytes and batches waiting.
+type QueueReader = Box<dyn Fn() -> (u64, u64) + Send + Sync>;
+
+/// Builds the families for one pipeline; `queue`, when given, is read instead of the stored
+/// queue gauges.
+fn families(
+    stats: &Stats,
+    backend: &str,
+    queue: Option<&QueueReader>,
+    out: &mut Vec<MetricFamily>,
+) {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let (queue_bytes, queue_batches) = match queue {
+        Some(read) => {
+            let (bytes, batches) = read();
+            (bytes as f64, batches as f64)
+        }
+        None => (load(&stats.queue_bytes), load(&stats.queue_batches)),
+    };
     let mut counter = |name: &str, help: &str, v: f64| {
         let mut f = family(MetricKind::Counter, name, help, &["backend"]);
         f.push_counter(&[backend], v).expect("one label");
@@ -304,12 +320,12 @@ fn families(stats: &Stats, backend: &str, out: &mut Vec<MetricFamily>) {
     gauge(
         "aiplatform_push_queue_bytes",
         "Bytes of batches waiting to be sent (in memory, or on disk with a spool).",
-        load(&stats.queue_bytes),
+        queue_bytes,
     );
     gauge(
         "aiplatform_push_queue_batches",
         "Batches waiting to be sent.",
-        load(&stats.queue_batches),
+        queue_batches,
     );
     gauge(
         "aiplatform_push_queue_limit_bytes",
@@ -339,24 +355,128 @@ fn families(stats: &Stats, backend: &str, out: &mut Vec<MetricFamily>) {
     out.push(cycle);
 }
 
-/// Registers the collector that exposes `stats` in `registry`; unregisters it on drop.
+/// Keeps one sender's `aiplatform_push_*{backend}` series in a registry: registered when
+/// made, removed when dropped (so a stopped sender leaves no stale series behind).
 #[derive(Debug)]
-pub(crate) struct Exposed {
+pub struct Exposed {
     registry: Registry,
     id: CollectorId,
 }
 
 impl Exposed {
     pub(crate) fn new(registry: &Registry, stats: Arc<Stats>, backend: &str) -> Exposed {
+        Exposed::register(registry, stats, backend, None)
+    }
+
+    fn register(
+        registry: &Registry,
+        stats: Arc<Stats>,
+        backend: &str,
+        queue: Option<QueueReader>,
+    ) -> Exposed {
         let backend = backend.to_owned();
         let id =
             registry.register_collector_without_namespace(move |out: &mut Vec<MetricFamily>| {
-                families(&stats, &backend, out)
+                families(&stats, &backend, queue.as_ref(), out)
             });
         Exposed {
             registry: registry.clone(),
             id,
         }
+    }
+}
+
+/// The self-metrics of a sender that batches and sends on its own rather than on a
+/// [`Pipeline`](crate::Pipeline) (the OTLP span exporter): it counts into the same
+/// `aiplatform_push_*` families under its own `backend` label, so one scrape shows the health
+/// of every exporter, and the same dashboards and alerts cover it.
+///
+/// Clones share the counters. Nothing appears in a registry until [`SenderStats::expose`]
+/// (or [`SenderStats::expose_with_queue`]); the counters work without it.
+///
+/// ```
+/// use std::time::Duration;
+/// use aiplatform_metrics::{ExpositionFormat, Registry};
+/// use aiplatform_push::{DropReason, Failure, SenderStats};
+///
+/// let registry = Registry::new();
+/// let stats = SenderStats::new();
+/// let _exposed = stats.expose(&registry, "my_sender");
+/// stats.failed(Failure::Status(503), Duration::from_millis(4));
+/// stats.retried();
+/// stats.sent(10, 300, Duration::from_millis(2));
+/// stats.dropped(DropReason::QueueFull, 3);
+/// let text = String::from_utf8(registry.encode(ExpositionFormat::Text)).unwrap();
+/// assert!(text.contains(r#"aiplatform_push_samples_sent_total{backend="my_sender"} 10"#));
+/// assert!(text.contains(
+///     r#"aiplatform_push_failures_total{backend="my_sender",reason="http_5xx"} 1"#
+/// ));
+/// assert_eq!(stats.dropped_samples(DropReason::QueueFull), 3);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SenderStats {
+    stats: Arc<Stats>,
+}
+
+impl SenderStats {
+    /// Counters at zero, not yet in any registry.
+    pub fn new() -> SenderStats {
+        SenderStats::default()
+    }
+
+    /// Exposes the counters in `registry` under `backend` until the returned value is dropped.
+    /// The queue gauges read 0 and `aiplatform_push_queue_limit_bytes` 0 (use
+    /// [`SenderStats::expose_with_queue`] for a sender with a queue).
+    pub fn expose(&self, registry: &Registry, backend: &str) -> Exposed {
+        Exposed::register(registry, self.stats.clone(), backend, None)
+    }
+
+    /// Like [`SenderStats::expose`], with `queue` read at every collection for
+    /// `aiplatform_push_queue_bytes` and `aiplatform_push_queue_batches` (bytes and batches
+    /// waiting), so the gauges are current without the sender updating them as it queues.
+    pub fn expose_with_queue(
+        &self,
+        registry: &Registry,
+        backend: &str,
+        queue: impl Fn() -> (u64, u64) + Send + Sync + 'static,
+    ) -> Exposed {
+        Exposed::register(registry, self.stats.clone(), backend, Some(Box::new(queue)))
+    }
+
+    /// The receiver accepted `samples` in one request of `bytes` (the body as sent), after an
+    /// attempt that took `took`; also sets the last success time.
+    pub fn sent(&self, samples: u64, bytes: u64, took: Duration) {
+        self.stats.sent(samples, bytes, took);
+    }
+
+    /// One attempt failed, for `failure`, after `took`.
+    pub fn failed(&self, failure: Failure, took: Duration) {
+        self.stats.failed(failure, took);
+    }
+
+    /// An attempt is made again after a retryable failure.
+    pub fn retried(&self) {
+        self.stats.retried();
+    }
+
+    /// `samples` will never be delivered, for `reason`.
+    pub fn dropped(&self, reason: DropReason, samples: u64) {
+        self.stats.dropped(reason, samples);
+    }
+
+    /// Samples the receiver accepted so far.
+    pub fn samples_sent(&self) -> u64 {
+        self.stats.samples_sent()
+    }
+
+    /// Samples dropped so far for `reason`.
+    pub fn dropped_samples(&self, reason: DropReason) -> u64 {
+        self.stats.dropped[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Samples dropped so far, whatever the reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.stats.dropped_total()
     }
 }
 
@@ -398,6 +518,50 @@ mod tests {
             !text.contains("aiplatform_metrics_collect_dropped"),
             "no clash: {text}"
         );
+    }
+
+    #[test]
+    fn a_sender_outside_a_pipeline_counts_into_the_same_families() {
+        let registry = Registry::new();
+        let _pipeline = Exposed::new(&registry, Arc::new(Stats::default()), "otlp");
+        let sender = SenderStats::new();
+        let queued = Arc::new(AtomicU64::new(0));
+        let q = queued.clone();
+        let exposed = sender
+            .clone()
+            .expose_with_queue(&registry, "spans", move || (q.load(Ordering::Relaxed), 2));
+        sender.failed(Failure::Connect, Duration::from_millis(1));
+        sender.retried();
+        sender.sent(5, 120, Duration::from_millis(2));
+        sender.dropped(DropReason::Rejected, 2);
+        queued.store(4096, Ordering::Relaxed);
+        let text =
+            String::from_utf8(registry.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
+        for line in [
+            "aiplatform_push_samples_sent_total{backend=\"spans\"} 5",
+            "aiplatform_push_samples_sent_total{backend=\"otlp\"} 0",
+            "aiplatform_push_batches_sent_total{backend=\"spans\"} 1",
+            "aiplatform_push_sent_bytes_total{backend=\"spans\"} 120",
+            "aiplatform_push_failures_total{backend=\"spans\",reason=\"connect\"} 1",
+            "aiplatform_push_retries_total{backend=\"spans\"} 1",
+            "aiplatform_push_dropped_samples_total{backend=\"spans\",reason=\"rejected\"} 2",
+            "aiplatform_push_queue_bytes{backend=\"spans\"} 4096",
+            "aiplatform_push_queue_batches{backend=\"spans\"} 2",
+            "aiplatform_push_send_duration_seconds_count{backend=\"spans\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        assert!(
+            !text.contains("aiplatform_push_last_success_timestamp_seconds{backend=\"spans\"} 0\n")
+        );
+        assert_eq!(sender.samples_sent(), 5);
+        assert_eq!(sender.dropped_samples(DropReason::Rejected), 2);
+        assert_eq!(sender.dropped_total(), 2);
+        drop(exposed);
+        let text =
+            String::from_utf8(registry.encode(aiplatform_metrics::ExpositionFormat::Text)).unwrap();
+        assert!(!text.contains("backend=\"spans\""), "{text}");
+        assert!(text.contains("backend=\"otlp\""));
     }
 
     #[test]

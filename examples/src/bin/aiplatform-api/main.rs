@@ -17,7 +17,9 @@
 //! - metrics and logs sent to Datadog when `DD_AGENT_HOST`, `DD_DOGSTATSD_URL` or `DD_API_KEY`
 //!   is set;
 //! - metrics, one span per request and the logs sent over OTLP when the standard
-//!   `OTEL_EXPORTER_OTLP_*` variables are set.
+//!   `OTEL_EXPORTER_OTLP_*` variables are set; a request's `traceparent` header continues the
+//!   caller's trace, `OTEL_TRACES_SAMPLER` picks the traces exported, and the span exporter's
+//!   health is on `/metrics` as `aiplatform_push_*{backend="otlp_traces"}`.
 //!
 //! `cargo run -p aiplatform-examples --bin aiplatform-api`, then
 //! `curl localhost:8000/metrics`.
@@ -117,7 +119,7 @@ async fn run(cli: Cli, logs: &mut Option<aiplatform_logging::LogGuard>) -> anyho
     let (log_layer, guard) = logging
         .build()
         .context("setting up logging (is AIPLATFORM_LOGSTASH_ADDR a host:port?)")?;
-    let (span_layer, traces) = telemetry.span_layer()?;
+    let (span_layer, traces) = telemetry.span_layer(&registry)?;
     tracing_subscriber::registry()
         .with(filter)
         .with(span_layer)

@@ -95,8 +95,13 @@ pub async fn track(State(metrics): State<AppMetrics>, req: Request, next: Next) 
         .unwrap_or("localhost");
     let url = format!("http://{host}{}", req.uri());
     // One span per request when OTLP traces are on; the request log line is written inside
-    // it, so it carries the span's trace id.
+    // it, so it carries the span's trace id. A caller's W3C `traceparent` header makes it a
+    // child of the caller's span (an invalid one is ignored by the span exporter).
     let span = if metrics.request_spans {
+        let traceparent = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok());
         tracing::info_span!(
             "request",
             otel.name = %format_args!("{method} {endpoint}"),
@@ -104,6 +109,7 @@ pub async fn track(State(metrics): State<AppMetrics>, req: Request, next: Next) 
             http.request.method = %method,
             http.route = %endpoint,
             http.response.status_code = tracing::field::Empty,
+            traceparent,
         )
     } else {
         tracing::Span::none()

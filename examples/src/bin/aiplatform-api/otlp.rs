@@ -29,12 +29,19 @@ impl Telemetry {
         otlp.logs().context("configuring OTLP logs")
     }
 
-    /// The layer exporting spans, and its guard.
-    pub fn span_layer(&self) -> anyhow::Result<(Option<SpanLayer>, Option<TraceGuard>)> {
+    /// The layer exporting spans, and its guard; the exporter's health goes into `registry`
+    /// (`aiplatform_push_*{backend="otlp_traces"}`).
+    pub fn span_layer(
+        &self,
+        registry: &Registry,
+    ) -> anyhow::Result<(Option<SpanLayer>, Option<TraceGuard>)> {
         let Some(otlp) = &self.otlp else {
             return Ok((None, None));
         };
-        Ok(otlp.traces().context("configuring OTLP traces")?.unzip())
+        Ok(otlp
+            .traces_with_registry(registry)
+            .context("configuring OTLP traces")?
+            .unzip())
     }
 
     /// Starts pushing `registry` over OTLP.
