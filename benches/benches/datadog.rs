@@ -63,9 +63,9 @@ impl Agent {
             .spawn(move || {
                 let mut buf = vec![0u8; 65536];
                 while let Ok(n) = rx.recv(&mut buf) {
-                    // Lines, whether or not the datagram ends in a newline (the peer's do).
-                    let nl = memchr_count(&buf[..n]) + u64::from(buf[n - 1] != b'\n');
-                    lines.fetch_add(nl, Ordering::Relaxed);
+                    // Non-empty lines, as the agent reads them: whether or not a datagram
+                    // ends in a newline (the peer's do), or in padding (ours, segmented).
+                    lines.fetch_add(nonempty_lines(&buf[..n]), Ordering::Relaxed);
                     datagrams.fetch_add(1, Ordering::Relaxed);
                     bytes.fetch_add(n as u64, Ordering::Relaxed);
                 }
@@ -102,8 +102,8 @@ fn thread_cpu(prefix: &str) -> Duration {
     Duration::from_nanos(ns)
 }
 
-fn memchr_count(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+fn nonempty_lines(b: &[u8]) -> u64 {
+    b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count() as u64
 }
 
 fn label_values(i: usize) -> (&'static str, String) {
