@@ -268,9 +268,9 @@ impl Tracker {
         let fresh_start = self.prev_ns.unwrap_or(self.start_ns);
         if state.list.as_ref().is_some_and(|l| family.has_series_of(l)) {
             // The same series in the same order: entry `i` is sample `i`, updated in place.
-            for (sample, slot) in family.samples().zip(state.series.iter_mut()) {
+            for (value, slot) in family.values().zip(state.series.iter_mut()) {
                 let (view, next) = self.track_series(
-                    sample,
+                    value,
                     Some(&*slot),
                     &old_counts,
                     &mut counts,
@@ -302,7 +302,7 @@ impl Tracker {
                     }
                 }
                 let (view, next) = self.track_series(
-                    sample,
+                    sample.value,
                     prev.map(|i| &state.series[i]),
                     &old_counts,
                     &mut counts,
@@ -330,9 +330,10 @@ impl Tracker {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn track_series(
         &mut self,
-        sample: Sample<'_>,
+        value: Value<'_>,
         prev: Option<&SeriesState>,
         old_counts: &[u64],
         counts: &mut Vec<u64>,
@@ -355,7 +356,7 @@ impl Tracker {
             counts_at: 0,
             flags: 0,
         };
-        match sample.value {
+        match value {
             Value::Counter(c) => {
                 let exact = c.as_u64();
                 let total = c.as_f64();
@@ -566,6 +567,21 @@ impl<'a> FamilyPoints<'a> {
     }
 }
 
+impl<'a> FamilyPoints<'a> {
+    /// The points, as [`FamilyPoints::points`] gives them but without loading their labels
+    /// ahead: for an encoder that does not read them (it kept what it needs of them from an
+    /// earlier collection with the same series list), to which those loads are pure cost.
+    pub fn points_labels_unread(&self) -> impl ExactSizeIterator<Item = Point<'a>> + 'a {
+        let counts = self.counts;
+        let time_ns = self.time_ns;
+        self.family
+            .samples()
+            .zip(self.views.iter())
+            .map(move |(sample, view)| point(sample, view, counts, time_ns))
+    }
+}
+
+#[inline]
 fn point<'a>(sample: Sample<'a>, view: &View, counts: &'a [u64], time_ns: u64) -> Point<'a> {
     let value = match sample.value {
         Value::Counter(_) => PointValue::Counter(CounterPoint {
