@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aiplatform_metrics::{LabelSet, MetricFamily, SeriesList};
+use aiplatform_metrics::{LabelSet, MetricFamily, MetricKind, SeriesList};
 use aiplatform_push::{
     Collection, Concatenated, Encoder, Framing, Point, PointValue, RecordWriter,
 };
@@ -47,6 +47,10 @@ pub struct DogStatsdEncoder {
     floats_of: Vec<f64>,
     /// Per series of a family without a series list: its label tags.
     stags: Vec<u8>,
+    /// Per family: the start of its single-line series' lines, `namespace.name[.count]:`.
+    prefix: Vec<u8>,
+    /// The collection's tags (`tail`) the cached line ends were written with.
+    tags_tail: Vec<u8>,
     /// Per registered family of the previous collection, by name: its series' label tags,
     /// kept while its series list stays (the usual case), so a flush writes no label twice.
     tags: Vec<FamilyTags>,
@@ -73,10 +77,14 @@ struct TelemetryState {
     tags: Vec<u8>,
 }
 
-/// The label tags of a registered family's series, for as long as its series list stays.
+/// The tags of a registered family's series, for as long as its series list stays. For a
+/// counter, gauge or untyped family (one line per series), each series' whole line end after
+/// the value: `|c` or `|g`, then `|#` and its label tags and the collection's tags, if any.
+/// For a histogram or summary, its label tags only (the bucket or quantile tag goes between).
 struct FamilyTags {
     name: Box<str>,
     list: SeriesList,
+    ends: bool,
     tags: Strings,
 }
 
@@ -145,6 +153,8 @@ impl DogStatsdEncoder {
             floats: Strings::default(),
             floats_of: Vec::new(),
             stags: Vec::new(),
+            prefix: Vec::new(),
+            tags_tail: Vec::new(),
             tags: Vec::new(),
             spare_tags: Vec::new(),
             flush: FlushCounts::default(),
@@ -175,6 +185,12 @@ impl DogStatsdEncoder {
         self.name.clear();
         self.name.extend_from_slice(&self.namespace);
         push_metric_name(&mut self.name, family.name());
+        self.prefix.clear();
+        self.prefix.extend_from_slice(&self.name);
+        if family.kind() == MetricKind::Counter {
+            self.prefix.extend_from_slice(b".count");
+        }
+        self.prefix.push(b':');
         self.keys.clear();
         for label in family.label_names() {
             push_tag_value(&mut self.keys.text, label);
@@ -218,9 +234,9 @@ impl DogStatsdEncoder {
         }
     }
 
-    /// The label tags of every series of `family` (registered: it has a series list), from
-    /// the previous collection when its list is the same; `prev` is that collection's entries
-    /// not yet matched, by name.
+    /// The tags of every series of `family` (registered: it has a series list), from the
+    /// previous collection when its list is the same; `prev` is that collection's entries not
+    /// yet matched, by name.
     fn family_tags(
         &self,
         family: &MetricFamily,
@@ -236,14 +252,119 @@ impl DogStatsdEncoder {
             None => Strings::default(),
         };
         tags.clear();
+        let kind: &[u8] = match family.kind() {
+            MetricKind::Counter => b"|c",
+            MetricKind::Gauge | MetricKind::Unknown => b"|g",
+            _ => b"",
+        };
+        let ends = !kind.is_empty();
         for i in 0..list.len() {
-            self.series_tags(list.labels(i), &mut tags.text);
+            let t = &mut tags.text;
+            if ends {
+                t.extend_from_slice(kind);
+                t.extend_from_slice(b"|#");
+            }
+            let at = t.len();
+            self.series_tags(list.labels(i), t);
+            if ends {
+                if !self.tail.is_empty() {
+                    if t.len() > at {
+                        t.push(b',');
+                    }
+                    t.extend_from_slice(&self.tail);
+                }
+                if t.len() == at {
+                    t.truncate(at - 2);
+                }
+            }
             tags.end();
         }
         FamilyTags {
             name: family.name().into(),
             list,
+            ends,
             tags,
+        }
+    }
+
+    /// Writes a series of a counter, gauge or untyped family as one record of one line:
+    /// `prefix`, the value, the cached line end `end`.
+    fn single(
+        &mut self,
+        out: &mut RecordWriter<'_>,
+        int: Option<u64>,
+        float: f64,
+        kind: Kind,
+        end: &[u8],
+        time_s: u64,
+    ) {
+        if int.is_none() && !float.is_finite() {
+            return;
+        }
+        let buf = out.begin();
+        let start = buf.len();
+        buf.reserve(self.prefix.len() + 32 + end.len() + 24);
+        buf.extend_from_slice(&self.prefix);
+        match int {
+            Some(i) => buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            None => push_value(buf, float),
+        }
+        buf.extend_from_slice(end);
+        if self.timestamps {
+            buf.extend_from_slice(b"|T");
+            buf.extend_from_slice(itoa::Buffer::new().format(time_s).as_bytes());
+        }
+        if buf.len() - start > self.max_line {
+            out.discard();
+            self.too_long(start);
+            return;
+        }
+        buf.push(b'\n');
+        match kind {
+            Kind::Count => self.flush.counts += 1,
+            Kind::Gauge => self.flush.gauges += 1,
+        }
+        self.flush.contexts += 1;
+        out.finish(1, 1);
+    }
+
+    /// Writes the points of one family whose series' tags are `cached` (or read from each
+    /// point's labels when there is none).
+    fn family_points<'p>(
+        &mut self,
+        points: impl Iterator<Item = Point<'p>>,
+        cached: Option<&FamilyTags>,
+        time_s: u64,
+        out: &mut RecordWriter<'_>,
+    ) {
+        for (i, p) in points.enumerate() {
+            let gauge = matches!(p.value, PointValue::Gauge(_) | PointValue::Unknown(_));
+            if !gauge && !p.changed() {
+                continue;
+            }
+            match cached {
+                Some(c) if c.ends => {
+                    let end = c.tags.get(i);
+                    match p.value {
+                        PointValue::Gauge(v) | PointValue::Unknown(v) => {
+                            self.single(out, None, v, Kind::Gauge, end, time_s);
+                        }
+                        PointValue::Counter(n) => {
+                            self.single(out, n.as_u64(), n.as_f64(), Kind::Count, end, time_s);
+                        }
+                        // A family's points are all of its kind.
+                        _ => debug_assert!(false, "a point of another kind than its family"),
+                    }
+                }
+                Some(c) => self.series(&p, c.tags.get(i), time_s, out),
+                None => {
+                    let mut stags = std::mem::take(&mut self.stags);
+                    stags.clear();
+                    self.series_tags(p.labels, &mut stags);
+                    self.series(&p, &stags, time_s, out);
+                    self.stags = stags;
+                }
+            }
         }
     }
 
@@ -476,6 +597,11 @@ impl Encoder for DogStatsdEncoder {
             self.tail.extend_from_slice(&self.global_tags);
         }
         let time_s = collection.time_unix_nano() / 1_000_000_000;
+        if self.tags_tail != self.tail {
+            // The cached line ends hold the collection's tags.
+            self.tags.clear();
+            self.tags_tail.clone_from(&self.tail);
+        }
         let mut old = std::mem::take(&mut self.tags);
         let mut next = std::mem::take(&mut self.spare_tags);
         next.clear();
@@ -489,21 +615,9 @@ impl Encoder for DogStatsdEncoder {
             let cached = family
                 .series_list()
                 .map(|list| self.family_tags(family, list, &mut prev));
-            for (i, p) in fp.points().enumerate() {
-                let gauge = matches!(p.value, PointValue::Gauge(_) | PointValue::Unknown(_));
-                if !gauge && !p.changed() {
-                    continue;
-                }
-                match &cached {
-                    Some(c) => self.series(&p, c.tags.get(i), time_s, out),
-                    None => {
-                        let mut stags = std::mem::take(&mut self.stags);
-                        stags.clear();
-                        self.series_tags(p.labels, &mut stags);
-                        self.series(&p, &stags, time_s, out);
-                        self.stags = stags;
-                    }
-                }
+            match &cached {
+                Some(c) => self.family_points(fp.points_labels_unread(), Some(c), time_s, out),
+                None => self.family_points(fp.points(), None, time_s, out),
             }
             next.extend(cached);
         }
