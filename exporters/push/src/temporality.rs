@@ -266,7 +266,30 @@ impl Tracker {
         let delta = self.temporality == Temporality::Delta;
         // Series first seen now began after the previous collection (or at the start).
         let fresh_start = self.prev_ns.unwrap_or(self.start_ns);
-        if state.list.as_ref().is_some_and(|l| family.has_series_of(l)) {
+        let same = state.list.as_ref().is_some_and(|l| family.has_series_of(l));
+        if same && matches!(family.kind(), MetricKind::Gauge | MetricKind::Unknown) {
+            // The same gauges in the same order: what `track_series` does for them, without
+            // the branches of the other kinds (the most common family, and the largest).
+            self.views.reserve(state.series.len());
+            for (value, slot) in family.values().zip(state.series.iter_mut()) {
+                let (Value::Gauge(v) | Value::Unknown(v)) = value else {
+                    unreachable!("a gauge family holds gauge values")
+                };
+                let flags = if slot.float.to_bits() != v.to_bits() {
+                    CHANGED
+                } else {
+                    0
+                };
+                slot.float = v;
+                self.views.push(View {
+                    start_ns: if delta { fresh_start } else { slot.start_ns },
+                    int: 0,
+                    float: v,
+                    counts_at: 0,
+                    flags,
+                });
+            }
+        } else if same {
             // The same series in the same order: entry `i` is sample `i`, updated in place.
             for (value, slot) in family.values().zip(state.series.iter_mut()) {
                 let (view, next) = self.track_series(
@@ -976,6 +999,39 @@ mod tests {
             (3.0, 0),
             "gauges keep their value; unchanged"
         );
+    }
+
+    #[test]
+    fn gauges_of_an_unchanged_series_list_flag_changes_and_keep_their_start() {
+        let r = registry();
+        let g = r.gauge_family("temp", "T.", &["room"]).unwrap();
+        let u = r.gauge("level", "L.").unwrap();
+        g.with(&["a"]).set(1.0);
+        g.with(&["b"]).set(2.0);
+        u.set(-0.0);
+        for (temporality, start_b) in [(Temporality::Cumulative, 5), (Temporality::Delta, 6)] {
+            let mut t = Tracker::new(temporality, at(5));
+            let s = r.collect();
+            assert!(
+                scalars(&t.update(&s, at(6)))
+                    .iter()
+                    .all(|p| p.4 == NEW | CHANGED)
+            );
+            g.with(&["b"]).set(2.5);
+            u.set(0.0); // Another bit pattern: a change.
+            let s = r.collect();
+            assert_eq!(
+                scalars(&t.update(&s, at(7))),
+                [
+                    ("level".into(), vec![], 0.0, start_b, CHANGED),
+                    ("temp".into(), vec!["a".into()], 1.0, start_b, 0),
+                    ("temp".into(), vec!["b".into()], 2.5, start_b, CHANGED),
+                ],
+                "{temporality:?}"
+            );
+            g.with(&["b"]).set(2.0);
+            u.set(-0.0);
+        }
     }
 
     #[derive(Debug, Clone)]
