@@ -45,7 +45,9 @@ pub(crate) fn tag_key(tag: &str) -> &str {
 /// never in exponent notation. `v` must be finite.
 pub(crate) fn push_value(out: &mut Vec<u8>, v: f64) {
     debug_assert!(v.is_finite());
-    if v == v.trunc() && v.abs() < 9.2e18 {
+    // In range, `as` truncates exactly, and an integer converts back to itself (this is
+    // `v == v.trunc()` without the libm call).
+    if v.abs() < 9.2e18 && (v as i64) as f64 == v {
         out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
         return;
     }
@@ -71,7 +73,8 @@ pub(crate) fn push_value(out: &mut Vec<u8>, v: f64) {
 /// 1/8 of the exact product) finds its digits; `n / 10^d` divides two exact doubles, so it is
 /// correctly rounded, as parsing the decimal is. Trying `d` = 1, 2, 3 in turn finds the
 /// fewest digits that read back, and at that length there is only one candidate, so it is
-/// ryu's; it never ends in `0` (then `d - 1` digits would have read back).
+/// ryu's; it never ends in `0` (then `d - 1` digits would have read back). The rounding is
+/// `(x + 0.5)` truncated: within 1/4 of an integer (the only case that matters) it is exact.
 #[inline]
 fn push_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
     let a = v.abs();
@@ -81,11 +84,10 @@ fn push_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
     let mut scale = 1.0;
     for d in 1..=3usize {
         scale *= 10.0;
-        let n = (a * scale).round();
-        if n / scale != a {
+        let n = (a * scale + 0.5) as u64;
+        if n as f64 / scale != a {
             continue;
         }
-        let n = n as u64;
         let p = [10, 100, 1000][d - 1];
         if v < 0.0 {
             out.push(b'-');
