@@ -102,8 +102,26 @@ fn thread_cpu(prefix: &str) -> Duration {
     Duration::from_nanos(ns)
 }
 
+/// Lines with something in them, as the agent counts them (it skips empty ones): a line ends
+/// where a byte other than `\n` is followed by `\n` or by the end. Counted 64 pairs at a
+/// time over fixed-size windows, which the compiler vectorizes, so the receiver keeps up.
 fn nonempty_lines(b: &[u8]) -> u64 {
-    b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count() as u64
+    let Some(&last) = b.last() else { return 0 };
+    let mut ends = 0u64;
+    let mut i = 0;
+    while i + 65 <= b.len() {
+        let w: &[u8; 65] = b[i..i + 65].try_into().unwrap();
+        let mut n = 0u8;
+        for k in 0..64 {
+            n += u8::from(w[k] != b'\n') & u8::from(w[k + 1] == b'\n');
+        }
+        ends += u64::from(n);
+        i += 64;
+    }
+    for k in i..b.len() - 1 {
+        ends += u64::from(b[k] != b'\n' && b[k + 1] == b'\n');
+    }
+    ends + u64::from(last != b'\n')
 }
 
 fn label_values(i: usize) -> (&'static str, String) {
