@@ -4,10 +4,10 @@
 //! - **UDP**: a connected socket; on Linux every datagram of a batch goes out through
 //!   `sendmmsg`, up to 1024 per system call. A refused datagram (the ICMP error of an earlier
 //!   send to a port nobody listens on) is tried once more, then counted as dropped.
-//! - **UDP segmentation offload** (Linux 4.18+): the kernel's cost is per send, not per byte,
-//!   so up to 64 datagrams (at most 64 KiB) go out as one message with a `UDP_SEGMENT`
+//! - **UDP segmentation offload** (Linux 4.18+): most of the kernel's cost is per datagram
+//!   sent, so up to 64 datagrams (at most 64 KiB) go out as one message with a `UDP_SEGMENT`
 //!   control message, and the kernel cuts it back into the same datagrams, which the agent
-//!   receives as before: about a quarter of the kernel time of one send per datagram. The
+//!   receives as before: on loopback, about half the kernel time of a flush. The
 //!   kernel cuts every segment size bytes, so every datagram but a message's last is padded
 //!   with `\n` to exactly the payload size; the agent skips empty lines (`parsePackets`), and
 //!   an old agent that stops at the first empty line has read every metric by then. The
