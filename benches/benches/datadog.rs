@@ -66,9 +66,9 @@ impl Agent {
             .spawn(move || {
                 let mut buf = vec![0u8; 65536];
                 while let Ok(n) = rx.recv(&mut buf) {
-                    // Lines, whether or not the datagram ends in a newline (the peer's do).
-                    let nl = memchr_count(&buf[..n]) + u64::from(buf[n - 1] != b'\n');
-                    lines.fetch_add(nl, Ordering::Relaxed);
+                    // Non-empty lines, as the agent reads them: whether or not a datagram
+                    // ends in a newline (the peer's do), or in padding (ours, segmented).
+                    lines.fetch_add(nonempty_lines(&buf[..n]), Ordering::Relaxed);
                     datagrams.fetch_add(1, Ordering::Relaxed);
                     bytes.fetch_add(n as u64, Ordering::Relaxed);
                 }
@@ -105,8 +105,26 @@ fn thread_cpu(prefix: &str) -> Duration {
     Duration::from_nanos(ns)
 }
 
-fn memchr_count(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+/// Lines with something in them, as the agent counts them (it skips empty ones): a line ends
+/// where a byte other than `\n` is followed by `\n` or by the end. Counted 64 pairs at a
+/// time over fixed-size windows, which the compiler vectorizes, so the receiver keeps up.
+fn nonempty_lines(b: &[u8]) -> u64 {
+    let Some(&last) = b.last() else { return 0 };
+    let mut ends = 0u64;
+    let mut i = 0;
+    while i + 65 <= b.len() {
+        let w: &[u8; 65] = b[i..i + 65].try_into().unwrap();
+        let mut n = 0u8;
+        for k in 0..64 {
+            n += u8::from(w[k] != b'\n') & u8::from(w[k + 1] == b'\n');
+        }
+        ends += u64::from(n);
+        i += 64;
+    }
+    for k in i..b.len() - 1 {
+        ends += u64::from(b[k] != b'\n' && b[k + 1] == b'\n');
+    }
+    ends + u64::from(last != b'\n')
 }
 
 fn label_values(i: usize) -> (&'static str, String) {

@@ -594,6 +594,12 @@ impl MetricFamily {
         })
     }
 
+    /// The series' values, in exposition order, without their labels: for a reader that
+    /// matched the series already (by [`MetricFamily::has_series_of`]) and so reads no label.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = Value<'_>> + '_ {
+        self.points.iter().map(|p| self.value_at(p))
+    }
+
     /// The series with these label values, if present.
     pub fn get<V: AsRef<str>>(&self, values: &[V]) -> Option<Sample<'_>> {
         self.samples().find(|s| s.labels.matches_values(values))

@@ -45,8 +45,13 @@ pub(crate) fn tag_key(tag: &str) -> &str {
 /// never in exponent notation. `v` must be finite.
 pub(crate) fn push_value(out: &mut Vec<u8>, v: f64) {
     debug_assert!(v.is_finite());
-    if v == v.trunc() && v.abs() < 9.2e18 {
+    // In range, `as` truncates exactly, and an integer converts back to itself (this is
+    // `v == v.trunc()` without the libm call).
+    if v.abs() < 9.2e18 && (v as i64) as f64 == v {
         out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        return;
+    }
+    if push_short_decimal(out, v) {
         return;
     }
     let mut buf = ryu::Buffer::new();
@@ -57,6 +62,49 @@ pub(crate) fn push_value(out: &mut Vec<u8>, v: f64) {
     } else {
         out.extend_from_slice(s.as_bytes());
     }
+}
+
+/// Appends `v` (not an integer) with one to three decimals when that many read back as `v`:
+/// then the same text as ryu's shortest round trip, at a fraction of its time (ryu strips the
+/// digits of a short decimal one at a time). False, and nothing written, otherwise.
+///
+/// Why it is the same: below 10^12 (< 2^40) a double's spacing times 1000 is under 1/8, so if
+/// some decimal with `d` <= 3 digits reads back as `v`, rounding `v * 10^d` (itself within
+/// 1/8 of the exact product) finds its digits; `n / 10^d` divides two exact doubles, so it is
+/// correctly rounded, as parsing the decimal is. Trying `d` = 1, 2, 3 in turn finds the
+/// fewest digits that read back, and at that length there is only one candidate, so it is
+/// ryu's; it never ends in `0` (then `d - 1` digits would have read back). The rounding is
+/// `(x + 0.5)` truncated: within 1/4 of an integer (the only case that matters) it is exact.
+#[inline]
+fn push_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
+    let a = v.abs();
+    if !(1e-3..1e12).contains(&a) {
+        return false;
+    }
+    let mut scale = 1.0;
+    for d in 1..=3usize {
+        scale *= 10.0;
+        let n = (a * scale + 0.5) as u64;
+        if n as f64 / scale != a {
+            continue;
+        }
+        let p = [10, 100, 1000][d - 1];
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(n / p).as_bytes());
+        out.push(b'.');
+        let frac = n % p;
+        let mut digits = [b'0'; 3];
+        let mut f = frac;
+        for slot in digits[..d].iter_mut().rev() {
+            *slot = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        out.extend_from_slice(&digits[..d]);
+        return true;
+    }
+    false
 }
 
 /// Appends `v` as Python's `str(float)` writes it, which is how Datadog's OpenMetrics check
@@ -120,6 +168,68 @@ pub(crate) fn push_python_float(out: &mut Vec<u8>, v: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `push_value`'s reference: ryu's shortest round trip, without exponent.
+    fn ryu_value(v: f64) -> String {
+        if v == v.trunc() && v.abs() < 9.2e18 {
+            return (v as i64).to_string();
+        }
+        let s = ryu::Buffer::new().format_finite(v).to_owned();
+        if s.contains('e') { v.to_string() } else { s }
+    }
+
+    #[test]
+    fn short_decimals_as_ryu_writes_them() {
+        let mut vals = vec![
+            0.5,
+            -0.5,
+            1.5,
+            0.1,
+            0.2,
+            0.3,
+            0.1 + 0.2,
+            0.001,
+            0.0015,
+            0.999,
+            1e-3,
+            9.99e-4,
+            123.456,
+            1234.5,
+            -7.25,
+            0.125,
+            2.675,
+            1.005,
+            999_999_999_999.5,
+            1e12 - 0.5,
+            1_099_511_627_775.5,
+            0.07,
+            1.0 / 3.0,
+            4.35,
+            8.675,
+        ];
+        // Decimals of one to four digits, around powers of two and ten, and arbitrary bits.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = [10.0, 100.0, 1000.0, 10000.0][(x % 4) as usize];
+            let mag = 10f64.powi(((x >> 8) % 13) as i32);
+            vals.push(((x >> 16) % 1_000_000) as f64 / d * mag / 1000.0);
+            vals.push(((x >> 12) % 100_000_000) as f64 / d);
+            let bits = f64::from_bits(x);
+            if bits.is_finite() {
+                vals.push(bits);
+            }
+        }
+        for v in vals {
+            for v in [v, -v] {
+                let mut out = Vec::new();
+                push_value(&mut out, v);
+                assert_eq!(String::from_utf8(out).unwrap(), ryu_value(v), "{v:?}");
+            }
+        }
+    }
 
     fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut out = Vec::new();

@@ -266,11 +266,34 @@ impl Tracker {
         let delta = self.temporality == Temporality::Delta;
         // Series first seen now began after the previous collection (or at the start).
         let fresh_start = self.prev_ns.unwrap_or(self.start_ns);
-        if state.list.as_ref().is_some_and(|l| family.has_series_of(l)) {
+        let same = state.list.as_ref().is_some_and(|l| family.has_series_of(l));
+        if same && matches!(family.kind(), MetricKind::Gauge | MetricKind::Unknown) {
+            // The same gauges in the same order: what `track_series` does for them, without
+            // the branches of the other kinds (the most common family, and the largest).
+            self.views.reserve(state.series.len());
+            for (value, slot) in family.values().zip(state.series.iter_mut()) {
+                let (Value::Gauge(v) | Value::Unknown(v)) = value else {
+                    unreachable!("a gauge family holds gauge values")
+                };
+                let flags = if slot.float.to_bits() != v.to_bits() {
+                    CHANGED
+                } else {
+                    0
+                };
+                slot.float = v;
+                self.views.push(View {
+                    start_ns: if delta { fresh_start } else { slot.start_ns },
+                    int: 0,
+                    float: v,
+                    counts_at: 0,
+                    flags,
+                });
+            }
+        } else if same {
             // The same series in the same order: entry `i` is sample `i`, updated in place.
-            for (sample, slot) in family.samples().zip(state.series.iter_mut()) {
+            for (value, slot) in family.values().zip(state.series.iter_mut()) {
                 let (view, next) = self.track_series(
-                    sample,
+                    value,
                     Some(&*slot),
                     &old_counts,
                     &mut counts,
@@ -302,7 +325,7 @@ impl Tracker {
                     }
                 }
                 let (view, next) = self.track_series(
-                    sample,
+                    sample.value,
                     prev.map(|i| &state.series[i]),
                     &old_counts,
                     &mut counts,
@@ -330,9 +353,10 @@ impl Tracker {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn track_series(
         &mut self,
-        sample: Sample<'_>,
+        value: Value<'_>,
         prev: Option<&SeriesState>,
         old_counts: &[u64],
         counts: &mut Vec<u64>,
@@ -355,7 +379,7 @@ impl Tracker {
             counts_at: 0,
             flags: 0,
         };
-        match sample.value {
+        match value {
             Value::Counter(c) => {
                 let exact = c.as_u64();
                 let total = c.as_f64();
@@ -566,6 +590,21 @@ impl<'a> FamilyPoints<'a> {
     }
 }
 
+impl<'a> FamilyPoints<'a> {
+    /// The points, as [`FamilyPoints::points`] gives them but without loading their labels
+    /// ahead: for an encoder that does not read them (it kept what it needs of them from an
+    /// earlier collection with the same series list), to which those loads are pure cost.
+    pub fn points_labels_unread(&self) -> impl ExactSizeIterator<Item = Point<'a>> + 'a {
+        let counts = self.counts;
+        let time_ns = self.time_ns;
+        self.family
+            .samples()
+            .zip(self.views.iter())
+            .map(move |(sample, view)| point(sample, view, counts, time_ns))
+    }
+}
+
+#[inline]
 fn point<'a>(sample: Sample<'a>, view: &View, counts: &'a [u64], time_ns: u64) -> Point<'a> {
     let value = match sample.value {
         Value::Counter(_) => PointValue::Counter(CounterPoint {
@@ -960,6 +999,39 @@ mod tests {
             (3.0, 0),
             "gauges keep their value; unchanged"
         );
+    }
+
+    #[test]
+    fn gauges_of_an_unchanged_series_list_flag_changes_and_keep_their_start() {
+        let r = registry();
+        let g = r.gauge_family("temp", "T.", &["room"]).unwrap();
+        let u = r.gauge("level", "L.").unwrap();
+        g.with(&["a"]).set(1.0);
+        g.with(&["b"]).set(2.0);
+        u.set(-0.0);
+        for (temporality, start_b) in [(Temporality::Cumulative, 5), (Temporality::Delta, 6)] {
+            let mut t = Tracker::new(temporality, at(5));
+            let s = r.collect();
+            assert!(
+                scalars(&t.update(&s, at(6)))
+                    .iter()
+                    .all(|p| p.4 == NEW | CHANGED)
+            );
+            g.with(&["b"]).set(2.5);
+            u.set(0.0); // Another bit pattern: a change.
+            let s = r.collect();
+            assert_eq!(
+                scalars(&t.update(&s, at(7))),
+                [
+                    ("level".into(), vec![], 0.0, start_b, CHANGED),
+                    ("temp".into(), vec!["a".into()], 1.0, start_b, 0),
+                    ("temp".into(), vec!["b".into()], 2.5, start_b, CHANGED),
+                ],
+                "{temporality:?}"
+            );
+            g.with(&["b"]).set(2.0);
+            u.set(-0.0);
+        }
     }
 
     #[derive(Debug, Clone)]

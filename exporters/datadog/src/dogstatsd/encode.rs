@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aiplatform_metrics::MetricFamily;
+use aiplatform_metrics::{LabelSet, MetricFamily, MetricKind, SeriesList};
 use aiplatform_push::{
     Collection, Concatenated, Encoder, Framing, Point, PointValue, RecordWriter,
 };
@@ -45,8 +45,16 @@ pub struct DogStatsdEncoder {
     keys: Strings,
     floats: Strings,
     floats_of: Vec<f64>,
-    /// Per series: its label tags.
+    /// Per series of a family without a series list: its label tags.
     stags: Vec<u8>,
+    /// Per family: the start of its single-line series' lines, `namespace.name[.count]:`.
+    prefix: Vec<u8>,
+    /// The collection's tags (`tail`) the cached line ends were written with.
+    tags_tail: Vec<u8>,
+    /// Per registered family of the previous collection, by name: its series' label tags,
+    /// kept while its series list stays (the usual case), so a flush writes no label twice.
+    tags: Vec<FamilyTags>,
+    spare_tags: Vec<FamilyTags>,
     flush: FlushCounts,
     warned_too_long: bool,
 }
@@ -67,6 +75,17 @@ struct TelemetryState {
     counters: Arc<Counters>,
     last: LastSent,
     tags: Vec<u8>,
+}
+
+/// The tags of a registered family's series, for as long as its series list stays. For a
+/// counter, gauge or untyped family (one line per series), each series' whole line end after
+/// the value: `|c` or `|g`, then `|#` and its label tags and the collection's tags, if any.
+/// For a histogram or summary, its label tags only (the bucket or quantile tag goes between).
+struct FamilyTags {
+    name: Box<str>,
+    list: SeriesList,
+    ends: bool,
+    tags: Strings,
 }
 
 /// Strings back to back with their ends.
@@ -134,6 +153,10 @@ impl DogStatsdEncoder {
             floats: Strings::default(),
             floats_of: Vec::new(),
             stags: Vec::new(),
+            prefix: Vec::new(),
+            tags_tail: Vec::new(),
+            tags: Vec::new(),
+            spare_tags: Vec::new(),
             flush: FlushCounts::default(),
             warned_too_long: false,
         }
@@ -162,6 +185,12 @@ impl DogStatsdEncoder {
         self.name.clear();
         self.name.extend_from_slice(&self.namespace);
         push_metric_name(&mut self.name, family.name());
+        self.prefix.clear();
+        self.prefix.extend_from_slice(&self.name);
+        if family.kind() == MetricKind::Counter {
+            self.prefix.extend_from_slice(b".count");
+        }
+        self.prefix.push(b':');
         self.keys.clear();
         for label in family.label_names() {
             push_tag_value(&mut self.keys.text, label);
@@ -189,23 +218,158 @@ impl DogStatsdEncoder {
         }
     }
 
-    /// The series' label tags into `stags`.
-    fn series_tags(&mut self, p: &Point<'_>) {
-        self.stags.clear();
-        for i in 0..p.labels.len() {
-            let v = p.labels.value(i);
+    /// Appends the label tags of a series with `labels`.
+    fn series_tags(&self, labels: &LabelSet, out: &mut Vec<u8>) {
+        let start = out.len();
+        for i in 0..labels.len() {
+            let v = labels.value(i);
             if v.is_empty() {
                 continue;
             }
-            if !self.stags.is_empty() {
-                self.stags.push(b',');
+            if out.len() > start {
+                out.push(b',');
             }
-            self.stags.extend_from_slice(self.keys.get(i));
-            push_tag_value(&mut self.stags, v);
+            out.extend_from_slice(self.keys.get(i));
+            push_tag_value(out, v);
         }
     }
 
-    /// Appends one line; false (and nothing written) when it is too long or not finite.
+    /// The tags of every series of `family` (registered: it has a series list), from the
+    /// previous collection when its list is the same; `prev` is that collection's entries not
+    /// yet matched, by name.
+    fn family_tags(
+        &self,
+        family: &MetricFamily,
+        list: SeriesList,
+        prev: &mut std::iter::Peekable<std::vec::Drain<'_, FamilyTags>>,
+    ) -> FamilyTags {
+        while prev.peek().is_some_and(|o| *o.name < *family.name()) {
+            prev.next();
+        }
+        let mut tags = match prev.next_if(|o| *o.name == *family.name()) {
+            Some(o) if family.has_series_of(&o.list) => return o,
+            Some(o) => o.tags,
+            None => Strings::default(),
+        };
+        tags.clear();
+        let kind: &[u8] = match family.kind() {
+            MetricKind::Counter => b"|c",
+            MetricKind::Gauge | MetricKind::Unknown => b"|g",
+            _ => b"",
+        };
+        let ends = !kind.is_empty();
+        for i in 0..list.len() {
+            let t = &mut tags.text;
+            if ends {
+                t.extend_from_slice(kind);
+                t.extend_from_slice(b"|#");
+            }
+            let at = t.len();
+            self.series_tags(list.labels(i), t);
+            if ends {
+                if !self.tail.is_empty() {
+                    if t.len() > at {
+                        t.push(b',');
+                    }
+                    t.extend_from_slice(&self.tail);
+                }
+                if t.len() == at {
+                    t.truncate(at - 2);
+                }
+            }
+            tags.end();
+        }
+        FamilyTags {
+            name: family.name().into(),
+            list,
+            ends,
+            tags,
+        }
+    }
+
+    /// Writes a series of a counter, gauge or untyped family as one record of one line:
+    /// `prefix`, the value, the cached line end `end`.
+    fn single(
+        &mut self,
+        out: &mut RecordWriter<'_>,
+        int: Option<u64>,
+        float: f64,
+        kind: Kind,
+        end: &[u8],
+        time_s: u64,
+    ) {
+        if int.is_none() && !float.is_finite() {
+            return;
+        }
+        let buf = out.begin();
+        let start = buf.len();
+        buf.reserve(self.prefix.len() + 32 + end.len() + 24);
+        buf.extend_from_slice(&self.prefix);
+        match int {
+            Some(i) => buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            None => push_value(buf, float),
+        }
+        buf.extend_from_slice(end);
+        if self.timestamps {
+            buf.extend_from_slice(b"|T");
+            buf.extend_from_slice(itoa::Buffer::new().format(time_s).as_bytes());
+        }
+        if buf.len() - start > self.max_line {
+            out.discard();
+            self.too_long(start);
+            return;
+        }
+        buf.push(b'\n');
+        match kind {
+            Kind::Count => self.flush.counts += 1,
+            Kind::Gauge => self.flush.gauges += 1,
+        }
+        self.flush.contexts += 1;
+        out.finish(1, 1);
+    }
+
+    /// Writes the points of one family whose series' tags are `cached` (or read from each
+    /// point's labels when there is none).
+    fn family_points<'p>(
+        &mut self,
+        points: impl Iterator<Item = Point<'p>>,
+        cached: Option<&FamilyTags>,
+        time_s: u64,
+        out: &mut RecordWriter<'_>,
+    ) {
+        for (i, p) in points.enumerate() {
+            let gauge = matches!(p.value, PointValue::Gauge(_) | PointValue::Unknown(_));
+            if !gauge && !p.changed() {
+                continue;
+            }
+            match cached {
+                Some(c) if c.ends => {
+                    let end = c.tags.get(i);
+                    match p.value {
+                        PointValue::Gauge(v) | PointValue::Unknown(v) => {
+                            self.single(out, None, v, Kind::Gauge, end, time_s);
+                        }
+                        PointValue::Counter(n) => {
+                            self.single(out, n.as_u64(), n.as_f64(), Kind::Count, end, time_s);
+                        }
+                        // A family's points are all of its kind.
+                        _ => debug_assert!(false, "a point of another kind than its family"),
+                    }
+                }
+                Some(c) => self.series(&p, c.tags.get(i), time_s, out),
+                None => {
+                    let mut stags = std::mem::take(&mut self.stags);
+                    stags.clear();
+                    self.series_tags(p.labels, &mut stags);
+                    self.series(&p, &stags, time_s, out);
+                    self.stags = stags;
+                }
+            }
+        }
+    }
+
+    /// Appends one line with the series' label tags `stags`; false (and nothing written)
+    /// when it is too long or not finite.
     #[allow(clippy::too_many_arguments)]
     fn line(
         &mut self,
@@ -214,6 +378,7 @@ impl DogStatsdEncoder {
         int: Option<u64>,
         float: f64,
         kind: Kind,
+        stags: &[u8],
         extra: &[u8],
         time_s: u64,
     ) -> bool {
@@ -233,7 +398,7 @@ impl DogStatsdEncoder {
             Kind::Gauge => b"|g",
         });
         let mut first = true;
-        for part in [&self.stags[..], extra, &self.tail[..]] {
+        for part in [stags, extra, &self.tail[..]] {
             if part.is_empty() {
                 continue;
             }
@@ -274,8 +439,8 @@ impl DogStatsdEncoder {
         }
     }
 
-    /// Writes one series' lines as one record.
-    fn series(&mut self, p: &Point<'_>, time_s: u64, out: &mut RecordWriter<'_>) {
+    /// Writes one series' lines, with its label tags `stags`, as one record.
+    fn series(&mut self, p: &Point<'_>, stags: &[u8], time_s: u64, out: &mut RecordWriter<'_>) {
         let buf = out.begin();
         let mut lines = 0u32;
         match p.value {
@@ -286,12 +451,13 @@ impl DogStatsdEncoder {
                     c.as_u64(),
                     c.as_f64(),
                     Kind::Count,
+                    stags,
                     b"",
                     time_s,
                 ));
             }
             PointValue::Gauge(v) | PointValue::Unknown(v) => {
-                lines += u32::from(self.line(buf, b"", None, v, Kind::Gauge, b"", time_s));
+                lines += u32::from(self.line(buf, b"", None, v, Kind::Gauge, stags, b"", time_s));
             }
             PointValue::Histogram(h) => {
                 lines += u32::from(self.line(
@@ -300,10 +466,20 @@ impl DogStatsdEncoder {
                     Some(h.count),
                     0.0,
                     Kind::Count,
+                    stags,
                     b"",
                     time_s,
                 ));
-                lines += u32::from(self.line(buf, b".sum", None, h.sum, Kind::Count, b"", time_s));
+                lines += u32::from(self.line(
+                    buf,
+                    b".sum",
+                    None,
+                    h.sum,
+                    Kind::Count,
+                    stags,
+                    b"",
+                    time_s,
+                ));
                 self.prepare_floats(b"upper_bound:", || h.bounds.iter().copied());
                 let floats = std::mem::take(&mut self.floats);
                 for (i, (_, n)) in h.cumulative().take(h.bounds.len()).enumerate() {
@@ -313,6 +489,7 @@ impl DogStatsdEncoder {
                         Some(n),
                         0.0,
                         Kind::Count,
+                        stags,
                         floats.get(i),
                         time_s,
                     ));
@@ -326,10 +503,20 @@ impl DogStatsdEncoder {
                     Some(s.count),
                     0.0,
                     Kind::Count,
+                    stags,
                     b"",
                     time_s,
                 ));
-                lines += u32::from(self.line(buf, b".sum", None, s.sum, Kind::Count, b"", time_s));
+                lines += u32::from(self.line(
+                    buf,
+                    b".sum",
+                    None,
+                    s.sum,
+                    Kind::Count,
+                    stags,
+                    b"",
+                    time_s,
+                ));
                 self.prepare_floats(b"quantile:", || s.quantiles().map(|(q, _)| q));
                 let floats = std::mem::take(&mut self.floats);
                 for (i, (_, v)) in s.quantiles().enumerate() {
@@ -339,6 +526,7 @@ impl DogStatsdEncoder {
                         None,
                         v,
                         Kind::Gauge,
+                        stags,
                         floats.get(i),
                         time_s,
                     ));
@@ -409,20 +597,33 @@ impl Encoder for DogStatsdEncoder {
             self.tail.extend_from_slice(&self.global_tags);
         }
         let time_s = collection.time_unix_nano() / 1_000_000_000;
+        if self.tags_tail != self.tail {
+            // The cached line ends hold the collection's tags.
+            self.tags.clear();
+            self.tags_tail.clone_from(&self.tail);
+        }
+        let mut old = std::mem::take(&mut self.tags);
+        let mut next = std::mem::take(&mut self.spare_tags);
+        next.clear();
+        let mut prev = old.drain(..).peekable();
         for fp in collection.families() {
             if fp.is_empty() {
                 continue;
             }
-            self.start_family(fp.family());
-            for p in fp.points() {
-                let gauge = matches!(p.value, PointValue::Gauge(_) | PointValue::Unknown(_));
-                if !gauge && !p.changed() {
-                    continue;
-                }
-                self.series_tags(&p);
-                self.series(&p, time_s, out);
+            let family = fp.family();
+            self.start_family(family);
+            let cached = family
+                .series_list()
+                .map(|list| self.family_tags(family, list, &mut prev));
+            match &cached {
+                Some(c) => self.family_points(fp.points_labels_unread(), Some(c), time_s, out),
+                None => self.family_points(fp.points(), None, time_s, out),
             }
+            next.extend(cached);
         }
+        drop(prev);
+        self.spare_tags = old;
+        self.tags = next;
         self.telemetry(out);
     }
 
@@ -554,6 +755,41 @@ mod tests {
             "{got:#?}"
         );
         assert!(got.contains(&"datadog.dogstatsd.client.metrics:1|c|#client:rust,client_version:0.1.0,client_transport:udp".to_owned()));
+    }
+
+    #[test]
+    fn label_tags_follow_added_removed_and_reregistered_series() {
+        let r = Registry::builder().without_self_metrics().build().unwrap();
+        let g = r.gauge_family("load", "L.", &["host"]).unwrap();
+        g.with(&["b"]).set(2.0);
+        g.with(&["c"]).set(3.0);
+        let u = r.gauge_family("up", "U.", &["zone"]).unwrap();
+        u.with(&["z1"]).set(1.0);
+        let mut cy = cycle(&r, DogStatsdEncoder::new("", &[], 1432, false));
+        let want = ["load:2|g|#host:b", "load:3|g|#host:c", "up:1|g|#zone:z1"];
+        assert_eq!(lines(&mut cy, 1), want);
+        // Same series lists: the tags kept from the previous flush.
+        assert_eq!(lines(&mut cy, 2), want);
+        g.with(&["a"]).set(1.0);
+        assert!(g.remove(&["c"]));
+        assert_eq!(
+            lines(&mut cy, 3),
+            ["load:1|g|#host:a", "load:2|g|#host:b", "up:1|g|#zone:z1"]
+        );
+        // The same name registered again with other label names.
+        assert!(r.unregister("up"));
+        let u = r.gauge_family("up", "U.", &["region", "az"]).unwrap();
+        u.with(&["eu", "1a"]).set(1.0);
+        u.with(&["us", ""]).set(0.0);
+        assert_eq!(
+            lines(&mut cy, 4),
+            [
+                "load:1|g|#host:a",
+                "load:2|g|#host:b",
+                "up:1|g|#region:eu,az:1a",
+                "up:0|g|#region:us",
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! | `datadog.dogstatsd.client.metrics` | | metric lines written |
 //! | `datadog.dogstatsd.client.metrics_by_type` | `metrics_type:count\|gauge` | metric lines written, by type |
 //! | `datadog.dogstatsd.client.aggregated_context` | | series flushed (the client aggregates) |
-//! | `datadog.dogstatsd.client.packets_sent`, `bytes_sent` | | datagrams (frames) and payload bytes handed to the socket |
+//! | `datadog.dogstatsd.client.packets_sent`, `bytes_sent` | | datagrams (frames) and payload bytes handed to the socket, with the `\n` padding of segmented UDP sends (what went on the wire) |
 //! | `datadog.dogstatsd.client.packets_dropped`, `bytes_dropped` | | all drops: the two below |
 //! | `datadog.dogstatsd.client.packets_dropped_queue`, `bytes_dropped_queue` | | dropped before the socket: the bounded queue was full, or shutdown came first |
 //! | `datadog.dogstatsd.client.packets_dropped_writer`, `bytes_dropped_writer` | | the socket refused them or stayed full past the write timeout |
