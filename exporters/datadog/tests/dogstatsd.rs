@@ -76,11 +76,14 @@ fn drain_unix(rx: &UnixDatagram) -> Vec<Vec<u8>> {
     out
 }
 
-/// A datagram without the `\n` padding that fills a UDP datagram sent segmented to exactly
-/// the payload size, checked: padding only ever fills a datagram.
+/// A datagram's lines without their `\n` and without the `\n` padding that fills a UDP
+/// datagram sent segmented to exactly the payload size, checked: every line is terminated
+/// (agents with `dogstatsd_eol_required` drop an unterminated one) and padding only ever fills
+/// a datagram.
 fn unpadded(d: &[u8]) -> &[u8] {
+    assert_eq!(d.last(), Some(&b'\n'), "an unterminated last line");
     let end = d.iter().rposition(|&b| b != b'\n').map_or(0, |i| i + 1);
-    if end < d.len() {
+    if end + 1 < d.len() {
         assert_eq!(
             d.len(),
             UDP_PAYLOAD_BYTES,
@@ -90,8 +93,8 @@ fn unpadded(d: &[u8]) -> &[u8] {
     &d[..end]
 }
 
-/// The lines of `datagrams`, checked: no empty line, no trailing newline but padding, valid
-/// UTF-8.
+/// The lines of `datagrams`, checked: no empty line, every line terminated, padding only
+/// where it fills a datagram, valid UTF-8.
 fn lines(datagrams: &[Vec<u8>]) -> Vec<String> {
     let mut out = Vec::new();
     for d in datagrams {

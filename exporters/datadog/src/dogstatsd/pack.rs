@@ -10,32 +10,32 @@ pub(crate) struct Skipped {
     pub(crate) bytes: u64,
 }
 
-/// Cuts `body` (lines separated by `\n`) into payloads of at most `max` bytes and appends
+/// Cuts `body` (lines each ending in `\n`) into payloads of at most `max` bytes and appends
 /// their ranges to `out`: greedy, so every payload but the last is as full as whole lines
-/// allow. The `\n` at a cut belongs to neither payload; a trailing one is left out.
+/// allow. Every line keeps its `\n`, as agents with `dogstatsd_eol_required` need (they drop
+/// an unterminated last line); only a line of exactly `max` bytes goes without it, alone.
 pub(crate) fn pack(body: &[u8], max: usize, out: &mut Vec<Range<usize>>) -> Skipped {
     let mut skipped = Skipped::default();
     let len = body.len();
     let mut start = 0;
     while start < len {
-        let rest = if body[len - 1] == b'\n' {
-            len - 1 - start
-        } else {
-            len - start
-        };
-        if rest <= max {
-            if rest > 0 {
-                out.push(start..start + rest);
-            }
+        if body[start] == b'\n' {
+            start += 1;
+            continue;
+        }
+        if len - start <= max {
+            out.push(start..len);
             break;
         }
-        // A newline at offset `max` still closes a payload of exactly `max` bytes.
-        let window = &body[start..(start + max + 1).min(len)];
-        match memchr::memrchr(b'\n', window) {
-            Some(0) => start += 1,
+        match memchr::memrchr(b'\n', &body[start..start + max]) {
             Some(i) => {
-                out.push(start..start + i);
+                out.push(start..start + i + 1);
                 start += i + 1;
+            }
+            // A line of exactly `max` bytes fits without its newline.
+            None if body[start + max] == b'\n' => {
+                out.push(start..start + max);
+                start += max + 1;
             }
             None => {
                 // One line longer than a payload: it cannot be sent.
@@ -61,21 +61,23 @@ mod tests {
     }
 
     #[test]
-    fn greedy_whole_lines() {
-        let (p, s) = packed("aaa\nbbb\ncc\nd\n", 7);
-        assert_eq!(p, ["aaa\nbbb", "cc\nd"]);
+    fn greedy_whole_terminated_lines() {
+        let (p, s) = packed("aaa\nbbb\ncc\nd\n", 8);
+        assert_eq!(p, ["aaa\nbbb\n", "cc\nd\n"]);
         assert_eq!(s, Skipped::default());
-        // Exactly full, with and without a trailing newline.
-        assert_eq!(packed("aaa\nbbb\n", 7).0, ["aaa\nbbb"]);
+        // Exactly full; a body whose last line is not terminated keeps it as it is.
+        assert_eq!(packed("aaa\nbbb\n", 8).0, ["aaa\nbbb\n"]);
         assert_eq!(packed("aaa\nbbb", 7).0, ["aaa\nbbb"]);
-        assert_eq!(packed("aaa\nbbbb\n", 7).0, ["aaa", "bbbb"]);
+        assert_eq!(packed("aaa\nbbbb\n", 8).0, ["aaa\n", "bbbb\n"]);
         assert_eq!(packed("", 7).0, Vec::<&str>::new());
+        // A line of exactly `max` bytes goes alone, without its newline; empty lines go nowhere.
+        assert_eq!(packed("aaaa\n\nbb\n", 4).0, ["aaaa", "bb\n"]);
     }
 
     #[test]
     fn a_line_longer_than_a_datagram_is_skipped_and_counted() {
         let (p, s) = packed("aa\nbbbbbbbbbb\ncc\n", 5);
-        assert_eq!(p, ["aa", "cc"]);
+        assert_eq!(p, ["aa\n", "cc\n"]);
         assert_eq!(
             s,
             Skipped {
@@ -84,12 +86,12 @@ mod tests {
             }
         );
         let (p, s) = packed("aa\nbbbbbbbbbb", 5);
-        assert_eq!(p, ["aa"]);
+        assert_eq!(p, ["aa\n"]);
         assert_eq!(s.lines, 1);
     }
 
     #[test]
-    fn every_line_once_in_order_and_no_payload_over_the_limit() {
+    fn every_line_once_in_order_terminated_and_no_payload_over_the_limit() {
         let lines: Vec<String> = (0..2000)
             .map(|i| format!("metric.{i}:{}|c|#k:{}", i * 7, "v".repeat(i % 97)))
             .collect();
@@ -97,13 +99,16 @@ mod tests {
         for max in [120, 1432, 8192] {
             let (p, s) = packed(&body, max);
             assert_eq!(s, Skipped::default());
-            assert!(p.iter().all(|d| d.len() <= max && !d.is_empty()));
-            let back: Vec<&str> = p.iter().flat_map(|d| d.split('\n')).collect();
+            assert!(p.iter().all(|d| d.len() <= max && d.ends_with('\n')));
+            let back: Vec<&str> = p
+                .iter()
+                .flat_map(|d| d.strip_suffix('\n').unwrap().split('\n'))
+                .collect();
             assert_eq!(back, lines.iter().map(String::as_str).collect::<Vec<_>>());
             // Greedy: no two neighbours would have fit in one.
             for w in p.windows(2) {
                 let next_first = w[1].split('\n').next().unwrap();
-                assert!(w[0].len() + 1 + next_first.len() > max);
+                assert!(w[0].len() + next_first.len() + 1 > max);
             }
         }
     }
