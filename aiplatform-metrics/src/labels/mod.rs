@@ -370,6 +370,75 @@ impl std::fmt::Debug for LabelSet {
     }
 }
 
+/// The values in a series' rendered label text ([`LabelSet::rendered`], or an entry of
+/// [`MetricFamily::rendered_labels`](crate::MetricFamily::rendered_labels)), in order: an
+/// encoder that reads every series can take the values from the family's one contiguous text
+/// instead of visiting each series' label set on the heap. A value written as is comes back as
+/// `Some(value)`; one holding an escaped character (`\`, `"`, line feed) as `None`, to be read
+/// from the series' [`LabelSet`] (rare, and unescaping would cost a copy).
+///
+/// ```
+/// use aiplatform_metrics::{LabelSet, rendered_values};
+///
+/// let set = LabelSet::new(&["path", "note", "code"], &["/a", "say \"hi\"", "200"]);
+/// let values: Vec<_> = rendered_values(set.rendered()).collect();
+/// assert_eq!(values, [Some("/a"), None, Some("200")]);
+/// ```
+pub fn rendered_values(rendered: &str) -> RenderedValues<'_> {
+    RenderedValues {
+        text: rendered.as_bytes(),
+        pos: 0,
+    }
+}
+
+/// Iterator of [`rendered_values`].
+#[derive(Debug, Clone)]
+pub struct RenderedValues<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for RenderedValues<'a> {
+    type Item = Option<&'a str>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Option<&'a str>> {
+        let t = self.text;
+        let mut i = self.pos;
+        if i >= t.len() {
+            return None;
+        }
+        // `name="`: names hold no `=`.
+        while i < t.len() && t[i] != b'=' {
+            i += 1;
+        }
+        let start = i + 2;
+        i = start;
+        let mut escaped = false;
+        while i < t.len() {
+            match t[i] {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                }
+                _ => i += 1,
+            }
+        }
+        let end = i.min(t.len());
+        // Past the closing quote and the comma.
+        self.pos = end + 2;
+        if escaped {
+            return Some(None);
+        }
+        // SAFETY: `start` follows the ASCII `="` and `end` is at an ASCII `"` (or the end of
+        // the text): both are character boundaries of the `str` this came from.
+        Some(Some(unsafe {
+            std::str::from_utf8_unchecked(t.get_unchecked(start.min(end)..end))
+        }))
+    }
+}
+
 /// Appends the raw values to `text` and returns where each starts, with its key.
 fn append_values<V: AsRef<str>>(text: &mut String, values: &[V]) -> Box<[StoredValue]> {
     let seed = seed();
@@ -463,5 +532,27 @@ mod tests {
         let b = LabelSet::new(&["k", "l"], &["b", "a"]);
         let c = LabelSet::new(&["k", "l"], &["a", "za"]);
         assert!(a < b && a < c && c < b);
+    }
+
+    #[test]
+    fn rendered_values_read_back_every_value_or_point_to_the_label_set() {
+        let pieces = [
+            "", "a", "/r1", "\\", "\"", "\n", "x=\"y\",", "ü", "\\\"", "=", ",",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let values = [a, b, c];
+                    let set = LabelSet::new(&["first", "b", "c_3"], &values);
+                    let got: Vec<Option<&str>> = rendered_values(set.rendered()).collect();
+                    let want: Vec<Option<&str>> = values
+                        .iter()
+                        .map(|v| (!v.contains(['\\', '"', '\n'])).then_some(*v))
+                        .collect();
+                    assert_eq!(got, want, "{values:?}");
+                }
+            }
+        }
+        assert_eq!(rendered_values(LabelSet::empty().rendered()).count(), 0);
     }
 }

@@ -566,6 +566,24 @@ impl<'a> FamilyPoints<'a> {
     }
 }
 
+impl<'a> FamilyPoints<'a> {
+    /// The points with each series' escaped label text (see
+    /// [`MetricFamily::rendered_labels`]), for encoders that take label values from the text
+    /// ([`aiplatform_metrics::rendered_values`]): the text of a registered family is one
+    /// buffer read front to back, so nothing is prefetched and no label set is visited unless
+    /// the encoder reads [`Point::labels`].
+    pub fn points_with_text(&self) -> impl ExactSizeIterator<Item = (Point<'a>, &'a str)> + 'a {
+        let counts = self.counts;
+        let time_ns = self.time_ns;
+        self.family
+            .samples()
+            .zip(self.views.iter())
+            .zip(self.family.rendered_labels())
+            .map(move |((sample, view), text)| (point(sample, view, counts, time_ns), text))
+    }
+}
+
+#[inline]
 fn point<'a>(sample: Sample<'a>, view: &View, counts: &'a [u64], time_ns: u64) -> Point<'a> {
     let value = match sample.value {
         Value::Counter(_) => PointValue::Counter(CounterPoint {
