@@ -404,39 +404,61 @@ impl<'a> Iterator for RenderedValues<'a> {
     #[inline]
     fn next(&mut self) -> Option<Option<&'a str>> {
         let t = self.text;
-        let mut i = self.pos;
-        if i >= t.len() {
+        if self.pos >= t.len() {
             return None;
         }
-        // `name="`: names hold no `=`.
-        while i < t.len() && t[i] != b'=' {
-            i += 1;
-        }
-        let start = i + 2;
-        i = start;
-        let mut escaped = false;
-        while i < t.len() {
-            match t[i] {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    i += 2;
-                }
-                _ => i += 1,
+        // `name="`: names hold no `=` (nor `"`).
+        let start = (find_either(t, self.pos, b'=', b'=') + 2).min(t.len());
+        let end = find_either(t, start, b'"', b'\\');
+        if end < t.len() && t[end] == b'\\' {
+            // Escaped characters: find the closing quote, stepping over escapes.
+            let mut i = end;
+            while i < t.len() && t[i] != b'"' {
+                i += if t[i] == b'\\' { 2 } else { 1 };
             }
-        }
-        let end = i.min(t.len());
-        // Past the closing quote and the comma.
-        self.pos = end + 2;
-        if escaped {
+            self.pos = i + 2;
             return Some(None);
         }
+        // Past the closing quote and the comma.
+        self.pos = end + 2;
         // SAFETY: `start` follows the ASCII `="` and `end` is at an ASCII `"` (or the end of
         // the text): both are character boundaries of the `str` this came from.
         Some(Some(unsafe {
-            std::str::from_utf8_unchecked(t.get_unchecked(start.min(end)..end))
+            std::str::from_utf8_unchecked(t.get_unchecked(start..end))
         }))
     }
+}
+
+/// Where the first `a` or `b` at or after `from` is in `t` (`t.len()` if none), eight bytes
+/// at a time: label names and values are short, and a byte loop mispredicts its exit.
+#[inline(always)]
+fn find_either(t: &[u8], from: usize, a: u8, b: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit of each byte equal to `byte` (the lowest one set is exact: a false positive
+    // only ever follows a true one).
+    let matches = |w: u64, byte: u8| {
+        let x = w ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut i = from;
+    while i < t.len() {
+        let w = match t.get(i..i + 8) {
+            Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("eight bytes")),
+            None => {
+                // The tail, padded with `a`: it ends the search at the end of the text.
+                let mut padded = [a; 8];
+                padded[..t.len() - i].copy_from_slice(&t[i..]);
+                u64::from_le_bytes(padded)
+            }
+        };
+        let m = matches(w, a) | matches(w, b);
+        if m != 0 {
+            return (i + (m.trailing_zeros() / 8) as usize).min(t.len());
+        }
+        i += 8;
+    }
+    t.len()
 }
 
 /// Appends the raw values to `text` and returns where each starts, with its key.

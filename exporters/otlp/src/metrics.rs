@@ -131,6 +131,21 @@ pub struct MetricsEncoder {
     key_ends: Vec<usize>,
 }
 
+/// Key and value lengths below which every length of an attribute takes one byte.
+const SHORT_ATTRIBUTE: usize = 120;
+
+/// Bytes of an attribute (`KeyValue` with a string value, as a field with a one-byte tag) whose
+/// `key` field takes `key` bytes and whose value is `value` bytes long.
+#[inline(always)]
+fn attribute_len(key: usize, value: usize) -> usize {
+    if key + value < SHORT_ATTRIBUTE {
+        key + value + 6
+    } else {
+        let kv = key + proto::field_len(2, proto::field_len(1, value));
+        1 + proto::varint_len(kv as u64) + kv
+    }
+}
+
 /// Label values per series read into an array on the stack; a family with more labels reads
 /// them from each series' label set.
 const MAX_TEXT_LABELS: usize = 16;
@@ -173,13 +188,6 @@ impl MetricsEncoder {
         }
     }
 
-    /// The `key` field of label `i`.
-    #[inline]
-    fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
-        &self.keys[start..self.key_ends[i]]
-    }
-
     /// Makes `self.bounds` the packed `explicit_bounds` field of `bounds`.
     fn prepare_bounds(&mut self, bounds: &[f64]) {
         if self.bounds_of == bounds && !self.bounds.is_empty() {
@@ -205,11 +213,12 @@ impl MetricsEncoder {
         } else {
             self.consts7.len()
         };
-        for (i, v) in values.iter().enumerate() {
+        let mut start = 0;
+        for (v, &end) in values.iter().zip(&self.key_ends) {
             if !v.is_empty() {
-                let kv = self.key(i).len() + proto::field_len(2, proto::field_len(1, v.len()));
-                len += 1 + proto::varint_len(kv as u64) + kv;
+                len += attribute_len(end - start, v.len());
             }
+            start = end;
         }
         len
     }
@@ -218,23 +227,28 @@ impl MetricsEncoder {
     fn write_attributes(&mut self, values: &[&str], field: u32) {
         // Fields 7 and 9, length-delimited: one-byte tags.
         let tag = (field << 3 | 2) as u8;
-        for (i, v) in values.iter().enumerate() {
+        let out = &mut self.points;
+        let mut start = 0;
+        for (v, &end) in values.iter().zip(&self.key_ends) {
+            let key = &self.keys[start..end];
+            start = end;
             if v.is_empty() {
                 continue;
             }
-            let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
-            let key = &self.keys[start..self.key_ends[i]];
             let v = v.as_bytes();
-            let any = 1 + proto::varint_len(v.len() as u64) + v.len();
-            let kv = key.len() + 1 + proto::varint_len(any as u64) + any;
-            let out = &mut self.points;
-            out.push(tag);
-            proto::varint(out, kv as u64);
-            out.extend_from_slice(key);
-            out.push(0x12);
-            proto::varint(out, any as u64);
-            out.push(0x0a);
-            proto::varint(out, v.len() as u64);
+            if key.len() + v.len() < SHORT_ATTRIBUTE {
+                // Every length fits in one byte.
+                let any = 2 + v.len();
+                out.extend_from_slice(&[tag, (key.len() + 2 + any) as u8]);
+                out.extend_from_slice(key);
+                out.extend_from_slice(&[0x12, any as u8, 0x0a, v.len() as u8]);
+            } else {
+                let any = proto::field_len(1, v.len());
+                proto::header(out, field, key.len() + proto::field_len(2, any));
+                out.extend_from_slice(key);
+                proto::header(out, 2, any);
+                proto::header(out, 1, v.len());
+            }
             out.extend_from_slice(v);
         }
         let consts = if field == 9 {
@@ -242,7 +256,7 @@ impl MetricsEncoder {
         } else {
             &self.consts7
         };
-        self.points.extend_from_slice(consts);
+        out.extend_from_slice(consts);
     }
 
     /// Appends one data point to the record being filled.

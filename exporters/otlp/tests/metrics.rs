@@ -434,8 +434,11 @@ fn label_values_with_escapes_empty_values_and_many_labels_decode_as_registered()
     let f = registry
         .counter_family("odd_total", "Odd values.", &["a", "b", "c"])
         .unwrap();
-    let rows: [[&str; 3]; 6] = [
+    // Longer than 127 bytes: lengths of two bytes.
+    let long = "long ".repeat(60);
+    let rows: [[&str; 3]; 7] = [
         ["plain", "x", "y"],
+        [&long, "x", &long],
         ["say \"hi\"", "back\\slash", "line\nfeed"],
         ["", "empty first", ""],
         ["ünïcødé ✓", "=\",", "\""],

@@ -330,6 +330,8 @@ impl Tracker {
     }
 
     #[allow(clippy::too_many_arguments)]
+    // Inlined: returned through memory, the view and state stall the loop on store forwarding.
+    #[inline(always)]
     fn track_series(
         &mut self,
         sample: Sample<'_>,
