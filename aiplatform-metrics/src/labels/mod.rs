@@ -443,15 +443,19 @@ fn find_either(t: &[u8], from: usize, a: u8, b: u8) -> usize {
     };
     let mut i = from;
     while i < t.len() {
-        let w = match t.get(i..i + 8) {
-            Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("eight bytes")),
-            None => {
-                // The tail, padded with `a`: it ends the search at the end of the text.
-                let mut padded = [a; 8];
-                padded[..t.len() - i].copy_from_slice(&t[i..]);
-                u64::from_le_bytes(padded)
-            }
+        let load = |at: usize| u64::from_le_bytes(t[at..at + 8].try_into().expect("eight bytes"));
+        let w = if i + 8 <= t.len() {
+            load(i)
+        } else if t.len() >= 8 {
+            // The tail: the last eight bytes, shifted down past those already searched.
+            load(t.len() - 8) >> (8 * (i + 8 - t.len()))
+        } else {
+            t[i..]
+                .iter()
+                .enumerate()
+                .fold(0, |w, (k, &c)| w | u64::from(c) << (8 * k))
         };
+        // Bytes shifted in are zeros, equal to neither `a` nor `b` (both ASCII punctuation).
         let m = matches(w, a) | matches(w, b);
         if m != 0 {
             return (i + (m.trailing_zeros() / 8) as usize).min(t.len());
@@ -574,6 +578,13 @@ mod tests {
                     assert_eq!(got, want, "{values:?}");
                 }
             }
+        }
+        // Texts shorter than eight bytes.
+        for v in pieces {
+            let set = LabelSet::new(&["a"], &[v]);
+            let got: Vec<Option<&str>> = rendered_values(set.rendered()).collect();
+            let want = (!v.contains(['\\', '"', '\n'])).then_some(v);
+            assert_eq!(got, [want], "{v:?}");
         }
         assert_eq!(rendered_values(LabelSet::empty().rendered()).count(), 0);
     }

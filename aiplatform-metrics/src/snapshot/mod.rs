@@ -629,6 +629,12 @@ impl MetricFamily {
         })
     }
 
+    /// The series' values, in exposition order: [`MetricFamily::samples`] without the labels,
+    /// for readers that match series by position (a push pipeline's tracker).
+    pub fn values(&self) -> impl ExactSizeIterator<Item = Value<'_>> + '_ {
+        self.points.iter().map(|p| self.value_at(p))
+    }
+
     /// The series with these label values, if present.
     pub fn get<V: AsRef<str>>(&self, values: &[V]) -> Option<Sample<'_>> {
         self.samples().find(|s| s.labels.matches_values(values))

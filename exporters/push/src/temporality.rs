@@ -268,9 +268,9 @@ impl Tracker {
         let fresh_start = self.prev_ns.unwrap_or(self.start_ns);
         if state.list.as_ref().is_some_and(|l| family.has_series_of(l)) {
             // The same series in the same order: entry `i` is sample `i`, updated in place.
-            for (sample, slot) in family.samples().zip(state.series.iter_mut()) {
+            for (value, slot) in family.values().zip(state.series.iter_mut()) {
                 let (view, next) = self.track_series(
-                    sample,
+                    value,
                     Some(&*slot),
                     &old_counts,
                     &mut counts,
@@ -302,7 +302,7 @@ impl Tracker {
                     }
                 }
                 let (view, next) = self.track_series(
-                    sample,
+                    sample.value,
                     prev.map(|i| &state.series[i]),
                     &old_counts,
                     &mut counts,
@@ -334,7 +334,7 @@ impl Tracker {
     #[inline(always)]
     fn track_series(
         &mut self,
-        sample: Sample<'_>,
+        value: Value<'_>,
         prev: Option<&SeriesState>,
         old_counts: &[u64],
         counts: &mut Vec<u64>,
@@ -357,7 +357,7 @@ impl Tracker {
             counts_at: 0,
             flags: 0,
         };
-        match sample.value {
+        match value {
             Value::Counter(c) => {
                 let exact = c.as_u64();
                 let total = c.as_f64();
