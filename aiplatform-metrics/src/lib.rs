@@ -136,12 +136,12 @@ pub use family::{DEFAULT_MAX_SERIES, Family, OVERFLOW_LABEL_VALUE};
 pub use gauge::Gauge;
 pub use histogram::buckets::{Buckets, DEFAULT_BUCKETS};
 pub use histogram::{Histogram, HistogramTimer};
-pub use labels::{LabelKey, LabelSet, LabelValues, NO_LABELS};
+pub use labels::{LabelKey, LabelSet, LabelValues, NO_LABELS, RenderedValues, rendered_values};
 pub use metric::Metric;
 pub use names::Unit;
 pub use opts::Opts;
 pub use registry::{Registry, RegistryBuilder};
 pub use snapshot::{
-    ConstLabels, CounterValue, HistogramValue, MetricFamily, Sample, SeriesList, Snapshot,
-    SummaryValue, Value,
+    ConstLabels, CounterValue, HistogramValue, MetricFamily, RenderedLabels, Sample, SeriesList,
+    Snapshot, SummaryValue, Value,
 };

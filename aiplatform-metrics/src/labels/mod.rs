@@ -370,6 +370,101 @@ impl std::fmt::Debug for LabelSet {
     }
 }
 
+/// The values in a series' rendered label text ([`LabelSet::rendered`], or an entry of
+/// [`MetricFamily::rendered_labels`](crate::MetricFamily::rendered_labels)), in order: an
+/// encoder that reads every series can take the values from the family's one contiguous text
+/// instead of visiting each series' label set on the heap. A value written as is comes back as
+/// `Some(value)`; one holding an escaped character (`\`, `"`, line feed) as `None`, to be read
+/// from the series' [`LabelSet`] (rare, and unescaping would cost a copy).
+///
+/// ```
+/// use aiplatform_metrics::{LabelSet, rendered_values};
+///
+/// let set = LabelSet::new(&["path", "note", "code"], &["/a", "say \"hi\"", "200"]);
+/// let values: Vec<_> = rendered_values(set.rendered()).collect();
+/// assert_eq!(values, [Some("/a"), None, Some("200")]);
+/// ```
+pub fn rendered_values(rendered: &str) -> RenderedValues<'_> {
+    RenderedValues {
+        text: rendered.as_bytes(),
+        pos: 0,
+    }
+}
+
+/// Iterator of [`rendered_values`].
+#[derive(Debug, Clone)]
+pub struct RenderedValues<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for RenderedValues<'a> {
+    type Item = Option<&'a str>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Option<&'a str>> {
+        let t = self.text;
+        if self.pos >= t.len() {
+            return None;
+        }
+        // `name="`: names hold no `=` (nor `"`).
+        let start = (find_either(t, self.pos, b'=', b'=') + 2).min(t.len());
+        let end = find_either(t, start, b'"', b'\\');
+        if end < t.len() && t[end] == b'\\' {
+            // Escaped characters: find the closing quote, stepping over escapes.
+            let mut i = end;
+            while i < t.len() && t[i] != b'"' {
+                i += if t[i] == b'\\' { 2 } else { 1 };
+            }
+            self.pos = i + 2;
+            return Some(None);
+        }
+        // Past the closing quote and the comma.
+        self.pos = end + 2;
+        // SAFETY: `start` follows the ASCII `="` and `end` is at an ASCII `"` (or the end of
+        // the text): both are character boundaries of the `str` this came from.
+        Some(Some(unsafe {
+            std::str::from_utf8_unchecked(t.get_unchecked(start..end))
+        }))
+    }
+}
+
+/// Where the first `a` or `b` at or after `from` is in `t` (`t.len()` if none), eight bytes
+/// at a time: label names and values are short, and a byte loop mispredicts its exit.
+#[inline(always)]
+fn find_either(t: &[u8], from: usize, a: u8, b: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit of each byte equal to `byte` (the lowest one set is exact: a false positive
+    // only ever follows a true one).
+    let matches = |w: u64, byte: u8| {
+        let x = w ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut i = from;
+    while i < t.len() {
+        let load = |at: usize| u64::from_le_bytes(t[at..at + 8].try_into().expect("eight bytes"));
+        let w = if i + 8 <= t.len() {
+            load(i)
+        } else if t.len() >= 8 {
+            // The tail: the last eight bytes, shifted down past those already searched.
+            load(t.len() - 8) >> (8 * (i + 8 - t.len()))
+        } else {
+            t[i..]
+                .iter()
+                .enumerate()
+                .fold(0, |w, (k, &c)| w | u64::from(c) << (8 * k))
+        };
+        // Bytes shifted in are zeros, equal to neither `a` nor `b` (both ASCII punctuation).
+        let m = matches(w, a) | matches(w, b);
+        if m != 0 {
+            return (i + (m.trailing_zeros() / 8) as usize).min(t.len());
+        }
+        i += 8;
+    }
+    t.len()
+}
+
 /// Appends the raw values to `text` and returns where each starts, with its key.
 fn append_values<V: AsRef<str>>(text: &mut String, values: &[V]) -> Box<[StoredValue]> {
     let seed = seed();
@@ -463,5 +558,34 @@ mod tests {
         let b = LabelSet::new(&["k", "l"], &["b", "a"]);
         let c = LabelSet::new(&["k", "l"], &["a", "za"]);
         assert!(a < b && a < c && c < b);
+    }
+
+    #[test]
+    fn rendered_values_read_back_every_value_or_point_to_the_label_set() {
+        let pieces = [
+            "", "a", "/r1", "\\", "\"", "\n", "x=\"y\",", "ü", "\\\"", "=", ",",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let values = [a, b, c];
+                    let set = LabelSet::new(&["first", "b", "c_3"], &values);
+                    let got: Vec<Option<&str>> = rendered_values(set.rendered()).collect();
+                    let want: Vec<Option<&str>> = values
+                        .iter()
+                        .map(|v| (!v.contains(['\\', '"', '\n'])).then_some(*v))
+                        .collect();
+                    assert_eq!(got, want, "{values:?}");
+                }
+            }
+        }
+        // Texts shorter than eight bytes.
+        for v in pieces {
+            let set = LabelSet::new(&["a"], &[v]);
+            let got: Vec<Option<&str>> = rendered_values(set.rendered()).collect();
+            let want = (!v.contains(['\\', '"', '\n'])).then_some(v);
+            assert_eq!(got, [want], "{v:?}");
+        }
+        assert_eq!(rendered_values(LabelSet::empty().rendered()).count(), 0);
     }
 }

@@ -521,6 +521,40 @@ impl MetricFamily {
         let _ = i;
     }
 
+    /// Each series' escaped label text (`name="value",...`, as [`LabelSet::rendered`]), in
+    /// order: for a registered family, slices of one buffer read front to back, where reading
+    /// every series' [`LabelSet`] visits a heap allocation per series. Parse values out of it
+    /// with [`rendered_values`](crate::rendered_values).
+    ///
+    /// ```
+    /// use aiplatform_metrics::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let jobs = registry.counter_family("jobs_total", "Jobs.", &["queue"]).unwrap();
+    /// jobs.with(&["mail"]).inc();
+    /// jobs.with(&["sms"]).inc();
+    /// let snapshot = registry.collect();
+    /// let texts: Vec<&str> = snapshot.family("jobs").unwrap().rendered_labels().collect();
+    /// assert_eq!(texts, [r#"queue="mail""#, r#"queue="sms""#]);
+    /// ```
+    pub fn rendered_labels(&self) -> RenderedLabels<'_> {
+        match &self.series {
+            SeriesLabels::Listed(l) => {
+                let (text, ends) = l.rendered_all();
+                let ends = &ends[..ends.len().min(self.points.len())];
+                RenderedLabels(Rendered::Listed {
+                    text,
+                    ends: ends.iter(),
+                    start: 0,
+                })
+            }
+            SeriesLabels::Owned(v) => {
+                RenderedLabels(Rendered::Owned(v[..self.points.len()].iter()))
+            }
+        }
+    }
+
+    #[inline]
     pub(crate) fn labels_at(&self, i: usize) -> &LabelSet {
         match &self.series {
             SeriesLabels::Listed(l) => l.labels(i),
@@ -552,6 +586,7 @@ impl MetricFamily {
         }
     }
 
+    #[inline]
     pub(crate) fn value_at(&self, p: &Point) -> Value<'_> {
         match self.desc.kind {
             MetricKind::Counter => Value::Counter(CounterValue {
@@ -605,3 +640,47 @@ impl MetricFamily {
         self.samples().find(|s| s.labels.matches_values(values))
     }
 }
+
+/// Iterator of [`MetricFamily::rendered_labels`].
+#[derive(Debug, Clone)]
+pub struct RenderedLabels<'a>(Rendered<'a>);
+
+#[derive(Debug, Clone)]
+enum Rendered<'a> {
+    Listed {
+        text: &'a [u8],
+        ends: std::slice::Iter<'a, u32>,
+        start: usize,
+    },
+    Owned(std::slice::Iter<'a, LabelSet>),
+}
+
+impl<'a> Iterator for RenderedLabels<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        match &mut self.0 {
+            Rendered::Listed { text, ends, start } => {
+                let end = *ends.next()? as usize;
+                // SAFETY: `ends` is ascending, its last entry is `text.len()`, and every entry
+                // ends a whole series' text (the member list builds both together from `str`s):
+                // `start..end` lies within `text` at character boundaries.
+                let s = unsafe { std::str::from_utf8_unchecked(text.get_unchecked(*start..end)) };
+                *start = end;
+                Some(s)
+            }
+            Rendered::Owned(sets) => sets.next().map(LabelSet::rendered),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.0 {
+            Rendered::Listed { ends, .. } => ends.len(),
+            Rendered::Owned(sets) => sets.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for RenderedLabels<'_> {}

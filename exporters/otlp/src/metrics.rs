@@ -32,7 +32,7 @@
 
 use std::sync::Arc;
 
-use aiplatform_metrics::{ConstLabels, MetricFamily, MetricKind, Value};
+use aiplatform_metrics::{ConstLabels, MetricFamily, MetricKind, Value, rendered_values};
 use aiplatform_push::{
     Collection, Encoder, Framing, Point, PointValue, RecordWriter, Temporality, proto,
 };
@@ -125,9 +125,30 @@ pub struct MetricsEncoder {
     /// `explicit_bounds` of the last bucket layout seen, packed, and the layout.
     bounds_of: Vec<f64>,
     bounds: Vec<u8>,
-    /// Label name lengths of the family being encoded (attributes are sized before writing).
-    key_lens: Vec<usize>,
+    /// The `key` field (tag, length, name) of each label of the family being encoded, back to
+    /// back, and where each ends: written as is before every value.
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
 }
+
+/// Key and value lengths below which every length of an attribute takes one byte.
+const SHORT_ATTRIBUTE: usize = 120;
+
+/// Bytes of an attribute (`KeyValue` with a string value, as a field with a one-byte tag) whose
+/// `key` field takes `key` bytes and whose value is `value` bytes long.
+#[inline(always)]
+fn attribute_len(key: usize, value: usize) -> usize {
+    if key + value < SHORT_ATTRIBUTE {
+        key + value + 6
+    } else {
+        let kv = key + proto::field_len(2, proto::field_len(1, value));
+        1 + proto::varint_len(kv as u64) + kv
+    }
+}
+
+/// Label values per series read into an array on the stack; a family with more labels reads
+/// them from each series' label set.
+const MAX_TEXT_LABELS: usize = 16;
 
 impl MetricsEncoder {
     /// An encoder writing requests for `resource` (a `Resource` message's content), with the
@@ -143,7 +164,8 @@ impl MetricsEncoder {
             points: Vec::new(),
             bounds_of: Vec::new(),
             bounds: Vec::new(),
-            key_lens: Vec::new(),
+            keys: Vec::new(),
+            key_ends: Vec::new(),
         }
     }
 
@@ -158,8 +180,12 @@ impl MetricsEncoder {
             wire::string_attribute(&mut self.consts7, 7, n, v);
             wire::string_attribute(&mut self.consts9, 9, n, v);
         }
-        self.key_lens.clear();
-        self.key_lens.extend(family.label_names().map(str::len));
+        self.keys.clear();
+        self.key_ends.clear();
+        for name in family.label_names() {
+            proto::string(&mut self.keys, 1, name);
+            self.key_ends.push(self.keys.len());
+        }
     }
 
     /// Makes `self.bounds` the packed `explicit_bounds` field of `bounds`.
@@ -178,56 +204,74 @@ impl MetricsEncoder {
         }
     }
 
-    /// Bytes of a point's attributes, as field `field`.
+    /// Bytes of a point's attributes (label values `values`, then the constant labels), as
+    /// field `field`.
     #[inline]
-    fn attributes_len(&self, family: &MetricFamily, p: &Point<'_>, field: u32) -> usize {
+    fn attributes_len(&self, values: &[&str], field: u32) -> usize {
         let mut len = if field == 9 {
             self.consts9.len()
         } else {
             self.consts7.len()
         };
-        let _ = family;
-        for (i, v) in p.labels.values().enumerate() {
+        let mut start = 0;
+        for (v, &end) in values.iter().zip(&self.key_ends) {
             if !v.is_empty() {
-                len += proto::field_len(field, wire::string_kv_len(self.key_lens[i], v.len()));
+                len += attribute_len(end - start, v.len());
             }
+            start = end;
         }
         len
     }
 
     #[inline]
-    fn write_attributes(&mut self, family: &MetricFamily, p: &Point<'_>, field: u32) {
-        for (name, v) in family.label_names().zip(p.labels.values()) {
-            if !v.is_empty() {
-                wire::string_attribute(&mut self.points, field, name, v);
+    fn write_attributes(&mut self, values: &[&str], field: u32) {
+        // Fields 7 and 9, length-delimited: one-byte tags.
+        let tag = (field << 3 | 2) as u8;
+        let out = &mut self.points;
+        let mut start = 0;
+        for (v, &end) in values.iter().zip(&self.key_ends) {
+            let key = &self.keys[start..end];
+            start = end;
+            if v.is_empty() {
+                continue;
             }
+            let v = v.as_bytes();
+            if key.len() + v.len() < SHORT_ATTRIBUTE {
+                // Every length fits in one byte.
+                let any = 2 + v.len();
+                out.extend_from_slice(&[tag, (key.len() + 2 + any) as u8]);
+                out.extend_from_slice(key);
+                out.extend_from_slice(&[0x12, any as u8, 0x0a, v.len() as u8]);
+            } else {
+                let any = proto::field_len(1, v.len());
+                proto::header(out, field, key.len() + proto::field_len(2, any));
+                out.extend_from_slice(key);
+                proto::header(out, 2, any);
+                proto::header(out, 1, v.len());
+            }
+            out.extend_from_slice(v);
         }
         let consts = if field == 9 {
             &self.consts9
         } else {
             &self.consts7
         };
-        self.points.extend_from_slice(consts);
+        out.extend_from_slice(consts);
     }
 
     /// Appends one data point to the record being filled.
-    fn point(
-        &mut self,
-        family: &MetricFamily,
-        shape: Shape,
-        p: &Point<'_>,
-        raw: Option<Value<'_>>,
-    ) {
+    fn point(&mut self, shape: Shape, p: &Point<'_>, values: &[&str], raw: Option<Value<'_>>) {
         let time = p.source_timestamp_ms.map_or(p.time_unix_nano, |ms| {
             (ms.max(0) as u64).saturating_mul(1_000_000)
         });
         let attrs_field = shape.attributes_field();
-        let attrs = self.attributes_len(family, p, attrs_field);
+        let attrs = self.attributes_len(values, attrs_field);
+        self.points.reserve(attrs + 64);
         match p.value {
             PointValue::Counter(c) => {
                 let len = attrs + 27;
                 proto::header(&mut self.points, 1, len);
-                self.write_attributes(family, p, attrs_field);
+                self.write_attributes(values, attrs_field);
                 proto::fixed64(&mut self.points, 2, p.start_unix_nano);
                 proto::fixed64(&mut self.points, 3, time);
                 match c.as_u64().filter(|&v| v <= i64::MAX as u64) {
@@ -237,7 +281,7 @@ impl MetricsEncoder {
             }
             PointValue::Gauge(v) | PointValue::Unknown(v) => {
                 proto::header(&mut self.points, 1, attrs + 18);
-                self.write_attributes(family, p, attrs_field);
+                self.write_attributes(values, attrs_field);
                 proto::fixed64(&mut self.points, 3, time);
                 proto::double(&mut self.points, 4, v);
             }
@@ -246,7 +290,7 @@ impl MetricsEncoder {
                 let counts = proto::field_len(6, h.counts.len() * 8);
                 let len = attrs + 9 * 4 + counts + self.bounds.len();
                 proto::header(&mut self.points, 1, len);
-                self.write_attributes(family, p, attrs_field);
+                self.write_attributes(values, attrs_field);
                 proto::fixed64(&mut self.points, 2, p.start_unix_nano);
                 proto::fixed64(&mut self.points, 3, time);
                 proto::fixed64(&mut self.points, 4, h.count);
@@ -268,7 +312,7 @@ impl MetricsEncoder {
                 let quantiles = s.quantiles().count() * proto::field_len(6, 18);
                 let len = attrs + 9 * 3 + start.map_or(0, |_| 9) + quantiles;
                 proto::header(&mut self.points, 1, len);
-                self.write_attributes(family, p, attrs_field);
+                self.write_attributes(values, attrs_field);
                 if let Some(start) = start {
                     proto::fixed64(&mut self.points, 2, start);
                 }
@@ -353,12 +397,31 @@ impl Encoder for MetricsEncoder {
             let mut n = 0;
             // Summaries read their cumulative count and sum from the collected samples.
             let mut raw = (delta && shape == Shape::Summary).then(|| family.samples());
-            for p in fp.points() {
+            let names = family.label_names().len();
+            let mut values = [""; MAX_TEXT_LABELS];
+            // More labels than that: the values of each series in turn (allocated once).
+            let mut many: Vec<&str> = Vec::new();
+            for (p, text) in fp.points_with_text() {
                 let sample = raw.as_mut().and_then(|r| r.next()).map(|s| s.value);
                 if delta && matches!(shape, Shape::Sum | Shape::Histogram) && !p.changed() {
                     continue;
                 }
-                self.point(family, shape, &p, sample);
+                if names <= MAX_TEXT_LABELS {
+                    // The values from the family's label text; an escaped one (rare) from the
+                    // series' label set.
+                    let mut parsed = rendered_values(text);
+                    for (i, slot) in values[..names].iter_mut().enumerate() {
+                        *slot = match parsed.next() {
+                            Some(Some(v)) => v,
+                            _ => p.labels.value(i),
+                        };
+                    }
+                    self.point(shape, &p, &values[..names], sample);
+                } else {
+                    many.clear();
+                    many.extend(p.labels.values());
+                    self.point(shape, &p, &many, sample);
+                }
                 n += 1;
                 if n == POINTS_PER_RECORD {
                     self.record(family, shape, temporality, n, out);

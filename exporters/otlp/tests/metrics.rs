@@ -428,6 +428,73 @@ fn metrics_over_grpc_decode_to_the_registry_values() {
 }
 
 #[test]
+fn label_values_with_escapes_empty_values_and_many_labels_decode_as_registered() {
+    let receiver = Receiver::start();
+    let registry = Registry::builder().without_self_metrics().build().unwrap();
+    let f = registry
+        .counter_family("odd_total", "Odd values.", &["a", "b", "c"])
+        .unwrap();
+    // Longer than 127 bytes: lengths of two bytes.
+    let long = "long ".repeat(60);
+    let rows: [[&str; 3]; 7] = [
+        ["plain", "x", "y"],
+        [&long, "x", &long],
+        ["say \"hi\"", "back\\slash", "line\nfeed"],
+        ["", "empty first", ""],
+        ["ünïcødé ✓", "=\",", "\""],
+        ["\\", "a=\"b\",c=\"d\"", "last"],
+        ["trailing\\", "\n", "ok"],
+    ];
+    for (i, row) in rows.iter().enumerate() {
+        f.with(row).inc_by(i as u64 + 1);
+    }
+    // More labels than the encoder reads on the stack.
+    let names: Vec<String> = (0..20).map(|i| format!("l{i:02}")).collect();
+    let wide = registry
+        .gauge_family(
+            "wide",
+            "Many labels.",
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let values: Vec<String> = (0..20).map(|i| format!("v\"{i}")).collect();
+    wide.with(&values).set(7.0);
+    let otlp = Otlp::from_vars([("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url())]);
+    let pipeline = otlp
+        .metrics(&registry)
+        .unwrap()
+        .unwrap()
+        .periodic(false)
+        .compression(Compression::Gzip)
+        .temporality(Temporality::Cumulative)
+        .build()
+        .unwrap();
+    pipeline.flush(WAIT).unwrap();
+    let d = decoded(&receiver.requests());
+    for (i, row) in rows.iter().enumerate() {
+        // Empty values are left out, as Prometheus treats them as absent.
+        let mut attrs: Vec<(String, String)> = ["a", "b", "c"]
+            .iter()
+            .zip(row)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        attrs.sort();
+        let p = &d.points[&("odd".to_owned(), attrs)];
+        assert_eq!(int(&p[0]["as_int"]), i as u64 + 1, "{row:?}");
+    }
+    let mut attrs: Vec<(String, String)> = names.iter().cloned().zip(values).collect();
+    attrs.sort();
+    assert_eq!(
+        float(&d.points[&("wide".to_owned(), attrs)][0]["as_double"]),
+        7.0
+    );
+    let ours = d.points.keys().filter(|(n, _)| n == "odd" || n == "wide");
+    assert_eq!(ours.count(), rows.len() + 1);
+    pipeline.shutdown(WAIT).unwrap();
+}
+
+#[test]
 fn large_registries_are_split_across_requests_without_losing_a_point() {
     let receiver = Receiver::start();
     let registry = Registry::builder().without_self_metrics().build().unwrap();

@@ -286,20 +286,17 @@ pub(crate) fn frame_and_compress(
     framing.prefix(records_len, framed);
     let prefix_len = framed.len() as u32;
     framing.suffix(framed);
-    let body_of = |input: &[u8], compressor: &mut Compressor| {
-        compressor
-            .compress_to_vec(input)
-            .expect("compressing into memory cannot fail")
-    };
-    let body = if framed.is_empty() && sep.is_empty() {
-        // Nothing around the records: compress them where they are.
-        body_of(raw, compressor)
+    let body = if sep.is_empty() {
+        // Prefix, records, suffix: compressed where they are, without joining them first.
+        let (prefix, suffix) = framed.split_at(prefix_len as usize);
+        compressor.compress_parts_to_vec(&[prefix, raw, suffix])
     } else {
         framed.clear();
         framing.prefix(records_len, framed);
         frame_records(framing, raw, metas, framed);
-        body_of(framed, compressor)
-    };
+        compressor.compress_to_vec(framed)
+    }
+    .expect("compressing into memory cannot fail");
     Batch {
         body: Bytes::from(body),
         compression: compressor.kind(),

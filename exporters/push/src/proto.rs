@@ -37,7 +37,11 @@ pub fn varint(out: &mut Vec<u8>, mut v: u64) {
 /// How many bytes `v` takes as a varint.
 #[inline]
 pub fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    if v < 0x80 {
+        1
+    } else {
+        (64 - v.leading_zeros() as usize).div_ceil(7)
+    }
 }
 
 #[inline]

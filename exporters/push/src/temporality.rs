@@ -353,7 +353,8 @@ impl Tracker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    // Inlined: returned through memory, the view and state stall the loop on store forwarding.
+    #[inline(always)]
     fn track_series(
         &mut self,
         value: Value<'_>,
@@ -601,6 +602,21 @@ impl<'a> FamilyPoints<'a> {
             .samples()
             .zip(self.views.iter())
             .map(move |(sample, view)| point(sample, view, counts, time_ns))
+    }
+
+    /// The points with each series' escaped label text (see
+    /// [`MetricFamily::rendered_labels`]), for encoders that take label values from the text
+    /// ([`aiplatform_metrics::rendered_values`]): the text of a registered family is one
+    /// buffer read front to back, so nothing is prefetched and no label set is visited unless
+    /// the encoder reads [`Point::labels`].
+    pub fn points_with_text(&self) -> impl ExactSizeIterator<Item = (Point<'a>, &'a str)> + 'a {
+        let counts = self.counts;
+        let time_ns = self.time_ns;
+        self.family
+            .samples()
+            .zip(self.views.iter())
+            .zip(self.family.rendered_labels())
+            .map(move |((sample, view), text)| (point(sample, view, counts, time_ns), text))
     }
 }
 
