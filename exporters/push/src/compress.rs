@@ -3,6 +3,13 @@
 
 use std::io::{self, Read, Write};
 
+/// The deflate level of gzip and deflate bodies: 2, the faster of zlib's two "fast" levels.
+/// On OTLP bodies it compresses about twice as fast as level 3 for bodies 3 % larger (10k
+/// series, zlib-rs: 0.79 ms for 53.5 kB against 1.51 ms for 52.1 kB; level 1 is faster still
+/// but 36 % larger), and push bodies are sent every few seconds, so CPU matters more than the
+/// last percent.
+const DEFLATE_LEVEL: flate2::Compression = flate2::Compression::new(2);
+
 /// How a request body is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -10,7 +17,7 @@ pub enum Compression {
     /// Sent as is.
     #[default]
     None,
-    /// gzip (`Content-Encoding: gzip`), at a fast level: bodies are sent every few seconds.
+    /// gzip (`Content-Encoding: gzip`), at a fast level (2): bodies are sent every few seconds.
     Gzip,
     /// Snappy's block format (not its framing format), as Prometheus remote write requires
     /// (`Content-Encoding: snappy`).
@@ -43,8 +50,7 @@ impl Compression {
         match self {
             Compression::None => out.extend_from_slice(input),
             Compression::Gzip => {
-                let mut enc =
-                    flate2::write::GzEncoder::new(std::mem::take(out), flate2::Compression::new(3));
+                let mut enc = flate2::write::GzEncoder::new(std::mem::take(out), DEFLATE_LEVEL);
                 enc.write_all(input)?;
                 *out = enc.finish()?;
             }
@@ -56,10 +62,7 @@ impl Compression {
                 out.truncate(n);
             }
             Compression::Deflate => {
-                let mut enc = flate2::write::ZlibEncoder::new(
-                    std::mem::take(out),
-                    flate2::Compression::new(3),
-                );
+                let mut enc = flate2::write::ZlibEncoder::new(std::mem::take(out), DEFLATE_LEVEL);
                 enc.write_all(input)?;
                 *out = enc.finish()?;
             }
@@ -191,7 +194,7 @@ impl Compressor {
     fn deflate(&mut self) -> &mut flate2::Compress {
         let gzip = self.kind == Compression::Gzip;
         let deflate = self.deflate.get_or_insert_with(|| {
-            let level = flate2::Compression::new(3);
+            let level = DEFLATE_LEVEL;
             if gzip {
                 flate2::Compress::new_gzip(level, 15)
             } else {
