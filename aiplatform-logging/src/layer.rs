@@ -22,7 +22,7 @@ use crate::output::Format;
 use crate::record::{Collect, Record};
 use crate::redact::Redactor;
 use crate::sink::Sink;
-use crate::spares::SPARES;
+use crate::spares::EVENTS;
 
 /// The layer. Build it with [`LogBuilder`](crate::LogBuilder); compose it like any other
 /// `tracing-subscriber` layer.
@@ -179,7 +179,7 @@ impl LogLayer {
                 }
                 sink.send_event(&mut || Deferred {
                     event: owned
-                        .get_or_insert_with(|| SPARES.owned(&view, meta.target()))
+                        .get_or_insert_with(|| EVENTS.owned(&view, meta.target()))
                         .clone(),
                     captured: (!context.is_empty()).then(|| context.as_slice().into()),
                 });

@@ -7,9 +7,14 @@
 //! last output to finish with an event gives it back here, and the layer copies the next event
 //! into its buffers: once warm, handing an event to an export output allocates nothing.
 //!
-//! The pool is one per process ([`SPARES`]), bounded in count and in the size of what it keeps
-//! (an event with a very long message is freed, not kept), so it holds at most a few megabytes
-//! after a burst.
+//! Lines copied for a sink's writer thread are kept the same way: a line allocated on the
+//! application thread and freed on the writer's thread makes the two contend for glibc's arena
+//! lock, which showed as stalls of tens of microseconds on the application thread while an
+//! unreachable intake's queue filled.
+//!
+//! The pools are one per process ([`EVENTS`], [`LINES`]), bounded in count and in the size of
+//! what they keep (a very long event or line is freed, not kept), so they hold at most a few
+//! megabytes after a burst.
 
 use std::sync::{Arc, LazyLock};
 
@@ -18,29 +23,63 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use crate::encode::EventView;
 use crate::event::OwnedEvent;
 
-/// The process's spare events: up to 1024 (about what a busy output's queue drains between
-/// two of its sends) of at most 4 KiB of buffers each.
-pub(crate) static SPARES: LazyLock<Spares> = LazyLock::new(|| Spares::new(1024, 4096));
+/// Spares kept at most per pool: about what a busy output's queue drains between two of its
+/// sends.
+const COUNT: usize = 1024;
 
-/// A bounded pool of owned events, non-blocking both ways: the layer only ever takes without
-/// waiting, outputs only give back without waiting.
+/// Bytes of buffers of a kept spare at most.
+const MAX_BYTES: usize = 4096;
+
+/// The process's spare events: only events no output still reads, and not too large.
+pub(crate) static EVENTS: LazyLock<Spares<Arc<OwnedEvent>>> = LazyLock::new(|| {
+    Spares::new(COUNT, |e| {
+        Arc::strong_count(e) == 1 && e.capacity_bytes() <= MAX_BYTES
+    })
+});
+
+/// The process's spare line buffers.
+pub(crate) static LINES: LazyLock<Spares<Vec<u8>>> =
+    LazyLock::new(|| Spares::new(COUNT, |l| l.capacity() <= MAX_BYTES));
+
+/// A bounded pool, non-blocking both ways: the application thread only ever takes without
+/// waiting, sink threads only give back without waiting.
 #[derive(Debug)]
-pub(crate) struct Spares {
-    tx: Sender<Arc<OwnedEvent>>,
-    rx: Receiver<Arc<OwnedEvent>>,
-    max_bytes: usize,
+pub(crate) struct Spares<T> {
+    tx: Sender<T>,
+    rx: Receiver<T>,
+    keep: fn(&T) -> bool,
 }
 
-impl Spares {
-    /// A pool keeping up to `count` events of at most `max_bytes` of buffers each.
-    pub(crate) fn new(count: usize, max_bytes: usize) -> Spares {
+impl<T> Spares<T> {
+    /// A pool keeping up to `count` spares, those for which `keep` holds.
+    pub(crate) fn new(count: usize, keep: fn(&T) -> bool) -> Spares<T> {
         let (tx, rx) = bounded(count);
-        Spares { tx, rx, max_bytes }
+        Spares { tx, rx, keep }
     }
 
+    /// A spare, if one is free.
+    pub(crate) fn take(&self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Keeps `spare` for reuse if the pool wants it and has room; frees it otherwise.
+    pub(crate) fn give_back(&self, spare: T) {
+        if (self.keep)(&spare) {
+            let _ = self.tx.try_send(spare);
+        }
+    }
+
+    /// Spares kept now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.rx.len()
+    }
+}
+
+impl Spares<Arc<OwnedEvent>> {
     /// An owned copy of `view`, in a spare event's buffers when one is free.
     pub(crate) fn owned(&self, view: &EventView<'_>, target: &'static str) -> Arc<OwnedEvent> {
-        while let Ok(mut spare) = self.rx.try_recv() {
+        while let Some(mut spare) = self.take() {
             // Only events no one else held were given back, and no one can clone them since.
             if let Some(event) = Arc::get_mut(&mut spare) {
                 event.fill(view, target);
@@ -49,19 +88,19 @@ impl Spares {
         }
         Arc::new(OwnedEvent::new(view, target))
     }
+}
 
-    /// Keeps `event` for reuse when the caller holds the last reference to it (outputs still
-    /// reading it give it back themselves) and it is not too large; frees it otherwise.
-    pub(crate) fn give_back(&self, event: Arc<OwnedEvent>) {
-        if Arc::strong_count(&event) == 1 && event.capacity_bytes() <= self.max_bytes {
-            let _ = self.tx.try_send(event);
+impl Spares<Vec<u8>> {
+    /// A copy of `line`, in a spare buffer when one is free.
+    pub(crate) fn copy(&self, line: &[u8]) -> Vec<u8> {
+        match self.take() {
+            Some(mut spare) => {
+                spare.clear();
+                spare.extend_from_slice(line);
+                spare
+            }
+            None => line.to_vec(),
         }
-    }
-
-    /// Events kept now.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.rx.len()
     }
 }
 
@@ -70,6 +109,25 @@ mod tests {
     use super::*;
     use crate::record::Record;
     use std::time::SystemTime;
+
+    fn events(count: usize) -> Spares<Arc<OwnedEvent>> {
+        Spares::new(count, |e| {
+            Arc::strong_count(e) == 1 && e.capacity_bytes() <= MAX_BYTES
+        })
+    }
+
+    #[test]
+    fn a_line_is_copied_into_a_spare_buffer() {
+        let lines = Spares::new(2, |l: &Vec<u8>| l.capacity() <= MAX_BYTES);
+        let first = lines.copy(b"a long first line\n");
+        let ptr = first.as_ptr();
+        lines.give_back(first);
+        let second = lines.copy(b"short\n");
+        assert_eq!(second, b"short\n");
+        assert_eq!(second.as_ptr(), ptr, "the spare's buffer is reused");
+        lines.give_back(vec![0; MAX_BYTES * 2]);
+        assert_eq!(lines.len(), 0, "a large buffer is freed");
+    }
 
     fn view<'a>(rec: &'a Record, spans: &'a str) -> EventView<'a> {
         EventView {
@@ -88,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_recycled_event_reads_as_a_fresh_copy_of_the_new_view() {
-        let spares = Spares::new(4, 4096);
+        let spares = events(4);
         let mut big = Record::default();
         big.synthetic_message(&"x".repeat(300));
         let first = spares.owned(&view(&big, "outer>inner"), "t");
@@ -116,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_shared_oversized_or_surplus_event_is_not_kept() {
-        let spares = Spares::new(1, 4096);
+        let spares = events(1);
         let mut rec = Record::default();
         rec.synthetic_message("m");
         let shared = spares.owned(&view(&rec, ""), "t");
@@ -131,7 +189,7 @@ mod tests {
 
         let mut huge = Record::default();
         huge.synthetic_message(&"y".repeat(8192));
-        let spares = Spares::new(4, 4096);
+        let spares = events(4);
         let e = spares.owned(&view(&huge, ""), "t");
         assert!(e.capacity_bytes() > 4096);
         spares.give_back(e);

@@ -15,7 +15,7 @@ use crate::export::{Encoding, EventEncoder, ExportConfig, ExportOutcome, LogBatc
 use crate::metrics::DropReason;
 use crate::notice::Notice;
 use crate::queue::Queue;
-use crate::spares::SPARES;
+use crate::spares::{EVENTS, LINES};
 
 /// How long the thread waits for a record before looking at its clocks again.
 const POLL: Duration = Duration::from_millis(20);
@@ -30,7 +30,7 @@ pub(crate) enum Pending {
 
 impl Item for Pending {
     fn line(line: &[u8]) -> Self {
-        Pending::Line(line.to_vec())
+        Pending::Line(LINES.copy(line))
     }
 
     const TAKES_EVENTS: bool = true;
@@ -177,7 +177,7 @@ impl Exporting {
                         &mut out,
                     );
                 }
-                SPARES.give_back(d.event);
+                EVENTS.give_back(d.event);
                 if out.is_empty() {
                     self.q.done(1);
                     return;
@@ -240,7 +240,9 @@ impl Exporting {
     fn send(&mut self) -> Result<(), Abandoned> {
         self.settled = 0;
         self.deliver(0, self.records.len())?;
-        self.records.clear();
+        for record in self.records.drain(..) {
+            LINES.give_back(record);
+        }
         self.queued.clear();
         self.bytes = 0;
         self.since = None;

@@ -10,6 +10,7 @@ use super::Sink;
 use crate::Error;
 use crate::event::Deferred;
 use crate::queue::Queue;
+use crate::spares::LINES;
 
 /// What the application side and the writer thread share besides the queue.
 #[derive(Debug, Default)]
@@ -98,7 +99,7 @@ impl Item for Vec<u8> {
     const TAKES_EVENTS: bool = false;
 
     fn line(line: &[u8]) -> Self {
-        line.to_vec()
+        LINES.copy(line)
     }
 
     /// Never called: a writer's queue takes lines only; the event is dropped as a line

@@ -10,6 +10,7 @@ use crate::Error;
 use crate::metrics::DropReason;
 use crate::notice::Notice;
 use crate::queue::Queue;
+use crate::spares::LINES;
 
 /// Lines are written in batches of about this many bytes.
 const BATCH: usize = 64 * 1024;
@@ -33,11 +34,13 @@ fn run(q: &Queue, control: &Control, mut notice: Notice, mut w: impl Write) {
         match q.rx().recv_timeout(Duration::from_millis(50)) {
             Ok(line) => {
                 buf.extend_from_slice(&line);
+                LINES.give_back(line);
                 let mut n = 1u64;
                 while buf.len() < BATCH {
                     match q.rx().try_recv() {
                         Ok(l) => {
                             buf.extend_from_slice(&l);
+                            LINES.give_back(l);
                             n += 1;
                         }
                         Err(_) => break,
