@@ -439,6 +439,29 @@ impl DogStatsdEncoder {
         }
     }
 
+    /// The `.count` and `.sum` lines of a histogram or summary; how many were written.
+    fn count_and_sum(
+        &mut self,
+        buf: &mut Vec<u8>,
+        count: u64,
+        sum: f64,
+        stags: &[u8],
+        time_s: u64,
+    ) -> u32 {
+        let count = self.line(
+            buf,
+            b".count",
+            Some(count),
+            0.0,
+            Kind::Count,
+            stags,
+            b"",
+            time_s,
+        );
+        let sum = self.line(buf, b".sum", None, sum, Kind::Count, stags, b"", time_s);
+        u32::from(count) + u32::from(sum)
+    }
+
     /// Writes one series' lines, with its label tags `stags`, as one record.
     fn series(&mut self, p: &Point<'_>, stags: &[u8], time_s: u64, out: &mut RecordWriter<'_>) {
         let buf = out.begin();
@@ -460,26 +483,7 @@ impl DogStatsdEncoder {
                 lines += u32::from(self.line(buf, b"", None, v, Kind::Gauge, stags, b"", time_s));
             }
             PointValue::Histogram(h) => {
-                lines += u32::from(self.line(
-                    buf,
-                    b".count",
-                    Some(h.count),
-                    0.0,
-                    Kind::Count,
-                    stags,
-                    b"",
-                    time_s,
-                ));
-                lines += u32::from(self.line(
-                    buf,
-                    b".sum",
-                    None,
-                    h.sum,
-                    Kind::Count,
-                    stags,
-                    b"",
-                    time_s,
-                ));
+                lines += self.count_and_sum(buf, h.count, h.sum, stags, time_s);
                 self.prepare_floats(b"upper_bound:", || h.bounds.iter().copied());
                 let floats = std::mem::take(&mut self.floats);
                 for (i, (_, n)) in h.cumulative().take(h.bounds.len()).enumerate() {
@@ -497,26 +501,7 @@ impl DogStatsdEncoder {
                 self.floats = floats;
             }
             PointValue::Summary(s) => {
-                lines += u32::from(self.line(
-                    buf,
-                    b".count",
-                    Some(s.count),
-                    0.0,
-                    Kind::Count,
-                    stags,
-                    b"",
-                    time_s,
-                ));
-                lines += u32::from(self.line(
-                    buf,
-                    b".sum",
-                    None,
-                    s.sum,
-                    Kind::Count,
-                    stags,
-                    b"",
-                    time_s,
-                ));
+                lines += self.count_and_sum(buf, s.count, s.sum, stags, time_s);
                 self.prepare_floats(b"quantile:", || s.quantiles().map(|(q, _)| q));
                 let floats = std::mem::take(&mut self.floats);
                 for (i, (_, v)) in s.quantiles().enumerate() {
