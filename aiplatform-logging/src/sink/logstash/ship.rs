@@ -17,6 +17,7 @@ use crate::notice::Notice;
 use crate::queue::Queue;
 use crate::sink::backoff::Backoff;
 use crate::sink::worker::Control;
+use crate::spares::LINES;
 use crate::spool::{Spool, SpoolPos};
 
 /// Bytes written per batch (one `write` on the socket, one TLS flush).
@@ -330,6 +331,7 @@ impl Shipper {
                 _ if e.queued => done += 1,
                 _ => {}
             }
+            LINES.give_back(e.line);
         }
         self.q.done(done);
     }
